@@ -1,0 +1,30 @@
+// The engine's handle on a client connection; implemented by io/.
+// Thread safety: every method may be called from any worker thread, never blocks and never
+// touches the socket directly (the implementation appends to an outbox and posts to its io thread).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "engine/types.hpp"
+
+namespace partyd {
+
+class connection_sink {
+ public:
+  virtual ~connection_sink() = default;
+
+  virtual connection_id id() const noexcept = 0;
+
+  // Queues one text frame. A connection whose outbox exceeds its cap is disconnected.
+  virtual void deliver(const frame_ptr& frame) noexcept = 0;
+
+  // The game accepted the connection's handshake in `role`. `rate_limited` tells io whether the
+  // per-client message rate limit applies (the relay host is exempt).
+  virtual void bind(role_id role, bool rate_limited) noexcept = 0;
+
+  // Closes the connection once the frames already queued have been written.
+  virtual void close(std::uint16_t code, std::string_view reason) noexcept = 0;
+};
+
+}  // namespace partyd

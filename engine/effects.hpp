@@ -1,0 +1,62 @@
+// The output of one game step: an ordered list of effects that the worker applies.
+// Thread: owned by one worker; the game fills it, the worker applies and clears it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/types.hpp"
+
+namespace partyd {
+
+enum class effect_kind : std::uint8_t {
+  send,              // frame to one connection
+  send_roles,        // frame to every bound connection whose role is in `roles`, except `except`
+  bind,              // connection accepted in `role`
+  close_connection,  // close `conn` with `close_code` / `text`
+  set_timer,         // (re)arm game timer `timer_key` at absolute `deadline`
+  cancel_timer,      // disarm game timer `timer_key`
+  close_room,        // close every connection and remove the room; `text` is the reason
+  count,             // increment the game counter named `text` (e.g. a dropped queued message)
+  important,         // this step made a transition worth persisting at once (phase, scores, seats)
+};
+
+struct effect {
+  effect_kind kind = effect_kind::send;
+  connection_id conn = 0;
+  connection_id except = 0;
+  role_mask roles = 0;
+  role_id role = 0;
+  bool rate_limited = true;
+  std::uint16_t type = 0;        // index into the game's out_types(), for metrics
+  std::uint16_t close_code = 0;
+  frame_ptr frame;
+  std::uint64_t timer_key = 0;
+  time_ms deadline = 0;
+  std::string text;              // close reason, error code (for send), counter name, room close reason
+};
+
+class effects {
+ public:
+  void send(connection_id conn, std::uint16_t type, frame_ptr frame);
+  // Like send, and counts the error `code` in partyd_errors_total.
+  void send_error(connection_id conn, std::uint16_t type, std::string code, frame_ptr frame);
+  void send_roles(role_mask roles, std::uint16_t type, frame_ptr frame, connection_id except = 0);
+  void bind(connection_id conn, role_id role, bool rate_limited);
+  void close_connection(connection_id conn, std::uint16_t code, std::string reason);
+  void set_timer(std::uint64_t timer_key, time_ms deadline);
+  void cancel_timer(std::uint64_t timer_key);
+  void close_room(std::string reason);
+  void count(std::string counter_name);
+  void important();
+
+  const std::vector<effect>& list() const noexcept { return list_; }
+  bool empty() const noexcept { return list_.empty(); }
+  void clear() noexcept { list_.clear(); }
+
+ private:
+  std::vector<effect> list_;
+};
+
+}  // namespace partyd

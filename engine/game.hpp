@@ -1,0 +1,111 @@
+// The Game interface: the only thing a game implements. A game owns its rules; the engine owns
+// connections, identities, limits, ordering, timers and persistence.
+//
+// Threads: a game_module is immutable after start-up and is used from io threads (decode,
+// encode_error), the admin HTTP thread (create) and workers. A game instance is touched only by
+// its room's worker, one input at a time. step() is pure: it depends only on the state, the input,
+// `now` and the room's rng; it never reads a clock, never blocks and never throws.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <boost/json/object.hpp>
+
+#include "engine/connection_sink.hpp"
+#include "engine/effects.hpp"
+#include "engine/rng.hpp"
+#include "engine/types.hpp"
+
+namespace partyd {
+
+// A decoded client message. Each game derives its own commands from this base.
+struct command {
+  virtual ~command() = default;
+  std::uint16_t type = 0;  // index into the game's in_types()
+};
+using command_ptr = std::unique_ptr<command>;
+
+enum class input_kind : std::uint8_t {
+  created,      // the room was just created or restored (engine arms its timers)
+  command,      // a decoded message from `conn`
+  disconnect,   // `conn`'s socket is gone
+  timer,        // game timer `timer_key` expired
+  inactive,     // no message for the configured inactivity limit
+  admin_close,  // closed through the admin API
+};
+
+struct input {
+  input_kind kind = input_kind::command;
+  connection_id conn = 0;
+  command_ptr cmd;
+  std::uint64_t timer_key = 0;
+  // A fresh secret from a secure source, present on a connection's first message: a game that
+  // hands out seat tokens takes them from here, so step() stays deterministic.
+  std::string secret;
+  // Engine only: present on a connection's first input so the room can reach it.
+  std::shared_ptr<connection_sink> sink;
+};
+
+// A client error, turned into a documented error frame by the game's encode_error().
+struct protocol_error {
+  std::string code;
+  std::string message;
+  explicit operator bool() const noexcept { return !code.empty(); }
+};
+
+struct decode_result {
+  command_ptr cmd;
+  protocol_error error;
+  // For a connection's first message: the room it asks for.
+  std::string room_code;
+};
+
+// Counts a game reports for listings and metrics; read by the worker after each step.
+struct room_summary {
+  std::array<std::uint32_t, max_roles> connected_by_role{};
+  std::uint32_t seats = 0;  // seats held, connected or not
+};
+
+class game {
+ public:
+  virtual ~game() = default;
+  virtual void step(const input& in, time_ms now, room_rng& rng, effects& out) noexcept = 0;
+  // Self-describing bytes with a schema version; restore() of the module reads them back.
+  virtual std::string snapshot() const = 0;
+  virtual room_summary summary() const noexcept = 0;
+};
+
+struct create_result {
+  std::unique_ptr<game> instance;
+  boost::json::object reply;  // returned to the admin caller (relay: hostKey); never logged
+  protocol_error error;
+};
+
+class game_module {
+ public:
+  virtual ~game_module() = default;
+
+  virtual std::string_view name() const noexcept = 0;
+  virtual std::string_view ws_path() const noexcept = 0;
+  virtual std::size_t max_message_bytes() const noexcept = 0;
+  virtual std::span<const std::string_view> role_names() const noexcept = 0;
+  virtual std::span<const std::string_view> in_types() const noexcept = 0;
+  virtual std::span<const std::string_view> out_types() const noexcept = 0;
+
+  // io thread. Never throws; bad input becomes `error`.
+  virtual decode_result decode(std::string_view text, bool first_message) const = 0;
+  // io thread: the frame for an error found before the room (bad JSON, unknown room, rate limit).
+  virtual std::string encode_error(std::string_view code, std::string_view message) const = 0;
+
+  // Admin thread: a new room from validated options. Secrets come from engine/secrets.hpp.
+  virtual create_result create(const boost::json::object& options, std::string_view code) const = 0;
+  // Rebuilds a room from snapshot() bytes; nullptr when they cannot be decoded.
+  virtual std::unique_ptr<game> restore(std::string_view bytes) const = 0;
+};
+
+}  // namespace partyd

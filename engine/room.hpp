@@ -1,0 +1,96 @@
+// A room: one game instance, its bounded lock-free inbox, and the engine's view of its
+// connections and timers.
+// Threads: code(), module(), push(), summary(), closed() and the atomics may be used from any
+// thread. Everything under "worker only" belongs to the room's worker (one per room, fixed by a
+// hash of the code), which is the only thread that ever touches the game instance.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <concurrentqueue/concurrentqueue.h>
+
+#include "engine/game.hpp"
+
+namespace partyd {
+
+enum class push_result { accepted, full, closed };
+
+class room {
+ public:
+  room(std::uint64_t serial, std::string code, const game_module& module,
+       std::unique_ptr<game> instance, std::uint64_t seed, std::size_t worker_index,
+       std::size_t inbox_max, time_ms created_at);
+
+  // --- any thread ---
+  std::uint64_t serial() const noexcept { return serial_; }
+  const std::string& code() const noexcept { return code_; }
+  const game_module& module() const noexcept { return module_; }
+  std::size_t worker_index() const noexcept { return worker_index_; }
+  time_ms created_at() const noexcept { return created_at_; }
+
+  // Client inputs are refused past `inbox_max` pending; engine inputs (disconnect, timers,
+  // admin close) pass `exempt` because they are bounded by other means (one per connection...).
+  push_result push(input&& in, bool exempt);
+  // True when the caller must hand the room to its worker (it was not already queued there).
+  bool claim_schedule() noexcept { return !scheduled_.exchange(true, std::memory_order_acq_rel); }
+  std::size_t inbox_depth() const noexcept { return depth_.load(std::memory_order_relaxed); }
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+  room_summary summary() const noexcept;
+  std::uint64_t state_version() const noexcept {
+    return state_version_.load(std::memory_order_relaxed);
+  }
+  time_ms last_activity() const noexcept { return last_activity_.load(std::memory_order_relaxed); }
+
+  // --- worker only ---
+  void release_schedule() noexcept { scheduled_.store(false, std::memory_order_release); }
+  bool pop(input& out);
+  game& instance() noexcept { return *instance_; }
+  room_rng& rng() noexcept { return rng_; }
+  void bump_version() noexcept { state_version_.fetch_add(1, std::memory_order_relaxed); }
+  void touch(time_ms now) noexcept { last_activity_.store(now, std::memory_order_relaxed); }
+  void publish_summary() noexcept;
+  void mark_closed() noexcept { closed_.store(true, std::memory_order_release); }
+
+  struct connection_entry {
+    std::shared_ptr<connection_sink> sink;
+    role_id role = 0;
+    bool bound = false;
+  };
+  // Ordered by id so that role broadcasts reach connections in a deterministic order.
+  std::map<connection_id, connection_entry> connections;
+  // Game timers: key -> (deadline, generation). The generation invalidates older wheel entries.
+  struct timer_state {
+    time_ms deadline = 0;
+    std::uint64_t generation = 0;
+    bool armed = false;
+  };
+  std::unordered_map<std::uint64_t, timer_state> timers;
+  std::uint64_t timer_generation = 0;
+  time_ms inactivity_deadline = 0;  // when the inactivity check is armed for
+
+ private:
+  const std::uint64_t serial_;
+  const std::string code_;
+  const game_module& module_;
+  std::unique_ptr<game> instance_;
+  room_rng rng_;
+  const std::size_t worker_index_;
+  const std::size_t inbox_max_;
+  const time_ms created_at_;
+
+  moodycamel::ConcurrentQueue<input> inbox_;
+  std::atomic<std::size_t> depth_{0};
+  std::atomic<bool> scheduled_{false};
+  std::atomic<bool> closed_{false};
+  std::atomic<std::uint64_t> state_version_{0};
+  std::atomic<time_ms> last_activity_;
+  std::array<std::atomic<std::uint32_t>, max_roles> connected_by_role_{};
+  std::atomic<std::uint32_t> seats_{0};
+};
+
+}  // namespace partyd

@@ -1,0 +1,105 @@
+// The engine facade: the room directory (create, look up by code, close, list), the worker pool
+// and the metrics the engine keeps. io/ talks to the engine only through this class.
+// Thread safety: every public method may be called from any thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/game.hpp"
+#include "engine/metrics.hpp"
+#include "engine/room.hpp"
+
+namespace partyd {
+
+class worker;
+
+struct runtime_options {
+  std::size_t workers = 1;
+  std::size_t inbox_max = 1024;          // pending client inputs per room
+  std::size_t batch_per_room = 64;       // inputs a worker takes from one room per pass
+  time_ms inactivity_ms = 5 * 60 * 1000;  // a room with no message for this long closes
+  std::size_t room_code_length = 6;
+  std::size_t max_rooms = 100000;
+  time_ms timer_tick_ms = 10;
+  // Injected wall clock (ms since epoch); tests replace it.
+  std::function<time_ms()> clock;
+};
+
+struct room_listing {
+  std::string code;
+  std::string game;
+  time_ms created_at = 0;
+  time_ms last_activity = 0;
+  std::uint64_t state_version = 0;
+  room_summary summary;
+};
+
+class runtime {
+ public:
+  runtime(runtime_options options, metrics_registry& metrics);
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  // Start-up only, before start(): a game becomes reachable at its ws_path().
+  void add_module(std::unique_ptr<game_module> module);
+  const game_module* module_by_path(std::string_view path) const;
+  const game_module* module_by_name(std::string_view name) const;
+  std::vector<const game_module*> modules() const;
+
+  void start();
+  // Lets the workers finish every input already queued, then joins them.
+  void stop();
+
+  time_ms now() const { return options_.clock(); }
+  const runtime_options& options() const noexcept { return options_; }
+  metrics_registry& metrics() noexcept { return metrics_; }
+
+  std::shared_ptr<room> find(std::string_view code) const;
+
+  struct create_outcome {
+    std::shared_ptr<room> created;
+    boost::json::object reply;
+    protocol_error error;
+  };
+  create_outcome create_room(const game_module& module, const boost::json::object& options);
+
+  // Asks the room's worker to close it (input admin_close). False when no such room.
+  bool close_room(std::string_view code);
+
+  // Queues an input for the room's worker and wakes it. Client commands are refused when the
+  // inbox is full; engine inputs pass `exempt`.
+  push_result submit(const std::shared_ptr<room>& target, input&& in, bool exempt = false);
+
+  std::vector<room_listing> list_rooms() const;
+  std::size_t room_count() const;
+
+  // Worker only: the room closed itself; forget its code.
+  void forget(const room& closed_room);
+
+ private:
+  std::shared_ptr<room> insert_unique(const game_module& module, std::unique_ptr<game> instance,
+                                      std::string& code_out);
+
+  runtime_options options_;
+  metrics_registry& metrics_;
+  std::vector<std::unique_ptr<game_module>> modules_;
+  std::vector<std::unique_ptr<worker>> workers_;
+
+  mutable std::shared_mutex directory_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<room>> directory_;
+  std::atomic<std::uint64_t> next_serial_{1};
+  bool started_ = false;
+
+  counter& inbox_rejected_;
+  gauge& inbox_depth_;
+  counter& rooms_created_;
+};
+
+}  // namespace partyd

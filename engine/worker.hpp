@@ -1,0 +1,59 @@
+// A worker thread: runs the rooms pinned to it. It sleeps on its ready queue when idle (no busy
+// spin), wakes when a room of its becomes ready or a timer is due, takes at most
+// `batch_per_room` inputs from a room per pass so one busy room cannot starve the others, runs
+// game steps and applies their effects.
+// Threads: wake() from any thread; everything else on the worker's own thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <concurrentqueue/blockingconcurrentqueue.h>
+
+#include "engine/metrics.hpp"
+#include "engine/room.hpp"
+#include "engine/timer_wheel.hpp"
+
+namespace partyd {
+
+class runtime;
+
+class worker {
+ public:
+  worker(std::size_t index, runtime& owner);
+  ~worker();
+
+  void start();
+  // Finishes the inputs already queued, then returns after the thread has joined.
+  void stop();
+  // Any thread: the room has inputs.
+  void wake(std::shared_ptr<room> ready);
+
+ private:
+  void run();
+  void run_pass(std::shared_ptr<room> ready);
+  void process(room& target, input& in, time_ms now);
+  void apply(room& target, const effects& out, time_ms now);
+  void fire_timers(time_ms now);
+  void arm_inactivity(room& target, time_ms now);
+  void close_room(room& target, const std::string& reason);
+
+  std::size_t index_;
+  runtime& owner_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  moodycamel::BlockingConcurrentQueue<std::shared_ptr<room>> ready_;
+  timer_wheel wheel_;
+  std::vector<timer_wheel::entry> expired_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<room>> rooms_;  // pinned here, by serial
+  effects effects_;
+
+  histogram& step_latency_;
+  counter& steps_;
+  counter& slow_steps_;
+};
+
+}  // namespace partyd
