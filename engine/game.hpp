@@ -101,6 +101,12 @@ class game_module {
   virtual decode_result decode(std::string_view text, bool first_message) const = 0;
   // io thread: the frame for an error found before the room (bad JSON, unknown room, rate limit).
   virtual std::string encode_error(std::string_view code, std::string_view message) const = 0;
+  // io thread: the frame for a first message refused before it reached a room (room not found,
+  // server busy). Games whose handshake has its own reply type override this.
+  virtual std::string encode_handshake_error(std::string_view code,
+                                             std::string_view message) const {
+    return encode_error(code, message);
+  }
 
   // Admin thread: a new room from validated options. Secrets come from engine/secrets.hpp.
   virtual create_result create(const boost::json::object& options, std::string_view code) const = 0;

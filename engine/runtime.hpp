@@ -83,13 +83,27 @@ class runtime {
   // Worker only: the room closed itself; forget its code.
   void forget(const room& closed_room);
 
+  // Metric handles for workers and io; the per-module ones are created by add_module().
+  void note_dequeued() noexcept { inbox_depth_.sub(1); }
+  counter& messages_in(const game_module& module, std::uint16_t type);
+  counter& messages_out(const game_module& module, std::uint16_t type);
+  gauge& connection_gauge(const game_module& module, role_id role);
+  counter& error_counter(const game_module& module, const std::string& code);
+  counter& game_event_counter(const game_module& module, const std::string& event);
+
  private:
-  std::shared_ptr<room> insert_unique(const game_module& module, std::unique_ptr<game> instance,
-                                      std::string& code_out);
+  struct module_metrics {
+    std::vector<counter*> in_by_type;
+    std::vector<counter*> out_by_type;
+    std::vector<gauge*> connections_by_role;
+    gauge* rooms = nullptr;
+  };
+  const module_metrics& metrics_of(const game_module& module) const;
 
   runtime_options options_;
   metrics_registry& metrics_;
   std::vector<std::unique_ptr<game_module>> modules_;
+  std::vector<module_metrics> module_metrics_;  // parallel to modules_
   std::vector<std::unique_ptr<worker>> workers_;
 
   mutable std::shared_mutex directory_mutex_;

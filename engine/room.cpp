@@ -1,0 +1,57 @@
+#include "engine/room.hpp"
+
+namespace partyd {
+
+room::room(std::uint64_t serial, std::string code, const game_module& module,
+           std::unique_ptr<game> instance, std::uint64_t seed, std::size_t worker_index,
+           std::size_t inbox_max, time_ms created_at)
+    : serial_(serial),
+      code_(std::move(code)),
+      module_(module),
+      instance_(std::move(instance)),
+      rng_(seed),
+      worker_index_(worker_index),
+      inbox_max_(inbox_max),
+      created_at_(created_at),
+      last_activity_(created_at) {}
+
+push_result room::push(input&& in, bool exempt) {
+  if (closed()) {
+    return push_result::closed;
+  }
+  // Reserve a place first so that concurrent producers cannot overshoot the bound together.
+  const std::size_t before = depth_.fetch_add(1, std::memory_order_acq_rel);
+  if (!exempt && before >= inbox_max_) {
+    depth_.fetch_sub(1, std::memory_order_acq_rel);
+    return push_result::full;
+  }
+  inbox_.enqueue(std::move(in));
+  return push_result::accepted;
+}
+
+bool room::pop(input& out) {
+  if (!inbox_.try_dequeue(out)) {
+    return false;
+  }
+  depth_.fetch_sub(1, std::memory_order_acq_rel);
+  return true;
+}
+
+room_summary room::summary() const noexcept {
+  room_summary out;
+  for (std::size_t i = 0; i < max_roles; ++i) {
+    out.connected_by_role[i] = connected_by_role_[i].load(std::memory_order_relaxed);
+  }
+  out.seats = seats_.load(std::memory_order_relaxed);
+  return out;
+}
+
+void room::publish_summary() noexcept {
+  const room_summary now = instance_->summary();
+  for (std::size_t i = 0; i < max_roles; ++i) {
+    connected_by_role_[i].store(now.connected_by_role[i], std::memory_order_relaxed);
+  }
+  seats_.store(now.seats, std::memory_order_relaxed);
+}
+
+}  // namespace partyd

@@ -1,0 +1,252 @@
+#include "engine/runtime.hpp"
+
+#include <cassert>
+#include <chrono>
+#include <functional>
+#include <mutex>
+
+#include "engine/log.hpp"
+#include "engine/secrets.hpp"
+#include "engine/worker.hpp"
+
+namespace partyd {
+namespace {
+
+time_ms system_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string game_label(const game_module& module) {
+  return "game=\"" + std::string(module.name()) + "\"";
+}
+
+}  // namespace
+
+runtime::runtime(runtime_options options, metrics_registry& metrics)
+    : options_(std::move(options)),
+      metrics_(metrics),
+      inbox_rejected_(metrics.get_counter("partyd_inbox_rejected_total", "",
+                                          "Client inputs refused because a room inbox was full")),
+      inbox_depth_(metrics.get_gauge("partyd_inbox_depth", "",
+                                     "Inputs queued in room inboxes, all rooms")),
+      rooms_created_(metrics.get_counter("partyd_rooms_created_total", "", "Rooms created")) {
+  if (!options_.clock) {
+    options_.clock = system_now;
+  }
+  if (options_.workers == 0) {
+    options_.workers = 1;
+  }
+}
+
+runtime::~runtime() { stop(); }
+
+void runtime::add_module(std::unique_ptr<game_module> module) {
+  assert(!started_);
+  module_metrics m;
+  const std::string game = game_label(*module);
+  const auto in_types = module->in_types();
+  for (const auto type : in_types) {
+    m.in_by_type.push_back(&metrics_.get_counter(
+        "partyd_messages_in_total", game + ",type=\"" + std::string(type) + "\"",
+        "Client messages decoded, by type"));
+  }
+  for (const auto type : module->out_types()) {
+    m.out_by_type.push_back(&metrics_.get_counter(
+        "partyd_messages_out_total", game + ",type=\"" + std::string(type) + "\"",
+        "Messages delivered to connections, by type (one per recipient)"));
+  }
+  for (const auto role : module->role_names()) {
+    m.connections_by_role.push_back(&metrics_.get_gauge(
+        "partyd_connections", game + ",role=\"" + std::string(role) + "\"",
+        "Connections whose handshake was accepted, by role"));
+  }
+  m.rooms = &metrics_.get_gauge("partyd_rooms", game, "Open rooms, by game");
+  modules_.push_back(std::move(module));
+  module_metrics_.push_back(std::move(m));
+}
+
+const game_module* runtime::module_by_path(std::string_view path) const {
+  for (const auto& module : modules_) {
+    if (module->ws_path() == path) return module.get();
+  }
+  return nullptr;
+}
+
+const game_module* runtime::module_by_name(std::string_view name) const {
+  for (const auto& module : modules_) {
+    if (module->name() == name) return module.get();
+  }
+  return nullptr;
+}
+
+std::vector<const game_module*> runtime::modules() const {
+  std::vector<const game_module*> out;
+  for (const auto& module : modules_) out.push_back(module.get());
+  return out;
+}
+
+const runtime::module_metrics& runtime::metrics_of(const game_module& module) const {
+  for (std::size_t i = 0; i < modules_.size(); ++i) {
+    if (modules_[i].get() == &module) return module_metrics_[i];
+  }
+  assert(false && "module not registered");
+  std::abort();
+}
+
+counter& runtime::messages_in(const game_module& module, std::uint16_t type) {
+  const auto& m = metrics_of(module);
+  assert(type < m.in_by_type.size());
+  return *m.in_by_type[type];
+}
+
+counter& runtime::messages_out(const game_module& module, std::uint16_t type) {
+  const auto& m = metrics_of(module);
+  assert(type < m.out_by_type.size());
+  return *m.out_by_type[type];
+}
+
+gauge& runtime::connection_gauge(const game_module& module, role_id role) {
+  const auto& m = metrics_of(module);
+  assert(role < m.connections_by_role.size());
+  return *m.connections_by_role[role];
+}
+
+counter& runtime::error_counter(const game_module& module, const std::string& code) {
+  // Errors are off the hot path: a registry lookup per error is fine.
+  return metrics_.get_counter("partyd_errors_total",
+                              game_label(module) + ",code=\"" + code + "\"",
+                              "Error frames sent to clients, by code");
+}
+
+counter& runtime::game_event_counter(const game_module& module, const std::string& event) {
+  return metrics_.get_counter("partyd_game_events_total",
+                              game_label(module) + ",event=\"" + event + "\"",
+                              "Events counted by game rules (e.g. dropped queued messages)");
+}
+
+void runtime::start() {
+  assert(!started_);
+  started_ = true;
+  for (std::size_t i = 0; i < options_.workers; ++i) {
+    workers_.push_back(std::make_unique<worker>(i, *this));
+  }
+  for (auto& w : workers_) {
+    w->start();
+  }
+}
+
+void runtime::stop() {
+  for (auto& w : workers_) {
+    w->stop();
+  }
+}
+
+std::shared_ptr<room> runtime::find(std::string_view code) const {
+  std::shared_lock lock(directory_mutex_);
+  auto it = directory_.find(std::string(code));
+  return it == directory_.end() ? nullptr : it->second;
+}
+
+runtime::create_outcome runtime::create_room(const game_module& module,
+                                             const boost::json::object& options) {
+  create_outcome outcome;
+  if (room_count() >= options_.max_rooms) {
+    outcome.error = {"limit_reached", "the server holds its maximum number of rooms"};
+    return outcome;
+  }
+  // A fresh code collides with a live room only rarely; retry a few times, then give up.
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    std::string code = random_code(options_.room_code_length);
+    if (find(code)) {
+      continue;
+    }
+    create_result made = module.create(options, code);
+    if (made.error) {
+      outcome.error = std::move(made.error);
+      return outcome;
+    }
+    const std::size_t worker_index = std::hash<std::string>{}(code) % options_.workers;
+    auto created = std::make_shared<room>(next_serial_.fetch_add(1), code, module,
+                                          std::move(made.instance), random_u64(), worker_index,
+                                          options_.inbox_max, now());
+    {
+      std::unique_lock lock(directory_mutex_);
+      if (!directory_.emplace(code, created).second) {
+        continue;
+      }
+    }
+    metrics_of(module).rooms->add(1);
+    rooms_created_.inc();
+    input in;
+    in.kind = input_kind::created;
+    submit(created, std::move(in), true);
+    log::info("room_created", {{"room", code}, {"game", module.name()}});
+    outcome.created = std::move(created);
+    outcome.reply = std::move(made.reply);
+    return outcome;
+  }
+  outcome.error = {"limit_reached", "could not find a free room code"};
+  return outcome;
+}
+
+bool runtime::close_room(std::string_view code) {
+  auto target = find(code);
+  if (!target) {
+    return false;
+  }
+  input in;
+  in.kind = input_kind::admin_close;
+  return submit(target, std::move(in), true) == push_result::accepted;
+}
+
+push_result runtime::submit(const std::shared_ptr<room>& target, input&& in, bool exempt) {
+  const push_result result = target->push(std::move(in), exempt);
+  if (result == push_result::full) {
+    inbox_rejected_.inc();
+    return result;
+  }
+  if (result == push_result::accepted) {
+    inbox_depth_.add(1);
+    if (target->claim_schedule()) {
+      workers_[target->worker_index()]->wake(target);
+    }
+  }
+  return result;
+}
+
+std::vector<room_listing> runtime::list_rooms() const {
+  std::vector<room_listing> out;
+  std::shared_lock lock(directory_mutex_);
+  out.reserve(directory_.size());
+  for (const auto& [code, r] : directory_) {
+    room_listing item;
+    item.code = code;
+    item.game = std::string(r->module().name());
+    item.created_at = r->created_at();
+    item.last_activity = r->last_activity();
+    item.state_version = r->state_version();
+    item.summary = r->summary();
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+std::size_t runtime::room_count() const {
+  std::shared_lock lock(directory_mutex_);
+  return directory_.size();
+}
+
+void runtime::forget(const room& closed_room) {
+  {
+    std::unique_lock lock(directory_mutex_);
+    auto it = directory_.find(closed_room.code());
+    if (it != directory_.end() && it->second.get() == &closed_room) {
+      directory_.erase(it);
+    }
+  }
+  metrics_of(closed_room.module()).rooms->sub(1);
+}
+
+}  // namespace partyd

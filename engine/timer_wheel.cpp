@@ -1,0 +1,68 @@
+#include "engine/timer_wheel.hpp"
+
+#include <algorithm>
+#include <cassert>
+
+namespace partyd {
+
+timer_wheel::timer_wheel(time_ms start, time_ms tick_ms, std::size_t slots)
+    : tick_ms_(tick_ms), current_tick_(start / tick_ms), slots_(slots) {
+  assert(tick_ms > 0 && slots > 0);
+}
+
+std::size_t timer_wheel::slot_of(time_ms deadline) const {
+  time_ms tick = deadline / tick_ms_;
+  // A deadline in the past or in the current tick goes to the next slot processed.
+  if (tick <= current_tick_) tick = current_tick_ + 1;
+  return static_cast<std::size_t>(tick % static_cast<time_ms>(slots_.size()));
+}
+
+void timer_wheel::schedule(time_ms deadline, std::uint64_t owner, std::uint64_t key,
+                           std::uint64_t generation) {
+  slots_[slot_of(deadline)].push_back(entry{deadline, owner, key, generation, sequence_++});
+  ++size_;
+}
+
+void timer_wheel::advance(time_ms now, std::vector<entry>& expired) {
+  expired.clear();
+  const time_ms target_tick = now / tick_ms_;
+  if (target_tick <= current_tick_) {
+    return;
+  }
+  // After a long stall there is no point walking the same slots more than once.
+  const time_ms steps =
+      std::min<time_ms>(target_tick - current_tick_, static_cast<time_ms>(slots_.size()));
+  for (time_ms step = 1; step <= steps; ++step) {
+    auto& slot = slots_[static_cast<std::size_t>((current_tick_ + step) %
+                                                 static_cast<time_ms>(slots_.size()))];
+    auto keep = slot.begin();
+    for (auto it = slot.begin(); it != slot.end(); ++it) {
+      if (it->deadline <= now) {
+        expired.push_back(*it);
+      } else {
+        *keep++ = *it;  // a later revolution
+      }
+    }
+    slot.erase(keep, slot.end());
+  }
+  current_tick_ = target_tick;
+  size_ -= expired.size();
+  std::sort(expired.begin(), expired.end(), [](const entry& a, const entry& b) {
+    return a.deadline != b.deadline ? a.deadline < b.deadline : a.sequence < b.sequence;
+  });
+}
+
+time_ms timer_wheel::next_wake() const {
+  if (size_ == 0) {
+    return -1;
+  }
+  const auto count = static_cast<time_ms>(slots_.size());
+  for (time_ms step = 1; step <= count; ++step) {
+    if (!slots_[static_cast<std::size_t>((current_tick_ + step) % count)].empty()) {
+      return (current_tick_ + step) * tick_ms_;
+    }
+  }
+  return (current_tick_ + 1) * tick_ms_;
+}
+
+}  // namespace partyd

@@ -1,0 +1,293 @@
+#include "engine/worker.hpp"
+
+#include <cassert>
+#include <chrono>
+#include <limits>
+
+#include "engine/log.hpp"
+#include "engine/runtime.hpp"
+
+namespace partyd {
+namespace {
+
+// Reserved timer key for the engine's inactivity check; game keys must differ.
+constexpr std::uint64_t inactivity_timer_key = std::numeric_limits<std::uint64_t>::max();
+// Rooms taken from the ready queue before the worker looks at its timers again.
+constexpr int rooms_per_wakeup = 256;
+
+}  // namespace
+
+worker::worker(std::size_t index, runtime& owner)
+    : index_(index),
+      owner_(owner),
+      wheel_(owner.now(), owner.options().timer_tick_ms),
+      step_latency_(owner.metrics().get_histogram(
+          "partyd_step_latency_seconds", "worker=\"" + std::to_string(index) + "\"",
+          "Time spent in one game step plus applying its effects")),
+      steps_(owner.metrics().get_counter("partyd_steps_total",
+                                         "worker=\"" + std::to_string(index) + "\"",
+                                         "Inputs processed by game steps")),
+      slow_steps_(owner.metrics().get_counter(
+          "partyd_slow_steps_total", "worker=\"" + std::to_string(index) + "\"",
+          "Game steps that took longer than 10 ms")) {}
+
+worker::~worker() { stop(); }
+
+void worker::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void worker::stop() {
+  if (!thread_.joinable()) {
+    return;
+  }
+  stopping_.store(true, std::memory_order_release);
+  ready_.enqueue(nullptr);  // wakes the thread if it sleeps
+  thread_.join();
+}
+
+void worker::wake(std::shared_ptr<room> ready) { ready_.enqueue(std::move(ready)); }
+
+void worker::run() {
+  std::shared_ptr<room> ready;
+  for (;;) {
+    fire_timers(owner_.now());
+    const time_ms next = wheel_.next_wake();
+    std::int64_t timeout_us = -1;  // nothing due: sleep until a room is ready
+    if (next >= 0) {
+      timeout_us = std::max<std::int64_t>(0, (next - owner_.now()) * 1000);
+    }
+    if (stopping_.load(std::memory_order_acquire)) {
+      // Shutdown: finish what is queued, but do not wait for timers.
+      if (!ready_.try_dequeue(ready)) {
+        return;
+      }
+    } else if (!ready_.wait_dequeue_timed(ready, timeout_us)) {
+      continue;
+    }
+    int taken = 0;
+    do {
+      if (ready) {
+        run_pass(std::move(ready));
+      }
+      ready.reset();
+    } while (++taken < rooms_per_wakeup && ready_.try_dequeue(ready));
+  }
+}
+
+void worker::run_pass(std::shared_ptr<room> ready) {
+  room& target = *ready;
+  assert(target.worker_index() == index_);
+  // Release before draining: a producer that enqueues from now on re-queues the room itself.
+  target.release_schedule();
+  const time_ms now = owner_.now();
+  const std::size_t batch = owner_.options().batch_per_room;
+  input in;
+  std::size_t taken = 0;
+  while (taken < batch && target.pop(in)) {
+    ++taken;
+    owner_.note_dequeued();
+    if (in.kind == input_kind::created) {
+      rooms_[target.serial()] = ready;  // pinned here: its timers live in this wheel
+    }
+    process(target, in, now);
+    in = input{};
+  }
+  if (target.closed()) {
+    // Whatever arrived after the close is dropped with the room.
+    while (target.pop(in)) {
+      owner_.note_dequeued();
+    }
+    return;
+  }
+  target.publish_summary();
+  if (target.inbox_depth() > 0 && target.claim_schedule()) {
+    ready_.enqueue(std::move(ready));  // the rest waits behind the other ready rooms
+  }
+}
+
+void worker::process(room& target, input& in, time_ms now) {
+  if (target.closed()) {
+    return;
+  }
+  if (in.kind == input_kind::created) {
+    arm_inactivity(target, now);
+  }
+  if (in.sink) {
+    target.connections[in.conn].sink = in.sink;
+  }
+  if (in.kind == input_kind::disconnect && !target.connections.count(in.conn)) {
+    return;  // the room already let go of this connection
+  }
+  if (in.kind == input_kind::command) {
+    target.touch(now);
+  }
+  const auto started = std::chrono::steady_clock::now();
+  target.instance().step(in, now, target.rng(), effects_);
+  if (in.kind == input_kind::disconnect) {
+    auto it = target.connections.find(in.conn);
+    if (it != target.connections.end()) {
+      if (it->second.bound) {
+        owner_.connection_gauge(target.module(), it->second.role).sub(1);
+      }
+      target.connections.erase(it);
+    }
+  }
+  if (!effects_.empty() || in.kind == input_kind::command) {
+    target.bump_version();
+  }
+  apply(target, effects_, now);
+  effects_.clear();
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+  step_latency_.observe_us(static_cast<std::uint64_t>(micros));
+  steps_.inc();
+  if (micros > 10000) {
+    slow_steps_.inc();
+  }
+}
+
+void worker::apply(room& target, const effects& out, time_ms now) {
+  const game_module& module = target.module();
+  for (const effect& e : out.list()) {
+    switch (e.kind) {
+      case effect_kind::send: {
+        auto it = target.connections.find(e.conn);
+        if (it != target.connections.end()) {
+          it->second.sink->deliver(e.frame);
+          owner_.messages_out(module, e.type).inc();
+        }
+        if (!e.text.empty()) {
+          owner_.error_counter(module, e.text).inc();
+        }
+        break;
+      }
+      case effect_kind::send_roles: {
+        std::uint64_t delivered = 0;
+        for (auto& [id, conn] : target.connections) {
+          if (conn.bound && (e.roles & role_bit(conn.role)) && id != e.except) {
+            conn.sink->deliver(e.frame);
+            ++delivered;
+          }
+        }
+        owner_.messages_out(module, e.type).inc(delivered);
+        break;
+      }
+      case effect_kind::bind: {
+        auto it = target.connections.find(e.conn);
+        if (it == target.connections.end()) {
+          break;
+        }
+        if (it->second.bound) {
+          owner_.connection_gauge(module, it->second.role).sub(1);
+        }
+        it->second.bound = true;
+        it->second.role = e.role;
+        owner_.connection_gauge(module, e.role).add(1);
+        it->second.sink->bind(e.role, e.rate_limited);
+        break;
+      }
+      case effect_kind::close_connection: {
+        auto it = target.connections.find(e.conn);
+        if (it == target.connections.end()) {
+          break;
+        }
+        if (it->second.bound) {
+          owner_.connection_gauge(module, it->second.role).sub(1);
+        }
+        it->second.sink->close(e.close_code, e.text);
+        target.connections.erase(it);
+        break;
+      }
+      case effect_kind::set_timer: {
+        assert(e.timer_key != inactivity_timer_key);
+        auto& timer = target.timers[e.timer_key];
+        timer.deadline = e.deadline;
+        timer.generation = ++target.timer_generation;
+        timer.armed = true;
+        wheel_.schedule(e.deadline, target.serial(), e.timer_key, timer.generation);
+        break;
+      }
+      case effect_kind::cancel_timer:
+        target.timers.erase(e.timer_key);
+        break;
+      case effect_kind::close_room:
+        close_room(target, e.text);
+        return;  // nothing after a close applies
+      case effect_kind::count:
+        owner_.game_event_counter(module, e.text).inc();
+        break;
+      case effect_kind::important:
+        // Consumed by the snapshot writer once persistence is wired in; nothing to do in memory.
+        break;
+    }
+  }
+  (void)now;
+}
+
+void worker::arm_inactivity(room& target, time_ms now) {
+  const time_ms deadline = target.last_activity() + owner_.options().inactivity_ms;
+  target.inactivity_deadline = std::max(deadline, now);
+  wheel_.schedule(target.inactivity_deadline, target.serial(), inactivity_timer_key, 0);
+}
+
+void worker::fire_timers(time_ms now) {
+  wheel_.advance(now, expired_);
+  for (const auto& entry : expired_) {
+    auto owner_it = rooms_.find(entry.owner);
+    if (owner_it == rooms_.end()) {
+      continue;  // the room closed
+    }
+    std::shared_ptr<room> target = owner_it->second;
+    if (target->closed()) {
+      rooms_.erase(owner_it);
+      continue;
+    }
+    if (entry.key == inactivity_timer_key) {
+      if (target->last_activity() + owner_.options().inactivity_ms <= now) {
+        input in;
+        in.kind = input_kind::inactive;
+        process(*target, in, now);
+        if (!target->closed()) {
+          // A game may decide to stay open; check again after another full period.
+          target->touch(now);
+          arm_inactivity(*target, now);
+        }
+      } else {
+        arm_inactivity(*target, now);
+      }
+      continue;
+    }
+    auto timer_it = target->timers.find(entry.key);
+    if (timer_it == target->timers.end() || timer_it->second.generation != entry.generation) {
+      continue;  // cancelled or re-armed since
+    }
+    target->timers.erase(timer_it);
+    input in;
+    in.kind = input_kind::timer;
+    in.timer_key = entry.key;
+    process(*target, in, now);
+    if (!target->closed()) {
+      target->publish_summary();
+    }
+  }
+}
+
+void worker::close_room(room& target, const std::string& reason) {
+  const game_module& module = target.module();
+  for (auto& [id, conn] : target.connections) {
+    if (conn.bound) {
+      owner_.connection_gauge(module, conn.role).sub(1);
+    }
+    conn.sink->close(1000, "room_closed");
+  }
+  target.connections.clear();
+  target.timers.clear();
+  target.mark_closed();
+  rooms_.erase(target.serial());
+  owner_.forget(target);
+  log::info("room_closed", {{"room", target.code()}, {"game", module.name()}, {"reason", reason}});
+}
+
+}  // namespace partyd

@@ -1,0 +1,39 @@
+// Server configuration: command-line flags, each also settable by an environment variable
+// PARTYD_<FLAG_IN_UPPER_SNAKE_CASE>; flags win. `partyd --help` lists every setting with its default.
+// Thread: read-only after parse_config().
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "engine/runtime.hpp"
+#include "games/registry.hpp"
+
+namespace partyd {
+
+struct server_config {
+  std::string bind_address = "0.0.0.0";
+  std::uint16_t port = 8080;
+  std::string port_file;  // when set, the bound port is written there (useful with --port 0)
+  std::string admin_token;
+  std::string store = "memory";
+  std::size_t io_threads = 1;
+  std::size_t max_connections = 10000;
+  std::int64_t handshake_timeout_ms = 10000;
+  std::int64_t idle_timeout_ms = 60000;  // pings go out at half of it
+  std::size_t outbox_max_bytes = 1 << 20;
+  std::size_t http_body_max_bytes = 64 * 1024;
+  std::uint32_t rate_limit_messages = 100;
+  std::int64_t rate_limit_window_ms = 60000;
+  std::int64_t shutdown_grace_ms = 5000;
+  std::string log_level = "info";
+  runtime_options engine;
+  games_config games;
+};
+
+// Parses argv and the environment. Returns nullopt after printing help or an error; `exit_code`
+// tells main what to return.
+std::optional<server_config> parse_config(int argc, char** argv, int& exit_code);
+
+}  // namespace partyd

@@ -1,0 +1,297 @@
+#include "io/http_api.hpp"
+
+#include <algorithm>
+
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json.hpp>
+
+#include "engine/log.hpp"
+#include "engine/secrets.hpp"
+#include "io/ws_session.hpp"
+
+namespace partyd {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+
+namespace {
+
+http_response make_response(const http_request& request, http::status status,
+                            std::string body, std::string_view content_type = "application/json") {
+  http_response res{status, request.version()};
+  res.set(http::field::server, "partyd");
+  res.set(http::field::content_type, content_type);
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(request.keep_alive());
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+http_response json_response(const http_request& request, http::status status,
+                            const json::value& body) {
+  return make_response(request, status, json::serialize(body));
+}
+
+http_response error_response(const http_request& request, http::status status,
+                             std::string_view code, std::string_view message) {
+  return json_response(request, status, json::object{{"error", code}, {"message", message}});
+}
+
+std::string_view path_of(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+bool authorized(const http_request& request, server_context& ctx) {
+  const auto header = request[http::field::authorization];
+  constexpr std::string_view scheme = "Bearer ";
+  if (header.size() <= scheme.size() || header.substr(0, scheme.size()) != scheme) {
+    return false;
+  }
+  const std::string_view token(header.data() + scheme.size(), header.size() - scheme.size());
+  return secrets_equal(token, ctx.config.admin_token);
+}
+
+json::object listing_json(const room_listing& item, const game_module* module) {
+  json::object connections;
+  if (module) {
+    const auto roles = module->role_names();
+    for (std::size_t i = 0; i < roles.size(); ++i) {
+      connections[roles[i]] = item.summary.connected_by_role[i];
+    }
+  }
+  return json::object{{"roomCode", item.code},
+                      {"game", item.game},
+                      {"createdAt", item.created_at},
+                      {"lastActivity", item.last_activity},
+                      {"stateVersion", item.state_version},
+                      {"seats", item.summary.seats},
+                      {"connections", std::move(connections)}};
+}
+
+http_response handle_admin(const http_request& request, server_context& ctx,
+                           std::string_view path) {
+  if (ctx.config.admin_token.empty()) {
+    return error_response(request, http::status::forbidden, "admin_disabled",
+                          "the admin API is disabled: start partyd with --admin-token");
+  }
+  if (!authorized(request, ctx)) {
+    ctx.io.auth_failures.inc();
+    // The token itself is never logged.
+    log::warn("auth_failed", {{"path", path}, {"method", std::string(request.method_string())}});
+    http_response res = error_response(request, http::status::unauthorized, "unauthorized",
+                                       "missing or wrong bearer token");
+    res.set(http::field::www_authenticate, "Bearer");
+    return res;
+  }
+  if (path == "/api/rooms" && request.method() == http::verb::post) {
+    json::object options;
+    if (!request.body().empty()) {
+      boost::system::error_code ec;
+      json::value parsed = json::parse(request.body(), ec);
+      if (ec || !parsed.is_object()) {
+        return error_response(request, http::status::bad_request, "bad_request",
+                              "body must be a JSON object");
+      }
+      options = std::move(parsed.as_object());
+    }
+    std::string game_name = "relay";
+    if (auto* game = options.if_contains("game")) {
+      if (!game->is_string()) {
+        return error_response(request, http::status::bad_request, "bad_request",
+                              "game must be a string");
+      }
+      game_name = std::string(game->as_string());
+      options.erase("game");
+    }
+    const game_module* module = ctx.engine.module_by_name(game_name);
+    if (!module) {
+      return error_response(request, http::status::bad_request, "unknown_game",
+                            "no game named '" + game_name + "'");
+    }
+    if (ctx.phase.load() == server_phase::stopping) {
+      return error_response(request, http::status::service_unavailable, "server_shutting_down",
+                            "the server is shutting down");
+    }
+    auto outcome = ctx.engine.create_room(*module, options);
+    if (outcome.error) {
+      const auto status = outcome.error.code == "limit_reached" ? http::status::service_unavailable
+                                                                : http::status::bad_request;
+      return error_response(request, status, outcome.error.code, outcome.error.message);
+    }
+    return json_response(request, http::status::created, outcome.reply);
+  }
+  if (path == "/api/rooms" && request.method() == http::verb::get) {
+    auto rooms = ctx.engine.list_rooms();
+    std::sort(rooms.begin(), rooms.end(),
+              [](const room_listing& a, const room_listing& b) { return a.code < b.code; });
+    json::array list;
+    list.reserve(rooms.size());
+    for (const auto& item : rooms) {
+      list.push_back(listing_json(item, ctx.engine.module_by_name(item.game)));
+    }
+    return json_response(request, http::status::ok,
+                         json::object{{"rooms", std::move(list)}, {"count", rooms.size()}});
+  }
+  constexpr std::string_view room_prefix = "/api/rooms/";
+  if (path.substr(0, room_prefix.size()) == room_prefix && path.size() > room_prefix.size()) {
+    const std::string code(path.substr(room_prefix.size()));
+    if (request.method() == http::verb::delete_) {
+      if (!ctx.engine.close_room(code)) {
+        return error_response(request, http::status::not_found, "room_not_found",
+                              "no room with this code");
+      }
+      log::info("room_close_requested", {{"room", code}, {"by", "admin"}});
+      return json_response(request, http::status::ok,
+                           json::object{{"roomCode", code}, {"closed", true}});
+    }
+    if (request.method() == http::verb::get) {
+      auto target = ctx.engine.find(code);
+      if (!target) {
+        return error_response(request, http::status::not_found, "room_not_found",
+                              "no room with this code");
+      }
+      room_listing item{target->code(),           std::string(target->module().name()),
+                        target->created_at(),     target->last_activity(),
+                        target->state_version(),  target->summary()};
+      return json_response(request, http::status::ok, listing_json(item, &target->module()));
+    }
+  }
+  if (path == "/api/rooms" || path.substr(0, room_prefix.size()) == room_prefix) {
+    return error_response(request, http::status::method_not_allowed, "method_not_allowed",
+                          "see docs/operations.md for the admin API");
+  }
+  return error_response(request, http::status::not_found, "not_found", "no such endpoint");
+}
+
+}  // namespace
+
+http_response handle_http(const http_request& request, server_context& ctx) {
+  ctx.io.http_requests.inc();
+  const std::string_view path = path_of(request.target());
+  const auto phase = ctx.phase.load();
+  if (path == "/health" && request.method() == http::verb::get) {
+    const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::steady_clock::now() - ctx.started)
+                            .count();
+    return json_response(request, http::status::ok,
+                         json::object{{"status", phase == server_phase::stopping ? "stopping" : "ok"},
+                                      {"uptimeSeconds", uptime},
+                                      {"rooms", ctx.engine.room_count()},
+                                      {"connections", ctx.ws_connections.load()}});
+  }
+  if (path == "/ready" && request.method() == http::verb::get) {
+    if (phase == server_phase::ready) {
+      return json_response(request, http::status::ok,
+                           json::object{{"ready", true}, {"store", ctx.config.store}});
+    }
+    return json_response(
+        request, http::status::service_unavailable,
+        json::object{{"ready", false},
+                     {"reason", phase == server_phase::starting ? "starting" : "shutting_down"}});
+  }
+  if (path == "/metrics" && request.method() == http::verb::get) {
+    const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::steady_clock::now() - ctx.started)
+                            .count();
+    ctx.metrics.get_gauge("partyd_uptime_seconds", "", "Seconds since start").set(uptime);
+    return make_response(request, http::status::ok, ctx.metrics.render(),
+                         "text/plain; version=0.0.4");
+  }
+  if (path.substr(0, 4) == "/api") {
+    return handle_admin(request, ctx, path);
+  }
+  return error_response(request, http::status::not_found, "not_found", "no such endpoint");
+}
+
+http_session::http_session(server_context& ctx, io_thread& thread,
+                           boost::asio::ip::tcp::socket&& socket)
+    : ctx_(ctx), thread_(thread), stream_(std::move(socket)) {}
+
+void http_session::start() { do_read(); }
+
+void http_session::do_read() {
+  parser_.emplace();
+  parser_->header_limit(16 * 1024);
+  parser_->body_limit(ctx_.config.http_body_max_bytes);
+  stream_.expires_after(std::chrono::seconds(30));
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                     self->on_read(ec, bytes);
+                   });
+}
+
+void http_session::on_read(beast::error_code ec, std::size_t) {
+  if (ec) {
+    if (ec == http::error::body_limit || ec == http::error::header_limit) {
+      http_request dummy;
+      response_ = std::make_shared<http_response>(error_response(
+          dummy, http::status::payload_too_large, "too_large", "request too large"));
+      response_->keep_alive(false);
+      http::async_write(stream_, *response_,
+                        [self = shared_from_this()](beast::error_code e, std::size_t n) {
+                          self->on_write(false, e, n);
+                        });
+      return;
+    }
+    close();
+    return;
+  }
+  http_request request = parser_->release();
+  if (beast::websocket::is_upgrade(request)) {
+    const game_module* module = ctx_.engine.module_by_path(path_of(request.target()));
+    http_response refusal;
+    bool refused = true;
+    if (!module) {
+      refusal = error_response(request, http::status::not_found, "not_found",
+                               "no game is served at this path");
+    } else if (ctx_.phase.load() != server_phase::ready) {
+      refusal = error_response(request, http::status::service_unavailable, "not_ready",
+                               "the server is starting or shutting down");
+    } else if (ctx_.ws_connections.fetch_add(1) >= ctx_.config.max_connections) {
+      ctx_.ws_connections.fetch_sub(1);
+      ctx_.io.ws_refused.inc();
+      log::warn("connection_refused", {{"reason", "max_connections"},
+                                       {"limit", ctx_.config.max_connections}});
+      refusal = error_response(request, http::status::service_unavailable, "too_many_connections",
+                               "the server holds its maximum number of connections");
+    } else {
+      refused = false;
+    }
+    if (!refused) {
+      auto session = std::make_shared<ws_session>(ctx_, thread_, std::move(stream_), *module);
+      session->start(std::move(request));
+      return;
+    }
+    refusal.keep_alive(false);
+    response_ = std::make_shared<http_response>(std::move(refusal));
+  } else {
+    response_ = std::make_shared<http_response>(handle_http(request, ctx_));
+  }
+  const bool keep_alive = response_->keep_alive();
+  http::async_write(stream_, *response_,
+                    [self = shared_from_this(), keep_alive](beast::error_code e, std::size_t n) {
+                      self->on_write(keep_alive, e, n);
+                    });
+}
+
+void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+  response_.reset();
+  if (ec || !keep_alive || ctx_.phase.load() == server_phase::stopping) {
+    close();
+    return;
+  }
+  do_read();
+}
+
+void http_session::close() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+  stream_.socket().close(ignored);
+}
+
+}  // namespace partyd

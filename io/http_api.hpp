@@ -1,0 +1,45 @@
+// HTTP on the shared port: /health, /ready, /metrics and the admin API (/api/rooms, bearer
+// token). An http_session reads requests with bounded header and body sizes and hands a WebSocket
+// upgrade on a game's path to a ws_session on the same io thread.
+// Thread: each http_session lives on the io thread that accepted it.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "io/server_context.hpp"
+
+namespace partyd {
+
+using http_request = boost::beast::http::request<boost::beast::http::string_body>;
+using http_response = boost::beast::http::response<boost::beast::http::string_body>;
+
+// Answers one plain HTTP request. Thread-safe.
+http_response handle_http(const http_request& request, server_context& ctx);
+
+class http_session : public std::enable_shared_from_this<http_session> {
+ public:
+  http_session(server_context& ctx, io_thread& thread, boost::asio::ip::tcp::socket&& socket);
+  void start();
+
+ private:
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
+  void close();
+
+  server_context& ctx_;
+  io_thread& thread_;
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::shared_ptr<http_response> response_;
+};
+
+}  // namespace partyd

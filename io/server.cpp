@@ -1,0 +1,106 @@
+#include "io/server.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "engine/log.hpp"
+#include "io/listener.hpp"
+#include "io/ws_session.hpp"
+
+namespace partyd {
+
+namespace net = boost::asio;
+
+io_metrics::io_metrics(metrics_registry& m)
+    : ws_open(m.get_gauge("partyd_ws_connections_open", "", "Open WebSocket connections")),
+      ws_accepted(m.get_counter("partyd_ws_connections_accepted_total", "",
+                                "WebSocket upgrades accepted")),
+      ws_refused(m.get_counter("partyd_ws_connections_refused_total", "reason=\"max_connections\"",
+                               "WebSocket upgrades refused")),
+      rate_limited(m.get_counter("partyd_rate_limited_total", "",
+                                 "Client messages dropped by the per-client rate limit")),
+      slow_consumers(m.get_counter("partyd_slow_consumer_disconnects_total", "",
+                                   "Connections dropped because their outbox exceeded its cap")),
+      handshake_timeouts(m.get_counter("partyd_handshake_timeouts_total", "",
+                                       "Connections closed for not completing the handshake")),
+      too_large(m.get_counter("partyd_messages_too_large_total", "",
+                              "Connections closed with 1009 for an oversized message")),
+      inbox_full(m.get_counter("partyd_inbox_full_replies_total", "",
+                               "Client messages answered inbox_full")),
+      auth_failures(m.get_counter("partyd_admin_auth_failures_total", "",
+                                  "Admin API requests with a missing or wrong token")),
+      http_requests(m.get_counter("partyd_http_requests_total", "", "Plain HTTP requests served")),
+      outbox_bytes(m.get_gauge("partyd_outbox_bytes", "",
+                               "Bytes queued for clients and not yet written, all connections")) {}
+
+server::server(const server_config& config, runtime& engine, metrics_registry& metrics)
+    : ctx_(config, engine, metrics) {
+  for (std::size_t i = 0; i < config.io_threads; ++i) {
+    threads_.push_back(std::make_unique<io_thread>());
+  }
+}
+
+server::~server() { shutdown(); }
+
+std::uint16_t server::start() {
+  const net::ip::tcp::endpoint endpoint(net::ip::make_address(ctx_.config.bind_address),
+                                        ctx_.config.port);
+  listener_ = std::make_shared<listener>(ctx_, threads_, endpoint);
+  for (auto& thread : threads_) {
+    io_thread* t = thread.get();
+    t->thread = std::thread([t] {
+      auto guard = net::make_work_guard(t->context);
+      t->context.run();
+    });
+  }
+  listener_->start();
+  ctx_.phase.store(server_phase::ready);
+  return listener_->port();
+}
+
+void server::wait_for_signal() {
+  net::io_context signals_context;
+  net::signal_set signals(signals_context, SIGINT, SIGTERM);
+  signals.async_wait([](const boost::system::error_code&, int signal_number) {
+    log::info("signal_received", {{"signal", signal_number}});
+  });
+  signals_context.run();
+}
+
+void server::shutdown() {
+  if (stopped_ || threads_.empty() || !listener_) {
+    return;
+  }
+  stopped_ = true;
+  ctx_.phase.store(server_phase::stopping);
+  log::info("shutdown_started", {{"connections", ctx_.ws_connections.load()}});
+  listener_->stop();
+  // Inputs already queued are processed; their replies land in the outboxes.
+  ctx_.engine.stop();
+  for (auto& thread : threads_) {
+    io_thread* t = thread.get();
+    net::post(t->context, [t] {
+      for (auto& [id, weak] : t->sessions) {
+        if (auto session = weak.lock()) {
+          session->shutdown();
+        }
+      }
+    });
+  }
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(ctx_.config.shutdown_grace_ms);
+  while (ctx_.ws_connections.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (auto& thread : threads_) {
+    thread->context.stop();
+  }
+  for (auto& thread : threads_) {
+    if (thread->thread.joinable()) thread->thread.join();
+  }
+  log::info("shutdown_complete", {{"connections_left", ctx_.ws_connections.load()}});
+}
+
+}  // namespace partyd

@@ -1,0 +1,60 @@
+// State shared by the network edge: configuration, the engine, io metrics and the per-thread
+// session registries. One io_thread per io_context; a connection lives on one for its whole life.
+// Threads: server_context fields are immutable or atomic; io_thread::sessions is touched only on
+// that io_thread's own thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+
+#include "engine/metrics.hpp"
+#include "engine/runtime.hpp"
+#include "io/config.hpp"
+
+namespace partyd {
+
+class ws_session;
+
+struct io_thread {
+  boost::asio::io_context context{1};  // concurrency hint 1: exactly one thread runs it
+  std::thread thread;
+  std::unordered_map<connection_id, std::weak_ptr<ws_session>> sessions;
+};
+
+enum class server_phase { starting, ready, stopping };
+
+struct io_metrics {
+  explicit io_metrics(metrics_registry& m);
+  gauge& ws_open;
+  counter& ws_accepted;
+  counter& ws_refused;
+  counter& rate_limited;
+  counter& slow_consumers;
+  counter& handshake_timeouts;
+  counter& too_large;
+  counter& inbox_full;
+  counter& auth_failures;
+  counter& http_requests;
+  gauge& outbox_bytes;
+};
+
+struct server_context {
+  server_context(const server_config& cfg, runtime& rt, metrics_registry& m)
+      : config(cfg), engine(rt), metrics(m), io(m) {}
+
+  const server_config& config;
+  runtime& engine;
+  metrics_registry& metrics;
+  io_metrics io;
+  std::atomic<server_phase> phase{server_phase::starting};
+  std::atomic<std::size_t> ws_connections{0};  // accepted upgrades not yet finished
+  std::atomic<connection_id> next_connection_id{1};
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+}  // namespace partyd
