@@ -1,0 +1,16 @@
+// The list of games partyd serves: one registration line per game in registry.cpp.
+// Thread: called once at start-up, before runtime::start().
+#pragma once
+
+#include "engine/runtime.hpp"
+#include "games/relay/module.hpp"
+
+namespace partyd {
+
+struct games_config {
+  relay_config relay;
+};
+
+void register_games(runtime& rt, const games_config& config);
+
+}  // namespace partyd

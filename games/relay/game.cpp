@@ -1,0 +1,819 @@
+#include "games/relay/game.hpp"
+
+#include <algorithm>
+#include <array>
+#include <exception>
+#include <utility>
+#include <vector>
+
+#include <openssl/evp.h>
+
+#include "engine/secrets.hpp"
+
+namespace partyd {
+
+namespace json = boost::json;
+using relay::audience_role;
+using relay::host_role;
+using relay::in_type;
+using relay::out_type;
+using relay::player_role;
+
+namespace {
+
+constexpr role_mask everyone =
+    role_bit(host_role) | role_bit(player_role) | role_bit(audience_role);
+constexpr role_mask clients = role_bit(player_role) | role_bit(audience_role);
+
+constexpr std::uint16_t close_normal = 1000;
+constexpr std::uint16_t close_policy = 1008;
+constexpr std::uint16_t close_host_replaced = 4001;
+constexpr std::uint16_t close_seat_reclaimed = 4002;
+
+std::string_view role_name(role_id role) {
+  return role < relay::role_names.size() ? relay::role_names[role] : std::string_view("player");
+}
+
+// Which roles may send each in_type (handshake is handled before the role check).
+constexpr std::array<role_mask, relay::in_type_names.size()> allowed_roles = {
+    everyone,                                         // handshake
+    role_bit(host_role),                              // set_game_state
+    role_bit(host_role),                              // set_player_state
+    clients,                                          // message_to_host
+    everyone,                                         // leave
+    role_bit(host_role),                              // poll_start
+    role_bit(audience_role),                          // poll_response
+    role_bit(host_role),                              // poll_end
+    role_bit(host_role),                              // poll_results_request
+    role_bit(host_role),                              // close_room
+};
+
+json::array to_json(const std::vector<std::string>& strings) {
+  json::array list;
+  list.reserve(strings.size());
+  for (const std::string& s : strings) {
+    list.emplace_back(s);
+  }
+  return list;
+}
+
+json::object poll_announcement(const relay::poll& p, out_type type) {
+  json::object frame = relay::frame_of(type);
+  frame["pollId"] = p.id;
+  frame["pollType"] = relay::poll_type_name(p.type);
+  frame["question"] = p.question;
+  frame["options"] = to_json(p.options);
+  return frame;
+}
+
+std::string_view trim(std::string_view text) {
+  constexpr std::string_view space = " \t\n\r\f\v";
+  const std::size_t begin = text.find_first_not_of(space);
+  if (begin == std::string_view::npos) {
+    return {};
+  }
+  const std::size_t end = text.find_last_not_of(space);
+  return text.substr(begin, end - begin + 1);
+}
+
+// Validates a response against its poll and returns its recorded form; nullopt when invalid.
+std::optional<std::vector<std::string>> normalize_response(const relay::poll& p,
+                                                           const json::value& response,
+                                                           std::size_t free_text_max_chars) {
+  auto is_option = [&p](std::string_view text) {
+    return std::find(p.options.begin(), p.options.end(), text) != p.options.end();
+  };
+  switch (p.type) {
+    case relay::poll_type::single_choice:
+      if (response.is_string() && is_option(response.get_string())) {
+        return std::vector<std::string>{std::string(response.get_string())};
+      }
+      return std::nullopt;
+    case relay::poll_type::multiple_choice: {
+      if (!response.is_array()) {
+        return std::nullopt;
+      }
+      const json::array& list = response.get_array();
+      if (list.empty() || list.size() > p.options.size()) {
+        return std::nullopt;
+      }
+      std::vector<std::string> chosen;
+      chosen.reserve(list.size());
+      for (const json::value& item : list) {
+        if (!item.is_string() || !is_option(item.get_string())) {
+          return std::nullopt;
+        }
+        std::string text(item.get_string());
+        if (std::find(chosen.begin(), chosen.end(), text) != chosen.end()) {
+          return std::nullopt;
+        }
+        chosen.push_back(std::move(text));
+      }
+      return chosen;
+    }
+    case relay::poll_type::free_text: {
+      if (!response.is_string()) {
+        return std::nullopt;
+      }
+      const std::string_view text = trim(response.get_string());
+      const std::size_t length = relay::utf8_length(text);
+      if (length == 0 || length > free_text_max_chars) {
+        return std::nullopt;
+      }
+      return std::vector<std::string>{std::string(text)};
+    }
+  }
+  return std::nullopt;
+}
+
+json::value response_to_json(const relay::poll& p, const std::vector<std::string>& answer) {
+  if (p.type == relay::poll_type::multiple_choice) {
+    return to_json(answer);
+  }
+  return answer.empty() ? json::value(nullptr) : json::value(answer.front());
+}
+
+}  // namespace
+
+std::string relay_sha256_tagged(std::string_view text) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+    return {};
+  }
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string tagged = "sha256:";
+  tagged.reserve(7 + 2 * length);
+  for (unsigned int i = 0; i < length; ++i) {
+    tagged.push_back(hex[digest[i] >> 4]);
+    tagged.push_back(hex[digest[i] & 0x0F]);
+  }
+  return tagged;
+}
+
+relay_game::relay_game(relay_config config, relay::room_state state)
+    : config_(config), state_(std::move(state)) {}
+
+room_summary relay_game::summary() const noexcept {
+  room_summary result;
+  result.connected_by_role[host_role] = state_.host_conn != 0 ? 1 : 0;
+  std::uint32_t players = 0;
+  for (const auto& [id, s] : state_.seats) {
+    players += s.conn != 0 ? 1 : 0;
+  }
+  result.connected_by_role[player_role] = players;
+  result.connected_by_role[audience_role] = static_cast<std::uint32_t>(state_.audience.size());
+  result.seats = static_cast<std::uint32_t>(state_.seats.size());
+  return result;
+}
+
+void relay_game::step(const input& in, time_ms, room_rng&, effects& out) noexcept {
+  try {
+    step_unsafe(in, out);
+  } catch (const std::exception&) {
+    // Only allocation failure can throw here. The state may be half-updated: close the room
+    // rather than run on with it.
+    out.count("relay_step_failed");
+    if (!state_.closed) {
+      state_.closed = true;
+      out.close_room("internal_error");
+    }
+  }
+}
+
+void relay_game::step_unsafe(const input& in, effects& out) {
+  if (state_.closed) {
+    return;
+  }
+  switch (in.kind) {
+    case input_kind::created:
+    case input_kind::timer:
+      return;
+    case input_kind::disconnect:
+      on_disconnect(in.conn, out);
+      return;
+    case input_kind::inactive:
+      close_all("inactive", out);
+      return;
+    case input_kind::admin_close:
+      close_all("closed_by_admin", out);
+      return;
+    case input_kind::command:
+      on_command(in, out);
+      return;
+  }
+}
+
+void relay_game::on_command(const input& in, effects& out) {
+  const connection_id conn = in.conn;
+  if (state_.closing.contains(conn) || !in.cmd) {
+    return;
+  }
+  const std::uint16_t type_index = in.cmd->type;
+  if (type_index >= relay::in_type_names.size()) {
+    send_error(conn, "unknown_type", "unknown message type", {}, out);
+    return;
+  }
+  const auto type = static_cast<in_type>(type_index);
+  const std::string_view type_name = relay::in_type_names[type_index];
+  const command* cmd = in.cmd.get();
+
+  auto member_it = state_.members.find(conn);
+  if (type == in_type::handshake) {
+    if (member_it != state_.members.end()) {
+      send_error(conn, "already_joined", "this connection has already joined", type_name, out);
+      return;
+    }
+    if (const auto* hs = dynamic_cast<const relay::handshake_cmd*>(cmd)) {
+      on_handshake(in, *hs, out);
+    } else {
+      fail_handshake(conn, "bad_request", "malformed handshake", out);
+    }
+    return;
+  }
+  if (member_it == state_.members.end()) {
+    send_error(conn, "not_joined", "send a handshake first", type_name, out);
+    return;
+  }
+  // Copied: handlers may erase the member.
+  const relay::member who = member_it->second;
+  if ((allowed_roles[type_index] & role_bit(who.role)) == 0) {
+    send_error(conn, "forbidden", "role " + std::string(role_name(who.role)) + " may not send " +
+                                      std::string(type_name),
+               type_name, out);
+    return;
+  }
+
+  bool handled = true;
+  switch (type) {
+    case in_type::handshake:
+      break;
+    case in_type::leave:
+      on_leave(conn, who, out);
+      break;
+    case in_type::set_game_state:
+      if (const auto* c = dynamic_cast<const relay::set_game_state_cmd*>(cmd)) {
+        on_set_game_state(*c, out);
+      } else {
+        handled = false;
+      }
+      break;
+    case in_type::set_player_state:
+      if (const auto* c = dynamic_cast<const relay::set_player_state_cmd*>(cmd)) {
+        on_set_player_state(conn, *c, out);
+      } else {
+        handled = false;
+      }
+      break;
+    case in_type::message_to_host:
+      if (const auto* c = dynamic_cast<const relay::message_to_host_cmd*>(cmd)) {
+        on_message_to_host(who, *c, out);
+      } else {
+        handled = false;
+      }
+      break;
+    case in_type::poll_start:
+      if (const auto* c = dynamic_cast<const relay::poll_start_cmd*>(cmd)) {
+        on_poll_start(conn, *c, out);
+      } else {
+        handled = false;
+      }
+      break;
+    case in_type::poll_response:
+      if (const auto* c = dynamic_cast<const relay::poll_response_cmd*>(cmd)) {
+        on_poll_response(conn, who, *c, out);
+      } else {
+        handled = false;
+      }
+      break;
+    case in_type::poll_end:
+      if (const auto* c = dynamic_cast<const relay::poll_end_cmd*>(cmd)) {
+        on_poll_end(conn, *c, out);
+      } else {
+        handled = false;
+      }
+      break;
+    case in_type::poll_results_request:
+      if (const auto* c = dynamic_cast<const relay::poll_results_request_cmd*>(cmd)) {
+        on_poll_results(conn, *c, out);
+      } else {
+        handled = false;
+      }
+      break;
+    case in_type::close_room:
+      if (const auto* c = dynamic_cast<const relay::close_room_cmd*>(cmd)) {
+        close_all(c->reason && !c->reason->empty() ? *c->reason : "closed_by_host", out);
+      } else {
+        handled = false;
+      }
+      break;
+  }
+  if (!handled) {
+    send_error(conn, "bad_request", "malformed command", type_name, out);
+  }
+}
+
+// --- handshake ---
+
+void relay_game::on_handshake(const input& in, const relay::handshake_cmd& cmd, effects& out) {
+  switch (cmd.role) {
+    case host_role:
+      if (!cmd.host_key ||
+          !secrets_equal(relay_sha256_tagged(*cmd.host_key), state_.host_key_hash)) {
+        fail_handshake(in.conn, "wrong_host_key", "wrong host key", out);
+        return;
+      }
+      join_host(in, out);
+      return;
+    case player_role:
+      join_player(in, cmd, out);
+      return;
+    case audience_role:
+      join_audience(in, cmd, out);
+      return;
+    default:
+      fail_handshake(in.conn, "bad_request", "field 'role' is invalid", out);
+      return;
+  }
+}
+
+void relay_game::fail_handshake(connection_id conn, std::string_view code,
+                                std::string_view message, effects& out) {
+  out.send_error(conn, relay::index_of(out_type::handshake_response), std::string(code),
+                 make_frame(relay::encode_handshake_error(code, message)));
+  out.close_connection(conn, close_policy, std::string(code));
+  state_.closing.insert(conn);
+}
+
+void relay_game::join_host(const input& in, effects& out) {
+  if (in.secret.empty()) {
+    fail_handshake(in.conn, "bad_request", "no client id available", out);
+    return;
+  }
+  if (state_.host_conn != 0) {
+    const json::object replaced = relay::frame_of(out_type::host_replaced);
+    close_member(state_.host_conn, out_type::host_replaced, &replaced, close_host_replaced,
+                 "host_replaced", out);
+  }
+  state_.host_conn = in.conn;
+  state_.host_client_id = "h_" + in.secret;
+  state_.members[in.conn] = relay::member{host_role, state_.host_client_id};
+  out.bind(in.conn, host_role, false);
+  send(in.conn, out_type::handshake_response, host_handshake_response(), out);
+
+  // Messages that waited for a host, oldest first.
+  while (!state_.host_queue.empty()) {
+    relay::queued_message& queued = state_.host_queue.front();
+    json::object frame = relay::frame_of(out_type::client_message);
+    frame["clientId"] = queued.client_id;
+    frame["role"] = role_name(queued.role);
+    frame["message"] = std::move(queued.message);
+    send(in.conn, out_type::client_message, frame, out);
+    state_.host_queue.pop_front();
+  }
+}
+
+json::object relay_game::host_handshake_response() const {
+  json::object frame = relay::frame_of(out_type::handshake_response);
+  frame["status"] = "success";
+  frame["roomCode"] = state_.room_code;
+  frame["role"] = "host";
+  frame["clientId"] = state_.host_client_id;
+  frame["gameState"] = state_.game_state;
+
+  // Seats in the order they were taken, then connected audience in join order.
+  std::vector<const relay::seat*> seats;
+  seats.reserve(state_.seats.size());
+  for (const auto& [id, s] : state_.seats) {
+    seats.push_back(&s);
+  }
+  std::sort(seats.begin(), seats.end(),
+            [](const relay::seat* a, const relay::seat* b) { return a->seq < b->seq; });
+  std::vector<const relay::audience_member*> watchers;
+  watchers.reserve(state_.audience.size());
+  for (const auto& [conn, a] : state_.audience) {
+    watchers.push_back(&a);
+  }
+  std::sort(watchers.begin(), watchers.end(),
+            [](const relay::audience_member* a, const relay::audience_member* b) {
+              return a->seq < b->seq;
+            });
+  json::array list;
+  list.reserve(seats.size() + watchers.size());
+  for (const relay::seat* s : seats) {
+    list.emplace_back(json::object{{"clientId", s->client_id},
+                                   {"role", "player"},
+                                   {"meta", s->meta},
+                                   {"connected", s->conn != 0}});
+  }
+  for (const relay::audience_member* a : watchers) {
+    list.emplace_back(json::object{
+        {"clientId", a->client_id}, {"role", "audience"}, {"meta", a->meta}, {"connected", true}});
+  }
+  frame["clients"] = std::move(list);
+
+  json::array polls;
+  polls.reserve(state_.polls.size());
+  for (const relay::poll& p : state_.polls) {
+    json::object entry;
+    entry["pollId"] = p.id;
+    entry["pollType"] = relay::poll_type_name(p.type);
+    entry["question"] = p.question;
+    entry["options"] = to_json(p.options);
+    entry["active"] = p.active;
+    polls.emplace_back(std::move(entry));
+  }
+  frame["polls"] = std::move(polls);
+  return frame;
+}
+
+void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, effects& out) {
+  if (!state_.password_hash.empty() &&
+      (!cmd.password ||
+       !secrets_equal(relay_sha256_tagged(*cmd.password), state_.password_hash))) {
+    fail_handshake(in.conn, "wrong_password", "wrong room password", out);
+    return;
+  }
+  bool reconnected = false;
+  relay::seat* held = nullptr;
+  if (cmd.client_id) {
+    auto found = state_.seats.find(*cmd.client_id);
+    if (found == state_.seats.end()) {
+      fail_handshake(in.conn, "seat_not_found", "no seat with this clientId", out);
+      return;
+    }
+    held = &found->second;
+    if (held->conn != 0) {
+      const json::object reclaimed = relay::frame_of(out_type::seat_reclaimed);
+      close_member(held->conn, out_type::seat_reclaimed, &reclaimed, close_seat_reclaimed,
+                   "seat_reclaimed", out);
+    }
+    if (!cmd.meta.is_null()) {
+      held->meta = cmd.meta;
+    }
+    reconnected = true;
+  } else {
+    if (state_.max_players != 0 && state_.seats.size() >= state_.max_players) {
+      fail_handshake(in.conn, "room_full", "all player seats are taken", out);
+      return;
+    }
+    std::string client_id = "p_" + in.secret;
+    if (in.secret.empty() || state_.seats.contains(client_id)) {
+      fail_handshake(in.conn, "bad_request", "no client id available", out);
+      return;
+    }
+    relay::seat fresh;
+    fresh.client_id = client_id;
+    fresh.seq = state_.next_seq++;
+    fresh.meta = cmd.meta;
+    held = &state_.seats.emplace(client_id, std::move(fresh)).first->second;
+  }
+  held->conn = in.conn;
+  state_.members[in.conn] = relay::member{player_role, held->client_id};
+  out.important();
+  out.bind(in.conn, player_role, true);
+
+  json::object response = relay::frame_of(out_type::handshake_response);
+  response["status"] = "success";
+  response["roomCode"] = state_.room_code;
+  response["role"] = "player";
+  response["clientId"] = held->client_id;
+  response["gameState"] = state_.game_state;
+  response["playerState"] =
+      held->player_state ? json::value(*held->player_state) : json::value(nullptr);
+  send(in.conn, out_type::handshake_response, response, out);
+
+  json::object joined = relay::frame_of(out_type::client_joined);
+  joined["clientId"] = held->client_id;
+  joined["role"] = "player";
+  joined["meta"] = held->meta;
+  joined["reconnected"] = reconnected;
+  send_to_host(out_type::client_joined, joined, out);
+}
+
+void relay_game::join_audience(const input& in, const relay::handshake_cmd& cmd, effects& out) {
+  if (state_.max_audience != 0 && state_.audience.size() >= state_.max_audience) {
+    fail_handshake(in.conn, "room_full", "the audience is full", out);
+    return;
+  }
+  if (in.secret.empty()) {
+    fail_handshake(in.conn, "bad_request", "no client id available", out);
+    return;
+  }
+  relay::audience_member watcher;
+  watcher.client_id = "a_" + in.secret;
+  watcher.seq = state_.next_seq++;
+  watcher.meta = cmd.meta;
+  const relay::audience_member& added =
+      state_.audience.insert_or_assign(in.conn, std::move(watcher)).first->second;
+  state_.members[in.conn] = relay::member{audience_role, added.client_id};
+  out.bind(in.conn, audience_role, true);
+
+  json::object response = relay::frame_of(out_type::handshake_response);
+  response["status"] = "success";
+  response["roomCode"] = state_.room_code;
+  response["role"] = "audience";
+  response["clientId"] = added.client_id;
+  response["gameState"] = state_.game_state;
+  json::array active;
+  for (const relay::poll& p : state_.polls) {
+    if (p.active) {
+      json::object entry = poll_announcement(p, out_type::poll_started);
+      entry.erase("type");
+      active.emplace_back(std::move(entry));
+    }
+  }
+  response["polls"] = std::move(active);
+  send(in.conn, out_type::handshake_response, response, out);
+
+  json::object joined = relay::frame_of(out_type::client_joined);
+  joined["clientId"] = added.client_id;
+  joined["role"] = "audience";
+  joined["meta"] = added.meta;
+  joined["reconnected"] = false;
+  send_to_host(out_type::client_joined, joined, out);
+}
+
+// --- connection life ---
+
+void relay_game::close_member(connection_id conn, out_type type, const json::object* frame,
+                              std::uint16_t close_code, std::string reason, effects& out) {
+  if (frame != nullptr) {
+    send(conn, type, *frame, out);
+  }
+  out.close_connection(conn, close_code, std::move(reason));
+  state_.members.erase(conn);
+  state_.closing.insert(conn);
+}
+
+void relay_game::on_leave(connection_id conn, const relay::member& who, effects& out) {
+  out.important();
+  if (who.role == host_role) {
+    state_.host_conn = 0;
+    state_.host_client_id.clear();
+    close_member(conn, out_type::error, nullptr, close_normal, "left", out);
+    return;
+  }
+  if (who.role == player_role) {
+    state_.seats.erase(who.client_id);
+  } else {
+    state_.audience.erase(conn);
+  }
+  json::object left = relay::frame_of(out_type::client_left);
+  left["clientId"] = who.client_id;
+  left["role"] = role_name(who.role);
+  left["reason"] = "left";
+  send_to_host(out_type::client_left, left, out);
+  close_member(conn, out_type::error, nullptr, close_normal, "left", out);
+}
+
+void relay_game::on_disconnect(connection_id conn, effects& out) {
+  if (state_.closing.erase(conn) != 0) {
+    return;
+  }
+  auto found = state_.members.find(conn);
+  if (found == state_.members.end()) {
+    return;
+  }
+  const relay::member who = found->second;
+  state_.members.erase(found);
+  if (who.role == host_role) {
+    state_.host_conn = 0;
+    state_.host_client_id.clear();
+    return;
+  }
+  if (who.role == player_role) {
+    auto seat_it = state_.seats.find(who.client_id);
+    if (seat_it != state_.seats.end() && seat_it->second.conn == conn) {
+      seat_it->second.conn = 0;
+    }
+    json::object dropped = relay::frame_of(out_type::client_disconnected);
+    dropped["clientId"] = who.client_id;
+    dropped["role"] = "player";
+    send_to_host(out_type::client_disconnected, dropped, out);
+    return;
+  }
+  state_.audience.erase(conn);
+  json::object left = relay::frame_of(out_type::client_left);
+  left["clientId"] = who.client_id;
+  left["role"] = "audience";
+  left["reason"] = "disconnected";
+  send_to_host(out_type::client_left, left, out);
+}
+
+void relay_game::close_all(const std::string& reason, effects& out) {
+  json::object frame = relay::frame_of(out_type::room_closed);
+  frame["reason"] = reason;
+  out.send_roles(everyone, relay::index_of(out_type::room_closed),
+                 make_frame(relay::encode(frame)));
+  out.important();
+  out.close_room(reason);
+  state_.closed = true;
+}
+
+// --- host commands ---
+
+void relay_game::on_set_game_state(const relay::set_game_state_cmd& cmd, effects& out) {
+  state_.game_state = cmd.state;
+  json::object frame = relay::frame_of(out_type::game_state);
+  frame["state"] = state_.game_state;
+  out.send_roles(clients, relay::index_of(out_type::game_state), make_frame(relay::encode(frame)));
+  out.important();
+}
+
+void relay_game::on_set_player_state(connection_id conn, const relay::set_player_state_cmd& cmd,
+                                     effects& out) {
+  auto found = state_.seats.find(cmd.client_id);
+  if (found == state_.seats.end()) {
+    send_error(conn, "unknown_client", "no player seat with this clientId",
+               relay::in_type_names[relay::index_of(in_type::set_player_state)], out);
+    return;
+  }
+  found->second.player_state = cmd.state;
+  if (found->second.conn != 0) {
+    json::object frame = relay::frame_of(out_type::player_state);
+    frame["state"] = cmd.state;
+    send(found->second.conn, out_type::player_state, frame, out);
+  }
+}
+
+void relay_game::on_message_to_host(const relay::member& who,
+                                    const relay::message_to_host_cmd& cmd, effects& out) {
+  if (state_.host_conn != 0) {
+    json::object frame = relay::frame_of(out_type::client_message);
+    frame["clientId"] = who.client_id;
+    frame["role"] = role_name(who.role);
+    frame["message"] = cmd.message;
+    send(state_.host_conn, out_type::client_message, frame, out);
+    return;
+  }
+  state_.host_queue.push_back(relay::queued_message{who.client_id, who.role, cmd.message});
+  while (state_.host_queue.size() > config_.host_queue_max) {
+    state_.host_queue.pop_front();
+    out.count("relay_host_queue_dropped");
+  }
+}
+
+// --- polls ---
+
+relay::poll* relay_game::find_poll(std::string_view poll_id) noexcept {
+  for (relay::poll& p : state_.polls) {
+    if (p.id == poll_id) {
+      return &p;
+    }
+  }
+  return nullptr;
+}
+
+void relay_game::on_poll_start(connection_id conn, const relay::poll_start_cmd& cmd,
+                               effects& out) {
+  constexpr std::string_view request = relay::in_type_names[relay::index_of(in_type::poll_start)];
+  if (find_poll(cmd.poll_id) != nullptr) {
+    send_error(conn, "poll_exists", "a poll with this pollId already exists", request, out);
+    return;
+  }
+  if (state_.polls.size() >= config_.max_polls) {
+    send_error(conn, "limit_reached",
+               "the room already has " + std::to_string(config_.max_polls) + " polls", request,
+               out);
+    return;
+  }
+  relay::poll& p = state_.polls.emplace_back();
+  p.id = cmd.poll_id;
+  p.type = cmd.kind;
+  p.question = cmd.question;
+  p.options = cmd.options;
+  p.active = true;
+  out.send_roles(role_bit(audience_role), relay::index_of(out_type::poll_started),
+                 make_frame(relay::encode(poll_announcement(p, out_type::poll_started))));
+  out.important();
+}
+
+void relay_game::on_poll_response(connection_id conn, const relay::member& who,
+                                  const relay::poll_response_cmd& cmd, effects& out) {
+  constexpr std::string_view request =
+      relay::in_type_names[relay::index_of(in_type::poll_response)];
+  relay::poll* p = find_poll(cmd.poll_id);
+  if (p == nullptr) {
+    send_error(conn, "poll_not_found", "no poll with this pollId", request, out);
+    return;
+  }
+  if (!p->active) {
+    send_error(conn, "poll_not_active", "the poll has ended", request, out);
+    return;
+  }
+  std::optional<std::vector<std::string>> answer =
+      normalize_response(*p, cmd.response, config_.free_text_max_chars);
+  if (!answer) {
+    std::string message;
+    switch (p->type) {
+      case relay::poll_type::single_choice:
+        message = "response must be one of the options";
+        break;
+      case relay::poll_type::multiple_choice:
+        message = "response must be an array of distinct options";
+        break;
+      case relay::poll_type::free_text:
+        message = "response must be a text of 1.." + std::to_string(config_.free_text_max_chars) +
+                  " characters";
+        break;
+    }
+    send_error(conn, "invalid_response", message, request, out);
+    return;
+  }
+  std::vector<std::string>& recorded = p->responses[who.client_id];
+  recorded = std::move(*answer);
+  if (state_.host_conn != 0) {
+    json::object frame = relay::frame_of(out_type::poll_response);
+    frame["pollId"] = p->id;
+    frame["clientId"] = who.client_id;
+    frame["response"] = response_to_json(*p, recorded);
+    send(state_.host_conn, out_type::poll_response, frame, out);
+  }
+}
+
+void relay_game::on_poll_end(connection_id conn, const relay::poll_end_cmd& cmd, effects& out) {
+  constexpr std::string_view request = relay::in_type_names[relay::index_of(in_type::poll_end)];
+  relay::poll* p = find_poll(cmd.poll_id);
+  if (p == nullptr) {
+    send_error(conn, "poll_not_found", "no poll with this pollId", request, out);
+    return;
+  }
+  if (!p->active) {
+    send_error(conn, "poll_not_active", "the poll has already ended", request, out);
+    return;
+  }
+  p->active = false;
+  json::object frame = relay::frame_of(out_type::poll_ended);
+  frame["pollId"] = p->id;
+  out.send_roles(role_bit(audience_role), relay::index_of(out_type::poll_ended),
+                 make_frame(relay::encode(frame)));
+  out.important();
+}
+
+void relay_game::on_poll_results(connection_id conn, const relay::poll_results_request_cmd& cmd,
+                                 effects& out) {
+  relay::poll* p = find_poll(cmd.poll_id);
+  if (p == nullptr) {
+    send_error(conn, "poll_not_found", "no poll with this pollId",
+               relay::in_type_names[relay::index_of(in_type::poll_results_request)], out);
+    return;
+  }
+  json::object counts;
+  if (p->type == relay::poll_type::free_text) {
+    std::map<std::string_view, std::uint64_t> tally;
+    for (const auto& [client, answer] : p->responses) {
+      if (!answer.empty()) {
+        ++tally[answer.front()];
+      }
+    }
+    std::vector<std::pair<std::string_view, std::uint64_t>> ordered(tally.begin(), tally.end());
+    // The map gives text order; a stable sort by count keeps it among equal counts.
+    std::stable_sort(ordered.begin(), ordered.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    for (const auto& [text, count] : ordered) {
+      counts[text] = count;
+    }
+  } else {
+    std::vector<std::uint64_t> tally(p->options.size(), 0);
+    for (const auto& [client, answer] : p->responses) {
+      for (const std::string& chosen : answer) {
+        auto it = std::find(p->options.begin(), p->options.end(), chosen);
+        if (it != p->options.end()) {
+          ++tally[static_cast<std::size_t>(it - p->options.begin())];
+        }
+      }
+    }
+    for (std::size_t i = 0; i < p->options.size(); ++i) {
+      counts[p->options[i]] = tally[i];
+    }
+  }
+  json::object frame = relay::frame_of(out_type::poll_results);
+  frame["pollId"] = p->id;
+  frame["pollType"] = relay::poll_type_name(p->type);
+  frame["active"] = p->active;
+  frame["counts"] = std::move(counts);
+  frame["totalResponses"] = static_cast<std::uint64_t>(p->responses.size());
+  send(conn, out_type::poll_results, frame, out);
+}
+
+// --- output helpers ---
+
+void relay_game::send(connection_id conn, out_type type, const json::object& frame,
+                      effects& out) const {
+  out.send(conn, relay::index_of(type), make_frame(relay::encode(frame)));
+}
+
+void relay_game::send_to_host(out_type type, const json::object& frame, effects& out) const {
+  if (state_.host_conn != 0) {
+    send(state_.host_conn, type, frame, out);
+  }
+}
+
+void relay_game::send_error(connection_id conn, std::string_view code, std::string_view message,
+                            std::string_view request_type, effects& out) const {
+  out.send_error(conn, relay::index_of(out_type::error), std::string(code),
+                 make_frame(relay::encode_error(code, message, request_type)));
+}
+
+}  // namespace partyd

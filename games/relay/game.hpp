@@ -1,0 +1,74 @@
+// relay_game: the relay room's rules (docs/protocol/relay.md). Owns a relay::room_state.
+// Thread: touched only by the room's worker, one input at a time; step() is deterministic (no
+// clock, no randomness besides input.secret) and never throws.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "engine/game.hpp"
+#include "games/relay/codec.hpp"
+#include "games/relay/module.hpp"
+#include "games/relay/state.hpp"
+
+namespace partyd {
+
+class relay_game : public game {
+ public:
+  relay_game(relay_config config, relay::room_state state);
+
+  void step(const input& in, time_ms now, room_rng& rng, effects& out) noexcept override;
+  std::string snapshot() const override;  // snapshot.cpp
+  room_summary summary() const noexcept override;
+
+  const relay::room_state& state() const noexcept { return state_; }
+
+ private:
+  void step_unsafe(const input& in, effects& out);
+  void on_command(const input& in, effects& out);
+  void on_disconnect(connection_id conn, effects& out);
+  void close_all(const std::string& reason, effects& out);
+
+  void on_handshake(const input& in, const relay::handshake_cmd& cmd, effects& out);
+  void join_host(const input& in, effects& out);
+  void join_player(const input& in, const relay::handshake_cmd& cmd, effects& out);
+  void join_audience(const input& in, const relay::handshake_cmd& cmd, effects& out);
+  void fail_handshake(connection_id conn, std::string_view code, std::string_view message,
+                      effects& out);
+
+  void on_leave(connection_id conn, const relay::member& who, effects& out);
+  void on_set_game_state(const relay::set_game_state_cmd& cmd, effects& out);
+  void on_set_player_state(connection_id conn, const relay::set_player_state_cmd& cmd,
+                           effects& out);
+  void on_message_to_host(const relay::member& who, const relay::message_to_host_cmd& cmd,
+                          effects& out);
+  void on_poll_start(connection_id conn, const relay::poll_start_cmd& cmd, effects& out);
+  void on_poll_response(connection_id conn, const relay::member& who,
+                        const relay::poll_response_cmd& cmd, effects& out);
+  void on_poll_end(connection_id conn, const relay::poll_end_cmd& cmd, effects& out);
+  void on_poll_results(connection_id conn, const relay::poll_results_request_cmd& cmd,
+                       effects& out);
+
+  void send(connection_id conn, relay::out_type type, const boost::json::object& frame,
+            effects& out) const;
+  void send_to_host(relay::out_type type, const boost::json::object& frame, effects& out) const;
+  void send_error(connection_id conn, std::string_view code, std::string_view message,
+                  std::string_view request_type, effects& out) const;
+  // Sends `frame` to `conn` and closes it; the connection is then ignored until it disconnects.
+  void close_member(connection_id conn, relay::out_type type, const boost::json::object* frame,
+                    std::uint16_t close_code, std::string reason, effects& out);
+  relay::poll* find_poll(std::string_view poll_id) noexcept;
+  boost::json::object host_handshake_response() const;
+
+  relay_config config_;
+  relay::room_state state_;
+};
+
+// "sha256:<lowercase hex>" of `text`; empty when OpenSSL fails.
+std::string relay_sha256_tagged(std::string_view text);
+
+// snapshot.cpp: rebuilds a relay_game from snapshot() bytes; nullptr on any malformed input.
+std::unique_ptr<game> relay_restore(const relay_config& config, std::string_view bytes) noexcept;
+
+}  // namespace partyd

@@ -1,0 +1,53 @@
+// The relay game module: its limits (relay_config), wire names, create and restore.
+// Threads: immutable after start-up; decode/encode_error run on io threads, create on the admin
+// thread, restore at start-up. Every limit a client can hit is a field of relay_config.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "engine/game.hpp"
+
+namespace partyd {
+
+struct relay_config {
+  std::size_t max_message_bytes = 65536;
+  std::size_t meta_max_bytes = 1024;
+  std::size_t host_queue_max = 256;
+  std::size_t poll_options_max = 32;
+  std::size_t poll_option_max_chars = 200;
+  std::size_t question_max_chars = 500;
+  std::size_t free_text_max_chars = 500;
+  std::size_t poll_id_max_chars = 64;
+  std::size_t close_reason_max_chars = 200;
+  std::size_t max_polls = 100;
+  std::size_t state_max_bytes = 65536;  // serialized game or player state; = max_message_bytes
+};
+
+class relay_module : public game_module {
+ public:
+  explicit relay_module(relay_config config = {});
+
+  std::string_view name() const noexcept override;
+  std::string_view ws_path() const noexcept override;
+  std::size_t max_message_bytes() const noexcept override;
+  std::span<const std::string_view> role_names() const noexcept override;
+  std::span<const std::string_view> in_types() const noexcept override;
+  std::span<const std::string_view> out_types() const noexcept override;
+
+  decode_result decode(std::string_view text, bool first_message) const override;
+  std::string encode_error(std::string_view code, std::string_view message) const override;
+
+  create_result create(const boost::json::object& options, std::string_view code) const override;
+  std::unique_ptr<game> restore(std::string_view bytes) const override;
+
+  const relay_config& config() const noexcept { return config_; }
+
+ private:
+  relay_config config_;
+};
+
+}  // namespace partyd

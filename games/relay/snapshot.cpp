@@ -1,0 +1,283 @@
+// Snapshot codec of the relay room: schema 1, JSON. Only the persisted part of room_state is
+// written (no connections); the output is a pure function of that state, so equal states give
+// equal bytes. Restore validates everything and returns nullptr instead of throwing.
+#include <algorithm>
+#include <exception>
+#include <set>
+#include <utility>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "games/relay/game.hpp"
+
+namespace partyd {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::int64_t snapshot_schema = 1;
+constexpr std::uint64_t capacity_max = 100000;
+
+json::array strings_to_json(const std::vector<std::string>& strings) {
+  json::array list;
+  list.reserve(strings.size());
+  for (const std::string& s : strings) {
+    list.emplace_back(s);
+  }
+  return list;
+}
+
+// Thrown inside restore only, caught at its boundary.
+struct malformed {};
+
+const json::value& field(const json::object& object, std::string_view key) {
+  const json::value* found = object.if_contains(key);
+  if (found == nullptr) {
+    throw malformed{};
+  }
+  return *found;
+}
+
+const json::object& as_object(const json::value& v) {
+  if (!v.is_object()) {
+    throw malformed{};
+  }
+  return v.get_object();
+}
+
+const json::array& as_array(const json::value& v) {
+  if (!v.is_array()) {
+    throw malformed{};
+  }
+  return v.get_array();
+}
+
+std::string as_string(const json::value& v) {
+  if (!v.is_string()) {
+    throw malformed{};
+  }
+  return std::string(v.get_string());
+}
+
+bool as_bool(const json::value& v) {
+  if (!v.is_bool()) {
+    throw malformed{};
+  }
+  return v.get_bool();
+}
+
+std::uint64_t as_uint(const json::value& v) {
+  if (v.is_uint64()) {
+    return v.get_uint64();
+  }
+  if (v.is_int64() && v.get_int64() >= 0) {
+    return static_cast<std::uint64_t>(v.get_int64());
+  }
+  throw malformed{};
+}
+
+std::string as_hash(const json::value& v, bool allow_empty) {
+  std::string hash = as_string(v);
+  if (hash.empty() && allow_empty) {
+    return hash;
+  }
+  if (hash.size() != 7 + 64 || hash.compare(0, 7, "sha256:") != 0 ||
+      hash.find_first_not_of("0123456789abcdef", 7) != std::string::npos) {
+    throw malformed{};
+  }
+  return hash;
+}
+
+std::vector<std::string> as_strings(const json::value& v) {
+  std::vector<std::string> strings;
+  for (const json::value& item : as_array(v)) {
+    strings.push_back(as_string(item));
+  }
+  return strings;
+}
+
+relay::poll read_poll(const json::object& object) {
+  relay::poll p;
+  p.id = as_string(field(object, "pollId"));
+  std::optional<relay::poll_type> kind = relay::parse_poll_type(as_string(field(object, "pollType")));
+  if (p.id.empty() || !kind) {
+    throw malformed{};
+  }
+  p.type = *kind;
+  p.question = as_string(field(object, "question"));
+  p.options = as_strings(field(object, "options"));
+  p.active = as_bool(field(object, "active"));
+  const bool choice = p.type != relay::poll_type::free_text;
+  if (choice != !p.options.empty() ||
+      std::set<std::string>(p.options.begin(), p.options.end()).size() != p.options.size()) {
+    throw malformed{};
+  }
+  for (const json::value& entry : as_array(field(object, "responses"))) {
+    const json::object& response = as_object(entry);
+    std::string client_id = as_string(field(response, "clientId"));
+    std::vector<std::string> answer = as_strings(field(response, "response"));
+    if (answer.empty() || (p.type != relay::poll_type::multiple_choice && answer.size() != 1)) {
+      throw malformed{};
+    }
+    if (choice) {
+      for (const std::string& chosen : answer) {
+        if (std::find(p.options.begin(), p.options.end(), chosen) == p.options.end()) {
+          throw malformed{};
+        }
+      }
+    }
+    if (client_id.empty() || !p.responses.emplace(std::move(client_id), std::move(answer)).second) {
+      throw malformed{};
+    }
+  }
+  return p;
+}
+
+std::unique_ptr<game> restore_unsafe(const relay_config& config, std::string_view bytes) {
+  boost::system::error_code ec;
+  json::parse_options options;
+  options.max_depth = 64;  // client JSON (depth <= 32) nested inside the snapshot's own levels
+  json::value parsed = json::parse(bytes, ec, json::storage_ptr(), options);
+  if (ec) {
+    return nullptr;
+  }
+  const json::object& root = as_object(parsed);
+  if (!field(root, "schema").is_int64() || field(root, "schema").get_int64() != snapshot_schema ||
+      as_string(field(root, "game")) != "relay") {
+    return nullptr;
+  }
+  relay::room_state state;
+  state.room_code = as_string(field(root, "roomCode"));
+  const json::object& room_config = as_object(field(root, "config"));
+  state.password_hash = as_hash(field(room_config, "passwordHash"), true);
+  state.host_key_hash = as_hash(field(room_config, "hostKeyHash"), false);
+  const std::uint64_t max_players = as_uint(field(room_config, "maxPlayers"));
+  const std::uint64_t max_audience = as_uint(field(room_config, "maxAudience"));
+  if (state.room_code.empty() || max_players > capacity_max || max_audience > capacity_max) {
+    return nullptr;
+  }
+  state.max_players = static_cast<std::uint32_t>(max_players);
+  state.max_audience = static_cast<std::uint32_t>(max_audience);
+
+  state.game_state = as_object(field(root, "gameState"));
+  state.next_seq = as_uint(field(root, "nextSeq"));
+
+  for (const json::value& entry : as_array(field(root, "seats"))) {
+    const json::object& object = as_object(entry);
+    relay::seat s;
+    s.client_id = as_string(field(object, "clientId"));
+    s.seq = as_uint(field(object, "seq"));
+    s.meta = field(object, "meta");
+    const json::value& player_state = field(object, "playerState");
+    if (!player_state.is_null()) {
+      s.player_state = as_object(player_state);
+    }
+    if (s.client_id.empty() || s.seq >= state.next_seq) {
+      return nullptr;
+    }
+    std::string key = s.client_id;
+    if (!state.seats.emplace(std::move(key), std::move(s)).second) {
+      return nullptr;
+    }
+  }
+
+  std::set<std::string> poll_ids;
+  for (const json::value& entry : as_array(field(root, "polls"))) {
+    relay::poll p = read_poll(as_object(entry));
+    if (!poll_ids.insert(p.id).second) {
+      return nullptr;
+    }
+    state.polls.push_back(std::move(p));
+  }
+
+  for (const json::value& entry : as_array(field(root, "hostQueue"))) {
+    const json::object& object = as_object(entry);
+    relay::queued_message queued;
+    queued.client_id = as_string(field(object, "clientId"));
+    const std::string role = as_string(field(object, "role"));
+    if (role == "player") {
+      queued.role = relay::player_role;
+    } else if (role == "audience") {
+      queued.role = relay::audience_role;
+    } else {
+      return nullptr;
+    }
+    queued.message = field(object, "message");
+    state.host_queue.push_back(std::move(queued));
+  }
+  // A smaller limit configured since the snapshot was taken keeps the newest messages.
+  while (state.host_queue.size() > config.host_queue_max) {
+    state.host_queue.pop_front();
+  }
+  return std::make_unique<relay_game>(config, std::move(state));
+}
+
+}  // namespace
+
+std::string relay_game::snapshot() const {
+  json::object root;
+  root["schema"] = snapshot_schema;
+  root["game"] = "relay";
+  root["roomCode"] = state_.room_code;
+  root["config"] = json::object{{"passwordHash", state_.password_hash},
+                                {"hostKeyHash", state_.host_key_hash},
+                                {"maxPlayers", state_.max_players},
+                                {"maxAudience", state_.max_audience}};
+  root["gameState"] = state_.game_state;
+  root["nextSeq"] = state_.next_seq;
+
+  json::array seats;
+  seats.reserve(state_.seats.size());
+  for (const auto& [id, s] : state_.seats) {
+    json::object entry;
+    entry["clientId"] = s.client_id;
+    entry["seq"] = s.seq;
+    entry["meta"] = s.meta;
+    entry["playerState"] = s.player_state ? json::value(*s.player_state) : json::value(nullptr);
+    seats.emplace_back(std::move(entry));
+  }
+  root["seats"] = std::move(seats);
+
+  json::array polls;
+  polls.reserve(state_.polls.size());
+  for (const relay::poll& p : state_.polls) {
+    json::object entry;
+    entry["pollId"] = p.id;
+    entry["pollType"] = relay::poll_type_name(p.type);
+    entry["question"] = p.question;
+    entry["options"] = strings_to_json(p.options);
+    entry["active"] = p.active;
+    json::array responses;
+    responses.reserve(p.responses.size());
+    for (const auto& [client_id, answer] : p.responses) {
+      responses.emplace_back(
+          json::object{{"clientId", client_id}, {"response", strings_to_json(answer)}});
+    }
+    entry["responses"] = std::move(responses);
+    polls.emplace_back(std::move(entry));
+  }
+  root["polls"] = std::move(polls);
+
+  json::array queue;
+  queue.reserve(state_.host_queue.size());
+  for (const relay::queued_message& queued : state_.host_queue) {
+    queue.emplace_back(json::object{{"clientId", queued.client_id},
+                                    {"role", relay::role_names[queued.role]},
+                                    {"message", queued.message}});
+  }
+  root["hostQueue"] = std::move(queue);
+  return json::serialize(root);
+}
+
+std::unique_ptr<game> relay_restore(const relay_config& config, std::string_view bytes) noexcept {
+  try {
+    return restore_unsafe(config, bytes);
+  } catch (...) {
+    // malformed{} for bad input, std::bad_alloc for absurd sizes: both mean "cannot restore".
+    return nullptr;
+  }
+}
+
+}  // namespace partyd

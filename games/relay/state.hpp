@@ -1,0 +1,92 @@
+// The relay room's state: plain data owned by one relay_game and touched only by the room's
+// worker. Connections appear as connection_id, never as pointers, and every container whose order
+// reaches a frame or a snapshot is ordered (std::map, std::vector, std::deque).
+// Bounds: host_queue <= host_queue_max, polls <= max_polls, states <= state_max_bytes each.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include "engine/types.hpp"
+
+namespace partyd::relay {
+
+inline constexpr role_id host_role = 0;
+inline constexpr role_id player_role = 1;
+inline constexpr role_id audience_role = 2;
+
+enum class poll_type : std::uint8_t { single_choice, multiple_choice, free_text };
+
+// A player's seat: survives disconnects (and restarts) until `leave` or the room closes.
+struct seat {
+  std::string client_id;
+  std::uint64_t seq = 0;                           // join order, for the host's client list
+  boost::json::value meta;                         // null when none was sent
+  std::optional<boost::json::object> player_state;  // private state set by the host
+  connection_id conn = 0;                          // 0 while disconnected
+};
+
+// A connected audience member; connection-scoped, never persisted.
+struct audience_member {
+  std::string client_id;
+  std::uint64_t seq = 0;
+  boost::json::value meta;
+};
+
+struct poll {
+  std::string id;
+  poll_type type = poll_type::single_choice;
+  std::string question;
+  std::vector<std::string> options;
+  bool active = true;
+  // clientId -> the recorded answer: one option, several options, or one trimmed text.
+  std::map<std::string, std::vector<std::string>> responses;
+};
+
+// A message_to_host waiting for a host to connect.
+struct queued_message {
+  std::string client_id;
+  role_id role = player_role;
+  boost::json::value message;
+};
+
+// What a joined connection is.
+struct member {
+  role_id role = host_role;
+  std::string client_id;
+};
+
+struct room_state {
+  // Configuration, fixed at creation.
+  std::string room_code;
+  std::string password_hash;  // "sha256:<hex>", empty when the room has no password
+  std::string host_key_hash;  // "sha256:<hex>"
+  std::uint32_t max_players = 0;   // 0 = unlimited; counts seats held
+  std::uint32_t max_audience = 0;  // 0 = unlimited; counts connected audience
+
+  // Persisted game data.
+  boost::json::object game_state;
+  std::map<std::string, seat> seats;  // by clientId
+  std::vector<poll> polls;            // in start order
+  std::deque<queued_message> host_queue;
+  std::uint64_t next_seq = 1;
+
+  // Connections: not persisted (after a restore nobody is connected).
+  connection_id host_conn = 0;
+  std::string host_client_id;
+  std::map<connection_id, audience_member> audience;
+  std::map<connection_id, member> members;  // every joined connection
+  // Connections the game closed, ignored until their disconnect arrives.
+  std::set<connection_id> closing;
+  bool closed = false;
+};
+
+}  // namespace partyd::relay
