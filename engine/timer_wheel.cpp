@@ -12,8 +12,8 @@ timer_wheel::timer_wheel(time_ms start, time_ms tick_ms, std::size_t slots)
 
 std::size_t timer_wheel::slot_of(time_ms deadline) const {
   time_ms tick = deadline / tick_ms_;
-  // A deadline in the past or in the current tick goes to the next slot processed.
-  if (tick <= current_tick_) tick = current_tick_ + 1;
+  // A deadline in the past goes to the current tick, which the next advance() walks again.
+  if (tick < current_tick_) tick = current_tick_;
   return static_cast<std::size_t>(tick % static_cast<time_ms>(slots_.size()));
 }
 
@@ -26,13 +26,15 @@ void timer_wheel::schedule(time_ms deadline, std::uint64_t owner, std::uint64_t 
 void timer_wheel::advance(time_ms now, std::vector<entry>& expired) {
   expired.clear();
   const time_ms target_tick = now / tick_ms_;
-  if (target_tick <= current_tick_) {
+  if (target_tick < current_tick_) {
     return;
   }
-  // After a long stall there is no point walking the same slots more than once.
+  // The current tick is walked again: it may hold entries due later within it (its slot was
+  // visited at the start of the tick) and entries scheduled in the past since. After a long stall
+  // there is no point walking the same slots more than once.
   const time_ms steps =
-      std::min<time_ms>(target_tick - current_tick_, static_cast<time_ms>(slots_.size()));
-  for (time_ms step = 1; step <= steps; ++step) {
+      std::min<time_ms>(target_tick - current_tick_ + 1, static_cast<time_ms>(slots_.size()));
+  for (time_ms step = 0; step < steps; ++step) {
     auto& slot = slots_[static_cast<std::size_t>((current_tick_ + step) %
                                                  static_cast<time_ms>(slots_.size()))];
     auto keep = slot.begin();
@@ -40,7 +42,7 @@ void timer_wheel::advance(time_ms now, std::vector<entry>& expired) {
       if (it->deadline <= now) {
         expired.push_back(*it);
       } else {
-        *keep++ = *it;  // a later revolution
+        *keep++ = *it;  // later in this tick, or a later revolution
       }
     }
     slot.erase(keep, slot.end());
@@ -57,12 +59,20 @@ time_ms timer_wheel::next_wake() const {
     return -1;
   }
   const auto count = static_cast<time_ms>(slots_.size());
-  for (time_ms step = 1; step <= count; ++step) {
-    if (!slots_[static_cast<std::size_t>((current_tick_ + step) % count)].empty()) {
-      return (current_tick_ + step) * tick_ms_;
+  for (time_ms step = 0; step < count; ++step) {
+    const time_ms tick = current_tick_ + step;
+    // Entries of this revolution end before the next tick; later revolutions are skipped.
+    const time_ms tick_end = (tick + 1) * tick_ms_;
+    time_ms earliest = tick_end;
+    for (const entry& e : slots_[static_cast<std::size_t>(tick % count)]) {
+      earliest = std::min(earliest, e.deadline);
+    }
+    if (earliest < tick_end) {
+      return earliest;
     }
   }
-  return (current_tick_ + 1) * tick_ms_;
+  // Every entry is at least one revolution away.
+  return (current_tick_ + count) * tick_ms_;
 }
 
 }  // namespace partyd

@@ -36,7 +36,7 @@ class timer_wheel {
   std::size_t slot_of(time_ms deadline) const;
 
   time_ms tick_ms_;
-  time_ms current_tick_;  // every tick <= current_tick_ has been processed
+  time_ms current_tick_;  // every tick < current_tick_ has been processed; this one may hold more
   std::vector<std::vector<entry>> slots_;
   std::size_t size_ = 0;
   std::uint64_t sequence_ = 0;
