@@ -74,8 +74,8 @@ bool state_object(decode_result& result, const relay_config& config, const json:
   // larger than the limit needs the exact measure.
   if (text_size > config.state_max_bytes &&
       json::serialize(*found).size() > config.state_max_bytes) {
-    return bad(result, "field 'state' exceeds " + std::to_string(config.state_max_bytes) +
-                           " bytes");
+    return bad(result,
+               "field 'state' exceeds " + std::to_string(config.state_max_bytes) + " bytes");
   }
   out = found->get_object();
   return true;
@@ -110,8 +110,8 @@ bool decode_handshake(decode_result& result, const relay_config& config,
   }
   if (const json::value* meta = find_field(object, "meta")) {
     if (json::serialize(*meta).size() > config.meta_max_bytes) {
-      return bad(result, "field 'meta' exceeds " + std::to_string(config.meta_max_bytes) +
-                             " bytes");
+      return bad(result,
+                 "field 'meta' exceeds " + std::to_string(config.meta_max_bytes) + " bytes");
     }
     cmd->meta = *meta;
   }
@@ -259,13 +259,11 @@ bool decode_body(decode_result& result, const relay_config& config, in_type type
   return bad(result, "unhandled message type");
 }
 
-decode_result decode_unsafe(const relay_config& config, std::string_view text,
-                            bool first_message) {
+decode_result decode_unsafe(const relay_config& config, std::string_view text, bool first_message) {
   decode_result result;
   if (text.size() > config.max_message_bytes) {
-    result.error = protocol_error{"bad_request", "message exceeds " +
-                                                     std::to_string(config.max_message_bytes) +
-                                                     " bytes"};
+    result.error = protocol_error{
+        "bad_request", "message exceeds " + std::to_string(config.max_message_bytes) + " bytes"};
     return result;
   }
   boost::system::error_code ec;

@@ -36,16 +36,16 @@ std::string_view role_name(role_id role) {
 
 // Which roles may send each in_type (handshake is handled before the role check).
 constexpr std::array<role_mask, relay::in_type_names.size()> allowed_roles = {
-    everyone,                                         // handshake
-    role_bit(host_role),                              // set_game_state
-    role_bit(host_role),                              // set_player_state
-    clients,                                          // message_to_host
-    everyone,                                         // leave
-    role_bit(host_role),                              // poll_start
-    role_bit(audience_role),                          // poll_response
-    role_bit(host_role),                              // poll_end
-    role_bit(host_role),                              // poll_results_request
-    role_bit(host_role),                              // close_room
+    everyone,                 // handshake
+    role_bit(host_role),      // set_game_state
+    role_bit(host_role),      // set_player_state
+    clients,                  // message_to_host
+    everyone,                 // leave
+    role_bit(host_role),      // poll_start
+    role_bit(audience_role),  // poll_response
+    role_bit(host_role),      // poll_end
+    role_bit(host_role),      // poll_results_request
+    role_bit(host_role),      // close_room
 };
 
 json::array to_json(const std::vector<std::string>& strings) {
@@ -238,9 +238,10 @@ void relay_game::on_command(const input& in, effects& out) {
   // Copied: handlers may erase the member.
   const relay::member who = member_it->second;
   if ((allowed_roles[type_index] & role_bit(who.role)) == 0) {
-    send_error(conn, "forbidden", "role " + std::string(role_name(who.role)) + " may not send " +
-                                      std::string(type_name),
-               type_name, out);
+    send_error(
+        conn, "forbidden",
+        "role " + std::string(role_name(who.role)) + " may not send " + std::string(type_name),
+        type_name, out);
     return;
   }
 
@@ -337,8 +338,8 @@ void relay_game::on_handshake(const input& in, const relay::handshake_cmd& cmd, 
   }
 }
 
-void relay_game::fail_handshake(connection_id conn, std::string_view code,
-                                std::string_view message, effects& out) {
+void relay_game::fail_handshake(connection_id conn, std::string_view code, std::string_view message,
+                                effects& out) {
   out.send_error(conn, relay::index_of(out_type::handshake_response), std::string(code),
                  make_frame(relay::encode_handshake_error(code, message)));
   out.close_connection(conn, close_policy, std::string(code));
@@ -429,8 +430,7 @@ json::object relay_game::host_handshake_response() const {
 
 void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, effects& out) {
   if (!state_.password_hash.empty() &&
-      (!cmd.password ||
-       !secrets_equal(relay_sha256_tagged(*cmd.password), state_.password_hash))) {
+      (!cmd.password || !secrets_equal(relay_sha256_tagged(*cmd.password), state_.password_hash))) {
     fail_handshake(in.conn, "wrong_password", "wrong room password", out);
     return;
   }
@@ -637,8 +637,8 @@ void relay_game::on_set_player_state(connection_id conn, const relay::set_player
   }
 }
 
-void relay_game::on_message_to_host(const relay::member& who,
-                                    const relay::message_to_host_cmd& cmd, effects& out) {
+void relay_game::on_message_to_host(const relay::member& who, const relay::message_to_host_cmd& cmd,
+                                    effects& out) {
   if (state_.host_conn != 0) {
     json::object frame = relay::frame_of(out_type::client_message);
     frame["clientId"] = who.client_id;
@@ -665,8 +665,7 @@ relay::poll* relay_game::find_poll(std::string_view poll_id) noexcept {
   return nullptr;
 }
 
-void relay_game::on_poll_start(connection_id conn, const relay::poll_start_cmd& cmd,
-                               effects& out) {
+void relay_game::on_poll_start(connection_id conn, const relay::poll_start_cmd& cmd, effects& out) {
   constexpr std::string_view request = relay::in_type_names[relay::index_of(in_type::poll_start)];
   if (find_poll(cmd.poll_id) != nullptr) {
     send_error(conn, "poll_exists", "a poll with this pollId already exists", request, out);

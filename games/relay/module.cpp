@@ -74,15 +74,16 @@ create_result relay_module::create(const boost::json::object& options,
   if (const json::value* found = options.if_contains("password");
       found != nullptr && !found->is_null()) {
     if (!found->is_string() || relay::utf8_length(found->get_string()) > password_max_chars) {
-      result.error = protocol_error{"bad_request", "option 'password' must be a string of at most " +
-                                                       std::to_string(password_max_chars) +
-                                                       " characters"};
+      result.error =
+          protocol_error{"bad_request", "option 'password' must be a string of at most " +
+                                            std::to_string(password_max_chars) + " characters"};
       return result;
     }
     password = std::string(found->get_string());
   }
   if (!read_capacity(options, "maxPlayers", state.max_players)) {
-    result.error = protocol_error{"bad_request", "option 'maxPlayers' must be an integer 0..100000"};
+    result.error =
+        protocol_error{"bad_request", "option 'maxPlayers' must be an integer 0..100000"};
     return result;
   }
   if (!read_capacity(options, "maxAudience", state.max_audience)) {

@@ -101,7 +101,8 @@ std::vector<std::string> as_strings(const json::value& v) {
 relay::poll read_poll(const json::object& object) {
   relay::poll p;
   p.id = as_string(field(object, "pollId"));
-  std::optional<relay::poll_type> kind = relay::parse_poll_type(as_string(field(object, "pollType")));
+  std::optional<relay::poll_type> kind =
+      relay::parse_poll_type(as_string(field(object, "pollType")));
   if (p.id.empty() || !kind) {
     throw malformed{};
   }

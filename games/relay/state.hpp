@@ -28,10 +28,10 @@ enum class poll_type : std::uint8_t { single_choice, multiple_choice, free_text 
 // A player's seat: survives disconnects (and restarts) until `leave` or the room closes.
 struct seat {
   std::string client_id;
-  std::uint64_t seq = 0;                           // join order, for the host's client list
-  boost::json::value meta;                         // null when none was sent
+  std::uint64_t seq = 0;                            // join order, for the host's client list
+  boost::json::value meta;                          // null when none was sent
   std::optional<boost::json::object> player_state;  // private state set by the host
-  connection_id conn = 0;                          // 0 while disconnected
+  connection_id conn = 0;                           // 0 while disconnected
 };
 
 // A connected audience member; connection-scoped, never persisted.
@@ -67,8 +67,8 @@ struct member {
 struct room_state {
   // Configuration, fixed at creation.
   std::string room_code;
-  std::string password_hash;  // "sha256:<hex>", empty when the room has no password
-  std::string host_key_hash;  // "sha256:<hex>"
+  std::string password_hash;       // "sha256:<hex>", empty when the room has no password
+  std::string host_key_hash;       // "sha256:<hex>"
   std::uint32_t max_players = 0;   // 0 = unlimited; counts seats held
   std::uint32_t max_audience = 0;  // 0 = unlimited; counts connected audience
 
