@@ -41,7 +41,7 @@ class worker {
   void arm_inactivity(room& target, time_ms now);
   void close_room(room& target, const std::string& reason);
 
-  std::size_t index_;
+  [[maybe_unused]] std::size_t index_;  // checked by assertions
   runtime& owner_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
