@@ -1,0 +1,57 @@
+// The snapshot store: where room snapshots live between a crash and a restart. One key per room.
+// Backends: Redis (storage/redis_store) and the embedded default, a directory of per-room files
+// (storage/file_store). Chosen by --store.
+// Thread: a store instance is used by one thread at a time (the snapshot writer, or the boot
+// loader before the writer starts); implementations need not be thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace partyd {
+
+struct snapshot_record {
+  std::string key;        // the room code; the store adds its own prefix
+  std::string value;      // self-describing snapshot bytes
+  std::int64_t ttl_s = 0;  // expire this many seconds after the write; 0 = never
+};
+
+struct store_result {
+  bool ok = true;
+  std::string error;  // set when !ok: the store is unreachable or refused the batch
+};
+
+class snapshot_store {
+ public:
+  virtual ~snapshot_store() = default;
+
+  // "redis://host:port/db" or "file:/path" — for logs and /ready. Never includes a password.
+  virtual std::string describe() const = 0;
+
+  // Writes (SET key value EX ttl) all records, as one pipelined batch where the backend can.
+  // On failure nothing is assumed written: the caller retries the whole batch later.
+  virtual store_result write(const std::vector<snapshot_record>& records) = 0;
+
+  // Deletes the keys of closed rooms. Missing keys are not an error.
+  virtual store_result remove(const std::vector<std::string>& keys) = 0;
+
+  // Calls `visit(key, value)` for every live (not expired) snapshot under the prefix. Used at boot.
+  // Returns !ok when the store could not be read at all.
+  virtual store_result load_all(
+      const std::function<void(std::string_view key, std::string_view value)>& visit) = 0;
+
+  // Cheap liveness probe (PING); also re-establishes a lost connection.
+  virtual store_result ping() = 0;
+};
+
+// Parses --store: "redis://[:password@]host:port[/db]", "file:/some/dir" (or a plain directory
+// path), or "memory" (no persistence: returns nullptr). `prefix` is the key prefix (Redis) or is
+// ignored (files). On a malformed setting returns nullptr and fills `error`.
+std::unique_ptr<snapshot_store> make_snapshot_store(const std::string& setting,
+                                                    const std::string& prefix, std::string& error);
+
+}  // namespace partyd
