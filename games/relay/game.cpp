@@ -206,7 +206,7 @@ void relay_game::step_unsafe(const input& in, effects& out) {
 
 void relay_game::on_command(const input& in, effects& out) {
   const connection_id conn = in.conn;
-  if (state_.closing.contains(conn) || !in.cmd) {
+  if (!in.cmd) {
     return;
   }
   const std::uint16_t type_index = in.cmd->type;
@@ -222,6 +222,13 @@ void relay_game::on_command(const input& in, effects& out) {
   if (type == in_type::handshake) {
     if (member_it != state_.members.end()) {
       send_error(conn, "already_joined", "this connection has already joined", type_name, out);
+      return;
+    }
+    if (in.secret.empty()) {
+      // Only a connection's first input carries a secret: this one failed its handshake or was
+      // closed by the room (left, replaced), and a closed socket never joins again.
+      send_error(conn, "not_joined", "this connection cannot join any more; reconnect", type_name,
+                 out);
       return;
     }
     if (const auto* hs = dynamic_cast<const relay::handshake_cmd*>(cmd)) {
@@ -343,14 +350,9 @@ void relay_game::fail_handshake(connection_id conn, std::string_view code, std::
   out.send_error(conn, relay::index_of(out_type::handshake_response), std::string(code),
                  make_frame(relay::encode_handshake_error(code, message)));
   out.close_connection(conn, close_policy, std::string(code));
-  state_.closing.insert(conn);
 }
 
 void relay_game::join_host(const input& in, effects& out) {
-  if (in.secret.empty()) {
-    fail_handshake(in.conn, "bad_request", "no client id available", out);
-    return;
-  }
   if (state_.host_conn != 0) {
     const json::object replaced = relay::frame_of(out_type::host_replaced);
     close_member(state_.host_conn, out_type::host_replaced, &replaced, close_host_replaced,
@@ -458,7 +460,7 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
       return;
     }
     std::string client_id = "p_" + in.secret;
-    if (in.secret.empty() || state_.seats.contains(client_id)) {
+    if (state_.seats.contains(client_id)) {  // a repeated secret: an engine bug
       fail_handshake(in.conn, "bad_request", "no client id available", out);
       return;
     }
@@ -494,10 +496,6 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
 void relay_game::join_audience(const input& in, const relay::handshake_cmd& cmd, effects& out) {
   if (state_.max_audience != 0 && state_.audience.size() >= state_.max_audience) {
     fail_handshake(in.conn, "room_full", "the audience is full", out);
-    return;
-  }
-  if (in.secret.empty()) {
-    fail_handshake(in.conn, "bad_request", "no client id available", out);
     return;
   }
   relay::audience_member watcher;
@@ -543,7 +541,6 @@ void relay_game::close_member(connection_id conn, out_type type, const json::obj
   }
   out.close_connection(conn, close_code, std::move(reason));
   state_.members.erase(conn);
-  state_.closing.insert(conn);
 }
 
 void relay_game::on_leave(connection_id conn, const relay::member& who, effects& out) {
@@ -568,9 +565,6 @@ void relay_game::on_leave(connection_id conn, const relay::member& who, effects&
 }
 
 void relay_game::on_disconnect(connection_id conn, effects& out) {
-  if (state_.closing.erase(conn) != 0) {
-    return;
-  }
   auto found = state_.members.find(conn);
   if (found == state_.members.end()) {
     return;

@@ -64,6 +64,11 @@ std::string relay_module::encode_error(std::string_view code, std::string_view m
   return relay::encode_error(code, message);
 }
 
+std::string relay_module::encode_handshake_error(std::string_view code,
+                                                 std::string_view message) const {
+  return relay::encode_handshake_error(code, message);
+}
+
 create_result relay_module::create(const boost::json::object& options,
                                    std::string_view code) const {
   create_result result;

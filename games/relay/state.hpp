@@ -8,7 +8,6 @@
 #include <deque>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -83,9 +82,9 @@ struct room_state {
   connection_id host_conn = 0;
   std::string host_client_id;
   std::map<connection_id, audience_member> audience;
-  std::map<connection_id, member> members;  // every joined connection
-  // Connections the game closed, ignored until their disconnect arrives.
-  std::set<connection_id> closing;
+  // Every joined connection. A connection the game closes leaves this map at once: the engine
+  // forgets it too and sends no disconnect for it.
+  std::map<connection_id, member> members;
   bool closed = false;
 };
 

@@ -183,6 +183,11 @@ TEST(RelayCodec, NamesAndErrorFrame) {
   EXPECT_EQ(e,
             (json::object{
                 {"type", "error"}, {"code", "room_not_found"}, {"message", "no such \"room\""}}));
+  json::value hs = json::parse(module.encode_handshake_error("room_not_found", "no room"));
+  EXPECT_EQ(hs, (json::object{{"type", "handshake_response"},
+                              {"status", "error"},
+                              {"code", "room_not_found"},
+                              {"message", "no room"}}));
 }
 
 TEST(RelayModule, CreateOptionsTable) {

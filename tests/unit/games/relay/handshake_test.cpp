@@ -50,9 +50,12 @@ TEST(RelayHandshake, WrongOrMissingHostKeyFailsAndCloses) {
     EXPECT_TRUE(o.of_kind(effect_kind::bind).empty());
     // The error send carries its code for the error counter.
     EXPECT_EQ(o.effects.front().text, "wrong_host_key");
-    // A closed connection is ignored until it disconnects, and its disconnect is silent.
-    EXPECT_TRUE(h.handshake(5, {{"role", "host"}, {"hostKey", h.host_key()}}).effects.empty());
+    // A refused connection never joins again, even with the right key (it must reconnect).
+    outcome again = h.handshake(5, {{"role", "host"}, {"hostKey", h.host_key()}});
+    EXPECT_EQ(again.error_code(5), "not_joined");
+    EXPECT_TRUE(again.of_kind(effect_kind::bind).empty());
     EXPECT_TRUE(h.disconnect(5).effects.empty());
+    EXPECT_EQ(h.instance().summary().connected_by_role[host_role], 0u);
   }
 }
 
@@ -227,7 +230,9 @@ TEST(RelayHandshake, NewerHostReplacesOlder) {
   outcome m = h.send(5, {{"type", "message_to_host"}, {"message", 1}});
   EXPECT_TRUE(m.to(1).empty());
   EXPECT_EQ(m.only(2).at("type"), "client_message");
-  EXPECT_TRUE(h.send(1, {{"type", "set_game_state"}, {"state", json::object{}}}).effects.empty());
+  outcome stale = h.send(1, {{"type", "set_game_state"}, {"state", json::object{}}});
+  EXPECT_EQ(stale.error_code(1), "not_joined");
+  EXPECT_TRUE(stale.broadcasts().empty());
   EXPECT_TRUE(h.disconnect(1).effects.empty());
   EXPECT_EQ(h.instance().summary().connected_by_role[host_role], 1u);
 }
@@ -271,6 +276,21 @@ TEST(RelayHandshake, ReconnectAfterDisconnect) {
   EXPECT_TRUE(o.only(4).at("playerState").is_null());
   EXPECT_EQ(o.only(1).at("reconnected"), true);
   EXPECT_EQ(o.only(1).at("meta"), "new");
+}
+
+TEST(RelayHandshake, ClosedConnectionCannotReclaimSeat) {
+  harness h;
+  h.join_host(1);
+  const std::string id = h.join_player(2);
+  h.handshake(3, {{"role", "player"}, {"clientId", id}});  // takes the seat from connection 2
+  // Connection 2 was closed; a handshake it had in flight must not take the seat back.
+  outcome stale = h.handshake(2, {{"role", "player"}, {"clientId", id}});
+  EXPECT_EQ(stale.error_code(2), "not_joined");
+  EXPECT_TRUE(stale.to(3).empty());
+  EXPECT_TRUE(stale.to(1).empty());
+  // The seat still belongs to connection 3.
+  EXPECT_EQ(h.send(3, {{"type", "message_to_host"}, {"message", 1}}).only(1).at("clientId"),
+            json::value(json::string(id)));
 }
 
 TEST(RelayHandshake, UnknownSeatIsRefused) {
