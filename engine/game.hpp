@@ -7,6 +7,7 @@
 // `now` and the room's rng; it never reads a clock, never blocks and never throws.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -112,6 +113,16 @@ class game_module {
   virtual create_result create(const boost::json::object& options, std::string_view code) const = 0;
   // Rebuilds a room from snapshot() bytes; nullptr when they cannot be decoded.
   virtual std::unique_ptr<game> restore(std::string_view bytes) const = 0;
+
+  // Lifetime of a room's snapshot key, set on every write. Default: the inactivity limit,
+  // refreshed by each write (a room idle that long would have closed anyway). A game whose rooms
+  // live a fixed time from creation overrides this.
+  virtual std::int64_t snapshot_ttl_s(time_ms created_at, time_ms now,
+                                      time_ms inactivity_ms) const {
+    (void)created_at;
+    (void)now;
+    return std::max<std::int64_t>(1, (inactivity_ms + 999) / 1000);
+  }
 };
 
 }  // namespace partyd

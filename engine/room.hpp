@@ -73,6 +73,16 @@ class room {
   std::uint64_t timer_generation = 0;
   time_ms inactivity_deadline = 0;  // when the inactivity check is armed for
 
+  // Persistence bookkeeping (worker only).
+  std::uint64_t snapshot_version = 0;  // state version of the last snapshot handed to the writer
+  time_ms dirty_since = 0;             // first change not yet in a snapshot; 0 = clean
+  bool snapshot_important = false;     // a step asked for an immediate snapshot
+  bool snapshot_timer_armed = false;
+
+  // Before the room is published (restore): continue from a snapshot's position.
+  void restore_position(std::uint64_t version, std::uint64_t rng_seed, std::uint64_t rng_draws,
+                        time_ms last_activity);
+
  private:
   const std::uint64_t serial_;
   const std::string code_;

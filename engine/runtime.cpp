@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "engine/log.hpp"
+#include "engine/room_snapshot.hpp"
 #include "engine/secrets.hpp"
 #include "engine/worker.hpp"
 
@@ -173,6 +174,11 @@ runtime::create_outcome runtime::create_room(const game_module& module,
                                           options_.inbox_max, now());
     {
       std::unique_lock lock(directory_mutex_);
+      // Checked again under the lock: concurrent creators can all pass the check above.
+      if (directory_.size() >= options_.max_rooms) {
+        outcome.error = {"limit_reached", "the server holds its maximum number of rooms"};
+        return outcome;
+      }
       if (!directory_.emplace(code, created).second) {
         continue;
       }
@@ -188,6 +194,51 @@ runtime::create_outcome runtime::create_room(const game_module& module,
     return outcome;
   }
   outcome.error = {"limit_reached", "could not find a free room code"};
+  return outcome;
+}
+
+runtime::restore_outcome runtime::restore_room(std::string_view bytes) {
+  assert(started_ && "restore after start(): the room's worker must exist");
+  restore_outcome outcome;
+  auto snapshot = decode_room_snapshot(bytes, outcome.error);
+  if (!snapshot) {
+    return outcome;
+  }
+  outcome.code = snapshot->code;
+  const game_module* module = module_by_name(snapshot->game);
+  if (!module) {
+    outcome.error = "unknown game '" + snapshot->game + "'";
+    return outcome;
+  }
+  std::unique_ptr<game> instance = module->restore(snapshot->state);
+  if (!instance) {
+    outcome.error = "the game rejected its state";
+    return outcome;
+  }
+  const std::size_t worker_index = std::hash<std::string>{}(snapshot->code) % options_.workers;
+  auto restored = std::make_shared<room>(next_serial_.fetch_add(1), snapshot->code, *module,
+                                         std::move(instance), snapshot->rng_seed, worker_index,
+                                         options_.inbox_max, snapshot->created_at);
+  restored->restore_position(snapshot->version, snapshot->rng_seed, snapshot->rng_draws,
+                             snapshot->last_activity);
+  for (const auto& [key, deadline] : snapshot->timers) {
+    auto& timer = restored->timers[key];
+    timer.deadline = deadline;
+    timer.armed = true;  // the worker puts it in its wheel when it sees `created`
+  }
+  restored->publish_summary();
+  {
+    std::unique_lock lock(directory_mutex_);
+    if (!directory_.emplace(snapshot->code, restored).second) {
+      outcome.error = "a room with this code is already open";
+      return outcome;
+    }
+  }
+  metrics_of(*module).rooms->add(1);
+  input in;
+  in.kind = input_kind::created;
+  submit(restored, std::move(in), true);
+  outcome.ok = true;
   return outcome;
 }
 

@@ -14,6 +14,7 @@
 #include "engine/game.hpp"
 #include "engine/metrics.hpp"
 #include "engine/room.hpp"
+#include "engine/snapshot_sink.hpp"
 
 namespace partyd {
 
@@ -27,6 +28,9 @@ struct runtime_options {
   std::size_t room_code_length = 6;
   std::size_t max_rooms = 100000;
   time_ms timer_tick_ms = 10;
+  // A changed room is snapshotted at most this long after its first change (sooner when a game
+  // marks a transition important).
+  time_ms snapshot_interval_ms = 1000;
   // Injected wall clock (ms since epoch); tests replace it.
   std::function<time_ms()> clock;
 };
@@ -52,6 +56,18 @@ class runtime {
   const game_module* module_by_path(std::string_view path) const;
   const game_module* module_by_name(std::string_view name) const;
   std::vector<const game_module*> modules() const;
+
+  // Start-up only: where snapshots go (nullptr = not persisted).
+  void set_snapshot_sink(snapshot_sink* sink) noexcept { snapshot_sink_ = sink; }
+  snapshot_sink* snapshots() const noexcept { return snapshot_sink_; }
+
+  // Rebuilds a room from encode_room_snapshot() bytes (boot, before start() or later).
+  struct restore_outcome {
+    bool ok = false;
+    std::string code;
+    std::string error;
+  };
+  restore_outcome restore_room(std::string_view bytes);
 
   void start();
   // Lets the workers finish every input already queued, then joins them.
@@ -110,6 +126,7 @@ class runtime {
   std::unordered_map<std::string, std::shared_ptr<room>> directory_;
   std::atomic<std::uint64_t> next_serial_{1};
   bool started_ = false;
+  snapshot_sink* snapshot_sink_ = nullptr;
 
   counter& inbox_rejected_;
   gauge& inbox_depth_;

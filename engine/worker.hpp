@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <thread>
 #include <unordered_map>
@@ -34,18 +35,24 @@ class worker {
 
  private:
   void run();
-  void run_pass(std::shared_ptr<room> ready);
+  // One batch of the room's inputs; true when it has more and must go to the back of the line.
+  bool run_pass(const std::shared_ptr<room>& ready);
   void process(room& target, input& in, time_ms now);
   void apply(room& target, const effects& out, time_ms now);
   void fire_timers(time_ms now);
   void arm_inactivity(room& target, time_ms now);
   void close_room(room& target, const std::string& reason);
+  void maybe_snapshot(room& target, time_ms now);
+  void snapshot_now(room& target, time_ms now);
+  void snapshot_all_dirty(time_ms now);
 
   [[maybe_unused]] std::size_t index_;  // checked by assertions
   runtime& owner_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   moodycamel::BlockingConcurrentQueue<std::shared_ptr<room>> ready_;
+  // Rooms with inputs left after their batch, in turn order (worker thread only).
+  std::deque<std::shared_ptr<room>> runnable_;
   timer_wheel wheel_;
   std::vector<timer_wheel::entry> expired_;
   std::unordered_map<std::uint64_t, std::shared_ptr<room>> rooms_;  // pinned here, by serial

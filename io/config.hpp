@@ -13,11 +13,14 @@
 namespace partyd {
 
 struct server_config {
+  // Snapshot store: "file:<dir>" (the embedded default), "redis://[:password@]host:port[/db]",
+  // or "memory" (no persistence).
   std::string bind_address = "0.0.0.0";
   std::uint16_t port = 8080;
   std::string port_file;  // when set, the bound port is written there (useful with --port 0)
   std::string admin_token;
-  std::string store = "memory";
+  std::string store = "file:partyd-data";
+  std::string store_prefix = "partyd:room:";
   std::size_t io_threads = 1;
   std::size_t max_connections = 10000;
   std::int64_t handshake_timeout_ms = 10000;

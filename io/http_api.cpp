@@ -11,6 +11,7 @@
 #include "engine/log.hpp"
 #include "engine/secrets.hpp"
 #include "io/ws_session.hpp"
+#include "storage/snapshot_writer.hpp"
 
 namespace partyd {
 
@@ -186,8 +187,16 @@ http_response handle_http(const http_request& request, server_context& ctx) {
   }
   if (path == "/ready" && request.method() == http::verb::get) {
     if (phase == server_phase::ready) {
-      return json_response(request, http::status::ok,
-                           json::object{{"ready", true}, {"store", ctx.config.store}});
+      // A degraded store does not stop the games: still 200, but visible.
+      json::object body{{"ready", true}};
+      if (ctx.writer) {
+        body["store"] = ctx.writer->describe();
+        body["storeStatus"] = ctx.writer->degraded() ? "degraded" : "ok";
+      } else {
+        body["store"] = "memory";
+        body["storeStatus"] = "not_persisted";
+      }
+      return json_response(request, http::status::ok, body);
     }
     return json_response(
         request, http::status::service_unavailable,

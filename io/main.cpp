@@ -1,4 +1,5 @@
-// partyd: wires configuration, the engine, the games and the network edge together.
+// partyd: wires configuration, the engine, the games, the snapshot store and the network edge.
+#include <chrono>
 #include <fstream>
 
 #include "engine/log.hpp"
@@ -7,6 +8,8 @@
 #include "games/registry.hpp"
 #include "io/config.hpp"
 #include "io/server.hpp"
+#include "storage/snapshot_store.hpp"
+#include "storage/snapshot_writer.hpp"
 
 int main(int argc, char** argv) {
   using namespace partyd;
@@ -22,12 +25,46 @@ int main(int argc, char** argv) {
   }
   log::set_level(level);
 
+  std::string store_error;
+  std::unique_ptr<snapshot_store> store =
+      make_snapshot_store(config->store, config->store_prefix, store_error);
+  if (!store && !store_error.empty()) {
+    log::error("bad_config", {{"store", store_error}});
+    return 2;
+  }
+
   metrics_registry metrics;
   runtime engine(config->engine, metrics);
   register_games(engine, config->games);
+  std::unique_ptr<snapshot_writer> writer;
+  if (store) {
+    writer = std::make_unique<snapshot_writer>(std::move(store), metrics);
+    engine.set_snapshot_sink(writer.get());
+  }
   engine.start();
 
+  // Restart: every room in the store comes back before /ready turns 200.
+  if (writer) {
+    const auto started = std::chrono::steady_clock::now();
+    const restore_report report = restore_rooms(writer->store(), engine, metrics);
+    const auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now() - started)
+                                .count();
+    if (!report.store_ok) {
+      log::error("restore_store_unreachable", {{"store", writer->describe()},
+                                               {"error", report.error},
+                                               {"restored", report.restored}});
+    }
+    log::info("restore_complete", {{"store", writer->describe()},
+                                   {"loaded", report.loaded},
+                                   {"restored", report.restored},
+                                   {"skipped", report.skipped},
+                                   {"ms", elapsed_ms}});
+    writer->start();
+  }
+
   server edge(*config, engine, metrics);
+  edge.context().writer = writer.get();
   std::uint16_t port = 0;
   try {
     port = edge.start();
@@ -36,6 +73,7 @@ int main(int argc, char** argv) {
                                  {"port", config->port},
                                  {"error", error.what()}});
     engine.stop();
+    if (writer) writer->stop();
     return 1;
   }
   if (!config->port_file.empty()) {
@@ -45,16 +83,21 @@ int main(int argc, char** argv) {
   for (const auto* module : engine.modules()) {
     games.push_back(boost::json::object{{"game", module->name()}, {"path", module->ws_path()}});
   }
-  log::info("started", {{"bind", config->bind_address},
-                        {"port", port},
-                        {"store", "memory"},
-                        {"persistence", "none: rooms live in memory only and a restart loses them"},
-                        {"io_threads", config->io_threads},
-                        {"workers", config->engine.workers},
-                        {"admin_api", config->admin_token.empty() ? "disabled" : "enabled"},
-                        {"games", std::move(games)}});
+  log::info("started",
+            {{"bind", config->bind_address},
+             {"port", port},
+             {"store", writer ? writer->describe() : "memory"},
+             {"persistence", writer ? "snapshots, restored at boot"
+                                    : "none: rooms live in memory only and a restart loses them"},
+             {"io_threads", config->io_threads},
+             {"workers", config->engine.workers},
+             {"admin_api", config->admin_token.empty() ? "disabled" : "enabled"},
+             {"games", std::move(games)}});
   edge.wait_for_signal();
-  edge.shutdown();
+  edge.shutdown();  // workers finish and hand their last snapshots to the writer
+  if (writer) {
+    writer->stop();  // ...which writes them before we exit
+  }
   log::info("stopped");
   return 0;
 }

@@ -1,0 +1,212 @@
+#include "storage/snapshot_writer.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "engine/log.hpp"
+
+namespace partyd {
+
+namespace {
+
+time_ms wall_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+snapshot_writer::snapshot_writer(std::unique_ptr<snapshot_store> store, metrics_registry& metrics,
+                                 writer_options options)
+    : store_(std::move(store)),
+      description_(store_->describe()),
+      options_(options),
+      written_(metrics.get_counter("partyd_snapshots_written_total", "",
+                                   "Room snapshots written to the store")),
+      removed_(metrics.get_counter("partyd_snapshots_removed_total", "",
+                                   "Snapshot keys deleted for closed rooms")),
+      failures_(metrics.get_counter("partyd_snapshot_store_failures_total", "",
+                                    "Store batches that failed (store down or refusing)")),
+      retries_(metrics.get_counter("partyd_snapshot_store_retries_total", "",
+                                   "Store batches retried after a failure")),
+      batches_(metrics.get_counter("partyd_snapshot_batches_total", "",
+                                   "Pipelined store batches written")),
+      pending_(metrics.get_gauge("partyd_snapshot_pending", "",
+                                 "Rooms whose newest snapshot is not yet in the store")),
+      oldest_age_ms_(metrics.get_gauge(
+          "partyd_snapshot_oldest_unflushed_ms", "",
+          "Age of the oldest change not yet in the store, in milliseconds (0 when none)")),
+      store_up_(metrics.get_gauge("partyd_snapshot_store_up", "",
+                                  "1 when the last store operation succeeded, else 0")),
+      batch_latency_(metrics.get_histogram("partyd_snapshot_batch_latency_seconds", "",
+                                           "Time to write one pipelined batch")) {
+  store_up_.set(1);
+}
+
+snapshot_writer::~snapshot_writer() { stop(); }
+
+void snapshot_writer::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void snapshot_writer::stop() {
+  if (!thread_.joinable()) {
+    return;
+  }
+  stopping_.store(true, std::memory_order_release);
+  queue_.enqueue(snapshot_job{snapshot_job::kind::remove, {}, {}, 0, 0, 0, false});  // wake
+  thread_.join();
+}
+
+void snapshot_writer::offer(snapshot_job&& job) noexcept { queue_.enqueue(std::move(job)); }
+
+void snapshot_writer::absorb(snapshot_job&& job) {
+  if (job.code.empty()) {
+    return;  // the wake-up marker of stop()
+  }
+  if (job.what == snapshot_job::kind::remove) {
+    pending_writes_.erase(job.code);
+    pending_removes_.insert(job.code);
+    return;
+  }
+  pending_removes_.erase(job.code);
+  auto [it, inserted] = pending_writes_.try_emplace(job.code);
+  if (!inserted && it->second.version > job.version) {
+    return;  // an older snapshot arriving late never replaces a newer one
+  }
+  const time_ms dirty_since =
+      inserted ? job.dirty_since : std::min(it->second.dirty_since, job.dirty_since);
+  it->second = std::move(job);
+  it->second.dirty_since = dirty_since;
+}
+
+bool snapshot_writer::flush() {
+  if (!pending_removes_.empty()) {
+    std::vector<std::string> keys(pending_removes_.begin(), pending_removes_.end());
+    const store_result result = store_->remove(keys);
+    if (!result.ok) {
+      log::warn("store_remove_failed", {{"store", description_}, {"error", result.error}});
+      return false;
+    }
+    removed_.inc(keys.size());
+    pending_removes_.clear();
+  }
+  std::vector<snapshot_record> batch;
+  batch.reserve(std::min(options_.batch_max, pending_writes_.size()));
+  while (!pending_writes_.empty()) {
+    batch.clear();
+    auto it = pending_writes_.begin();
+    for (; it != pending_writes_.end() && batch.size() < options_.batch_max; ++it) {
+      batch.push_back(snapshot_record{it->first, it->second.value, it->second.ttl_s});
+    }
+    const auto started = std::chrono::steady_clock::now();
+    const store_result result = store_->write(batch);
+    batch_latency_.observe_us(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                              started)
+            .count()));
+    if (!result.ok) {
+      log::warn("store_write_failed", {{"store", description_},
+                                       {"error", result.error},
+                                       {"pending", pending_writes_.size()}});
+      return false;
+    }
+    // Written: the batch was the first batch.size() entries, untouched since (same thread).
+    pending_writes_.erase(pending_writes_.begin(), it);
+    written_.inc(batch.size());
+    batches_.inc();
+  }
+  return true;
+}
+
+void snapshot_writer::run() {
+  std::vector<snapshot_job> jobs(256);
+  std::chrono::steady_clock::time_point stop_deadline{};
+  for (;;) {
+    const auto now = std::chrono::steady_clock::now();
+    std::int64_t timeout_us = 200000;  // wake now and then to publish the age gauge
+    if (!pending_writes_.empty() || !pending_removes_.empty()) {
+      timeout_us = std::max<std::int64_t>(
+          0, std::chrono::duration_cast<std::chrono::microseconds>(retry_at_ - now).count());
+    }
+    snapshot_job job;
+    if (queue_.wait_dequeue_timed(job, timeout_us)) {
+      absorb(std::move(job));
+    }
+    // Take everything that accumulated: it all goes out in the same batch.
+    for (std::size_t n; (n = queue_.try_dequeue_bulk(jobs.begin(), jobs.size())) > 0;) {
+      for (std::size_t i = 0; i < n; ++i) absorb(std::move(jobs[i]));
+    }
+
+    const bool stopping = stopping_.load(std::memory_order_acquire);
+    if (stopping && stop_deadline == std::chrono::steady_clock::time_point{}) {
+      stop_deadline = std::chrono::steady_clock::now() + options_.stop_deadline;
+    }
+    const bool has_work = !pending_writes_.empty() || !pending_removes_.empty();
+    if (has_work && std::chrono::steady_clock::now() >= retry_at_) {
+      if (backoff_.count() > 0) {
+        retries_.inc();
+      }
+      if (flush()) {
+        if (degraded_.exchange(false)) {
+          log::info("store_recovered", {{"store", description_}});
+        }
+        store_up_.set(1);
+        backoff_ = std::chrono::milliseconds(0);
+      } else {
+        failures_.inc();
+        store_up_.set(0);
+        if (!degraded_.exchange(true)) {
+          log::error("store_degraded", {{"store", description_}});
+        }
+        backoff_ = backoff_.count() == 0 ? options_.backoff_min
+                                         : std::min(backoff_ * 2, options_.backoff_max);
+        retry_at_ = std::chrono::steady_clock::now() + backoff_;
+      }
+    }
+
+    pending_.set(static_cast<std::int64_t>(pending_writes_.size()));
+    time_ms oldest = 0;
+    for (const auto& [code, pending] : pending_writes_) {
+      if (oldest == 0 || pending.dirty_since < oldest) oldest = pending.dirty_since;
+    }
+    oldest_age_ms_.set(oldest == 0 ? 0 : std::max<time_ms>(0, wall_now_ms() - oldest));
+
+    if (stopping && queue_.size_approx() == 0) {
+      const bool drained = pending_writes_.empty() && pending_removes_.empty();
+      if (drained || std::chrono::steady_clock::now() >= stop_deadline) {
+        if (!drained) {
+          log::error("store_flush_incomplete", {{"store", description_},
+                                                {"pending_rooms", pending_writes_.size()}});
+        }
+        return;
+      }
+    }
+  }
+}
+
+restore_report restore_rooms(snapshot_store& store, runtime& engine, metrics_registry& metrics) {
+  counter& restored = metrics.get_counter("partyd_snapshots_restored_total", "",
+                                          "Rooms rebuilt from the store at boot");
+  counter& failed = metrics.get_counter("partyd_snapshot_restore_failures_total", "",
+                                        "Snapshots skipped at boot because they could not be restored");
+  restore_report report;
+  const store_result result = store.load_all([&](std::string_view key, std::string_view value) {
+    ++report.loaded;
+    auto outcome = engine.restore_room(value);
+    if (outcome.ok) {
+      ++report.restored;
+      restored.inc();
+      return;
+    }
+    ++report.skipped;
+    failed.inc();
+    log::error("snapshot_restore_failed", {{"key", key}, {"error", outcome.error}});
+  });
+  report.store_ok = result.ok;
+  report.error = result.error;
+  return report;
+}
+
+}  // namespace partyd
