@@ -1,17 +1,20 @@
 #include "engine/worker.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <chrono>
 #include <limits>
 
 #include "engine/log.hpp"
+#include "engine/room_snapshot.hpp"
 #include "engine/runtime.hpp"
 
 namespace partyd {
 namespace {
 
-// Reserved timer key for the engine's inactivity check; game keys must differ.
+// Reserved timer keys for the engine's own checks; game keys must differ.
 constexpr std::uint64_t inactivity_timer_key = std::numeric_limits<std::uint64_t>::max();
+constexpr std::uint64_t snapshot_timer_key = std::numeric_limits<std::uint64_t>::max() - 1;
 // Rooms taken from the ready queue before the worker looks at its timers again.
 constexpr int rooms_per_wakeup = 256;
 
@@ -61,8 +64,9 @@ void worker::run() {
       timeout_us = 0;  // rooms still have inputs: take newly ready rooms, do not sleep
     }
     if (stopping_.load(std::memory_order_acquire)) {
-      // Shutdown: finish what is queued, but do not wait for timers.
+      // Shutdown: finish what is queued, but do not wait for timers; then persist every change.
       if (runnable_.empty() && !ready_.try_dequeue(ready)) {
+        snapshot_all_dirty(owner_.now());
         return;
       }
     } else if (!ready_.wait_dequeue_timed(ready, timeout_us) && runnable_.empty()) {
@@ -113,6 +117,7 @@ bool worker::run_pass(const std::shared_ptr<room>& ready) {
     return false;
   }
   target.publish_summary();
+  maybe_snapshot(target, now);
   // The rest waits at the back of this worker's own line, unless a producer has queued the room
   // again already. Re-enqueueing it into ready_ instead let it starve other rooms: moodycamel's
   // queue is FIFO only per producer, and the worker's own re-enqueues kept being dequeued ahead
@@ -125,7 +130,18 @@ void worker::process(room& target, input& in, time_ms now) {
     return;
   }
   if (in.kind == input_kind::created) {
+    if (target.state_version() == 0) {
+      // A brand-new room is persisted at once: its host holds a key for it from now on.
+      target.bump_version();
+      target.dirty_since = now;
+      target.snapshot_important = true;
+    }
     arm_inactivity(target, now);
+    // A restored room brings its timers; deadlines already passed fire at once, in order.
+    for (auto& [key, timer] : target.timers) {
+      timer.generation = ++target.timer_generation;
+      wheel_.schedule(timer.deadline, target.serial(), key, timer.generation);
+    }
   }
   if (in.sink) {
     target.connections[in.conn].sink = in.sink;
@@ -149,6 +165,9 @@ void worker::process(room& target, input& in, time_ms now) {
   }
   if (!effects_.empty() || in.kind == input_kind::command) {
     target.bump_version();
+    if (target.dirty_since == 0) {
+      target.dirty_since = now;
+    }
   }
   apply(target, effects_, now);
   effects_.clear();
@@ -233,7 +252,7 @@ void worker::apply(room& target, const effects& out, time_ms now) {
         owner_.game_event_counter(module, e.text).inc();
         break;
       case effect_kind::important:
-        // Consumed by the snapshot writer once persistence is wired in; nothing to do in memory.
+        target.snapshot_important = true;  // maybe_snapshot() writes it at the end of the pass
         break;
     }
   }
@@ -256,6 +275,13 @@ void worker::fire_timers(time_ms now) {
     std::shared_ptr<room> target = owner_it->second;
     if (target->closed()) {
       rooms_.erase(owner_it);
+      continue;
+    }
+    if (entry.key == snapshot_timer_key) {
+      target->snapshot_timer_armed = false;
+      if (target->state_version() != target->snapshot_version) {
+        snapshot_now(*target, now);
+      }
       continue;
     }
     if (entry.key == inactivity_timer_key) {
@@ -284,6 +310,67 @@ void worker::fire_timers(time_ms now) {
     process(*target, in, now);
     if (!target->closed()) {
       target->publish_summary();
+      maybe_snapshot(*target, now);
+    }
+  }
+}
+
+void worker::maybe_snapshot(room& target, time_ms now) {
+  if (!owner_.snapshots() || target.closed() ||
+      target.state_version() == target.snapshot_version) {
+    return;
+  }
+  if (target.snapshot_important) {
+    snapshot_now(target, now);
+    return;
+  }
+  if (!target.snapshot_timer_armed) {
+    // Coalesce: everything that changes within one interval goes out in one snapshot.
+    target.snapshot_timer_armed = true;
+    wheel_.schedule(now + owner_.options().snapshot_interval_ms, target.serial(),
+                    snapshot_timer_key, 0);
+  }
+}
+
+void worker::snapshot_now(room& target, time_ms now) {
+  snapshot_sink* sink = owner_.snapshots();
+  if (!sink) {
+    return;
+  }
+  room_snapshot snapshot;
+  snapshot.game = std::string(target.module().name());
+  snapshot.code = target.code();
+  snapshot.created_at = target.created_at();
+  snapshot.last_activity = target.last_activity();
+  snapshot.version = target.state_version();
+  snapshot.rng_seed = target.rng().seed();
+  snapshot.rng_draws = target.rng().draws();
+  for (const auto& [key, timer] : target.timers) {
+    snapshot.timers.emplace_back(key, timer.deadline);
+  }
+  std::sort(snapshot.timers.begin(), snapshot.timers.end());
+  snapshot.state = target.instance().snapshot();
+
+  snapshot_job job;
+  job.what = snapshot_job::kind::write;
+  job.code = target.code();
+  job.value = encode_room_snapshot(snapshot);
+  job.ttl_s = target.module().snapshot_ttl_s(target.created_at(), now,
+                                             owner_.options().inactivity_ms);
+  job.version = snapshot.version;
+  job.dirty_since = target.dirty_since != 0 ? target.dirty_since : now;
+  job.important = target.snapshot_important;
+  sink->offer(std::move(job));
+  target.snapshot_version = snapshot.version;
+  target.dirty_since = 0;
+  target.snapshot_important = false;
+}
+
+void worker::snapshot_all_dirty(time_ms now) {
+  for (auto& [serial, target] : rooms_) {
+    if (!target->closed() && target->state_version() != target->snapshot_version) {
+      target->snapshot_important = true;
+      snapshot_now(*target, now);
     }
   }
 }
@@ -299,6 +386,14 @@ void worker::close_room(room& target, const std::string& reason) {
   target.connections.clear();
   target.timers.clear();
   target.mark_closed();
+  if (snapshot_sink* sink = owner_.snapshots()) {
+    snapshot_job job;
+    job.what = snapshot_job::kind::remove;
+    job.code = target.code();
+    job.version = target.state_version();
+    job.important = true;
+    sink->offer(std::move(job));
+  }
   rooms_.erase(target.serial());
   owner_.forget(target);
   log::info("room_closed", {{"room", target.code()}, {"game", module.name()}, {"reason", reason}});
