@@ -42,6 +42,9 @@ class worker {
   void fire_timers(time_ms now);
   void arm_inactivity(room& target, time_ms now);
   void close_room(room& target, const std::string& reason);
+  void maybe_snapshot(room& target, time_ms now);
+  void snapshot_now(room& target, time_ms now);
+  void snapshot_all_dirty(time_ms now);
 
   [[maybe_unused]] std::size_t index_;  // checked by assertions
   runtime& owner_;
