@@ -114,9 +114,9 @@ http_response handle_admin(const http_request& request, server_context& ctx,
       return error_response(request, http::status::bad_request, "unknown_game",
                             "no game named '" + game_name + "'");
     }
-    if (ctx.phase.load() == server_phase::stopping) {
-      return error_response(request, http::status::service_unavailable, "server_shutting_down",
-                            "the server is shutting down");
+    if (ctx.phase.load() != server_phase::ready) {
+      return error_response(request, http::status::service_unavailable, "not_ready",
+                            "the server is starting or shutting down");
     }
     auto outcome = ctx.engine.create_room(*module, options);
     if (outcome.error) {

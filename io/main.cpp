@@ -43,6 +43,22 @@ int main(int argc, char** argv) {
   }
   engine.start();
 
+  server edge(*config, engine, metrics);
+  edge.context().writer = writer.get();
+  std::uint16_t port = 0;
+  try {
+    port = edge.start();
+  } catch (const std::exception& error) {
+    log::error("listen_failed", {{"bind", config->bind_address},
+                                 {"port", config->port},
+                                 {"error", error.what()}});
+    engine.stop();
+    if (writer) writer->stop();
+    return 1;
+  }
+  if (!config->port_file.empty()) {
+    std::ofstream(config->port_file) << port << "\n";
+  }
   // Restart: every room in the store comes back before /ready turns 200.
   if (writer) {
     const auto started = std::chrono::steady_clock::now();
@@ -63,22 +79,7 @@ int main(int argc, char** argv) {
     writer->start();
   }
 
-  server edge(*config, engine, metrics);
-  edge.context().writer = writer.get();
-  std::uint16_t port = 0;
-  try {
-    port = edge.start();
-  } catch (const std::exception& error) {
-    log::error("listen_failed", {{"bind", config->bind_address},
-                                 {"port", config->port},
-                                 {"error", error.what()}});
-    engine.stop();
-    if (writer) writer->stop();
-    return 1;
-  }
-  if (!config->port_file.empty()) {
-    std::ofstream(config->port_file) << port << "\n";
-  }
+  edge.set_ready();
   boost::json::array games;
   for (const auto* module : engine.modules()) {
     games.push_back(boost::json::object{{"game", module->name()}, {"path", module->ws_path()}});

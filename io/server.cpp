@@ -56,9 +56,10 @@ std::uint16_t server::start() {
     });
   }
   listener_->start();
-  ctx_.phase.store(server_phase::ready);
   return listener_->port();
 }
+
+void server::set_ready() { ctx_.phase.store(server_phase::ready); }
 
 void server::wait_for_signal() {
   net::io_context signals_context;

@@ -20,7 +20,9 @@ class server {
   ~server();
 
   // Binds and starts the io threads; returns the bound port. Throws when the port cannot be bound.
+  // /ready answers 503 ("starting") and WebSocket upgrades are refused until set_ready().
   std::uint16_t start();
+  void set_ready();
   // Blocks until SIGINT or SIGTERM.
   void wait_for_signal();
   void shutdown();
