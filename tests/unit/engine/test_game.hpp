@@ -124,6 +124,11 @@ class journal {
     std::unique_lock lock(mutex_);
     return cv_.wait_for(lock, timeout, [&] { return done(steps_); });
   }
+  // Waits until `count` steps have run (cheap: no scan of the journal on each step).
+  bool wait_size(std::size_t count, std::chrono::milliseconds timeout = 2000ms) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return steps_.size() >= count; });
+  }
   // Waits for a step of `kind` in `room` (any room when empty).
   bool wait_kind(input_kind kind, std::string_view room = {},
                  std::chrono::milliseconds timeout = 2000ms) {
