@@ -1,0 +1,60 @@
+// The embedded snapshot store: one file per room, `<dir>/<key>.snap`, holding a header line
+// "partyd-snapshot 1 <expires_at_unix_s or 0>\n" and then the snapshot bytes. Each write goes to a
+// temp file made durable (fsync, or one syncfs per large batch) and renamed over the target; the
+// directory is fsynced once per batch, so a snapshot survives kill -9 and power loss. The
+// directory belongs to one process.
+// Thread: one thread at a time (the snapshot writer, or the boot loader before it).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "storage/snapshot_store.hpp"
+
+namespace partyd {
+
+class file_store final : public snapshot_store {
+ public:
+  using clock_fn = std::function<std::int64_t()>;  // unix seconds
+
+  static constexpr std::size_t key_size_max = 64;
+  static constexpr std::size_t file_bytes_max = 64u << 20;  // larger files are skipped at load
+  // From this batch size on, one syncfs() replaces the per-file fsync() calls.
+  static constexpr std::size_t syncfs_batch_min = 8;
+
+  // Keys must match [A-Za-z0-9_-]{1,64}: they become file names, so nothing else is accepted.
+  static bool valid_key(std::string_view key);
+
+  // Does no I/O: the directory is created (mode 0700, parents as needed) on first use.
+  // `now_s` is the expiry clock (default: the wall clock); tests inject their own.
+  explicit file_store(std::string dir, clock_fn now_s = {});
+
+  std::string describe() const override;  // "file:<dir>"
+  // Rejects the whole batch, before writing anything, when a key is not valid_key().
+  store_result write(const std::vector<snapshot_record>& records) override;
+  store_result remove(const std::vector<std::string>& keys) override;
+  // Also deletes expired snapshots and every temp file left by an interrupted write.
+  store_result load_all(
+      const std::function<void(std::string_view key, std::string_view value)>& visit) override;
+  store_result ping() override;  // the directory exists (or can be created) and is writable
+
+  // Snapshot files the last load_all() could not read or whose header was malformed.
+  std::size_t last_load_skipped() const { return last_load_skipped_; }
+
+ private:
+  store_result ensure_dir();
+  // Writes one record to a fresh temp file (fsynced when `sync`); fills `temp` with its path.
+  store_result write_temp(const snapshot_record& record, std::int64_t now_s, bool sync,
+                          std::string& temp);
+  store_result sync_dir();
+
+  std::string dir_;
+  clock_fn now_s_;
+  std::uint64_t temp_counter_ = 0;
+  std::size_t last_load_skipped_ = 0;
+};
+
+}  // namespace partyd

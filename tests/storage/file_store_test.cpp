@@ -1,0 +1,204 @@
+// The file store on a private temp directory, with an injected clock for expiry.
+#include "storage/file_store.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "storage/snapshot_store.hpp"
+
+namespace partyd {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FileStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string templ = (fs::temp_directory_path() / "partyd-file-store-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
+    root_ = templ;
+    dir_ = (root_ / "snapshots").string();  // does not exist yet: the store creates it
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  file_store make_store() {
+    return file_store(dir_, [this] { return now_s_; });
+  }
+
+  std::map<std::string, std::string> load(file_store& store) {
+    std::map<std::string, std::string> out;
+    const store_result r = store.load_all([&](std::string_view key, std::string_view value) {
+      EXPECT_TRUE(out.emplace(std::string(key), std::string(value)).second) << "visited twice";
+    });
+    EXPECT_TRUE(r.ok) << r.error;
+    return out;
+  }
+
+  fs::path root_;
+  std::string dir_;
+  std::int64_t now_s_ = 1'700'000'000;
+};
+
+TEST_F(FileStore, RoundTripCreatesPrivateDirectory) {
+  file_store store = make_store();
+  EXPECT_EQ(store.describe(), "file:" + dir_);
+  ASSERT_TRUE(store.write({{"ABCD", "alpha", 0}, {"room_2", "beta", 60}}).ok);
+
+  struct stat st {};
+  ASSERT_EQ(::stat(dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_TRUE(fs::exists(fs::path(dir_) / "ABCD.snap"));
+
+  const auto loaded = load(store);
+  EXPECT_EQ(loaded, (std::map<std::string, std::string>{{"ABCD", "alpha"}, {"room_2", "beta"}}));
+
+  file_store reopened = make_store();  // what a restart sees
+  EXPECT_EQ(load(reopened).size(), 2u);
+}
+
+TEST_F(FileStore, BinaryValuesWithNulBytes) {
+  file_store store = make_store();
+  std::string value("\0\x01\xff\nsnap\0", 10);
+  std::string big(100'000, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) {
+    big[i] = static_cast<char>(i * 31);
+  }
+  ASSERT_TRUE(store.write({{"bin", value, 0}, {"big", big, 0}, {"empty", "", 0}}).ok);
+  const auto loaded = load(store);
+  ASSERT_EQ(loaded.size(), 3u);
+  EXPECT_EQ(loaded.at("bin"), value);
+  EXPECT_EQ(loaded.at("big"), big);
+  EXPECT_EQ(loaded.at("empty"), "");
+}
+
+TEST_F(FileStore, OverwriteKeepsNewest) {
+  file_store store = make_store();
+  ASSERT_TRUE(store.write({{"K1", "v1", 0}}).ok);
+  ASSERT_TRUE(store.write({{"K1", "v2-longer", 0}}).ok);
+  ASSERT_TRUE(store.write({{"K2", "a", 0}, {"K2", "b", 0}}).ok);  // last in a batch wins
+  const auto loaded = load(store);
+  EXPECT_EQ(loaded.at("K1"), "v2-longer");
+  EXPECT_EQ(loaded.at("K2"), "b");
+}
+
+TEST_F(FileStore, ExpiredSnapshotsAreSkippedAndDeleted) {
+  file_store store = make_store();
+  ASSERT_TRUE(store.write({{"short", "s", 10}, {"long", "l", 1000}, {"forever", "f", 0}}).ok);
+
+  now_s_ += 9;
+  EXPECT_EQ(load(store).size(), 3u);
+
+  now_s_ += 1;  // exactly at expiry: gone, like Redis
+  const auto loaded = load(store);
+  EXPECT_EQ(loaded.count("short"), 0u);
+  EXPECT_EQ(loaded.size(), 2u);
+  EXPECT_FALSE(fs::exists(fs::path(dir_) / "short.snap"));
+
+  now_s_ += 1'000'000;
+  EXPECT_EQ(load(store), (std::map<std::string, std::string>{{"forever", "f"}}));
+}
+
+TEST_F(FileStore, RemoveDeletesAndIgnoresMissing) {
+  file_store store = make_store();
+  ASSERT_TRUE(store.write({{"a", "1", 0}, {"b", "2", 0}}).ok);
+  const store_result r = store.remove({"a", "never-written", "../escape"});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(load(store), (std::map<std::string, std::string>{{"b", "2"}}));
+  EXPECT_TRUE(store.remove({}).ok);
+}
+
+TEST_F(FileStore, InvalidKeysRejectTheWholeBatch) {
+  file_store store = make_store();
+  for (const std::string& bad :
+       {std::string(), std::string("../etc"), std::string("a/b"), std::string(".hidden"),
+        std::string("sp ace"), std::string("nul\0", 4), std::string(65, 'x'), std::string("ünï")}) {
+    const store_result r = store.write({{"good", "g", 0}, {bad, "v", 0}});
+    EXPECT_FALSE(r.ok) << "key accepted: " << bad;
+    EXPECT_NE(r.error.find("invalid key"), std::string::npos);
+  }
+  EXPECT_TRUE(load(store).empty()) << "nothing of a rejected batch is written";
+  EXPECT_FALSE(fs::exists(root_ / "etc.snap"));
+  EXPECT_TRUE(store.write({{std::string(64, 'x'), "max", 0}, {"A-z_0-9", "ok", 0}}).ok);
+  EXPECT_EQ(load(store).size(), 2u);
+}
+
+TEST_F(FileStore, TempAndForeignFilesAreIgnoredAndTempFilesCleaned) {
+  file_store store = make_store();
+  ASSERT_TRUE(store.write({{"real", "r", 0}}).ok);
+  const fs::path d(dir_);
+  std::ofstream(d / ".real.tmp.123.1") << "partyd-snapshot 1 0\nhalf-written";
+  std::ofstream(d / "notes.txt") << "not a snapshot";
+  std::ofstream(d / "bad key.snap") << "partyd-snapshot 1 0\nx";
+
+  EXPECT_EQ(load(store), (std::map<std::string, std::string>{{"real", "r"}}));
+  EXPECT_FALSE(fs::exists(d / ".real.tmp.123.1"));
+  EXPECT_TRUE(fs::exists(d / "notes.txt"));
+  EXPECT_EQ(store.last_load_skipped(), 0u);
+
+  // No temp file survives a successful write.
+  ASSERT_TRUE(store.write({{"x", "1", 0}, {"y", "2", 5}}).ok);
+  for (const auto& entry : fs::directory_iterator(d)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos);
+  }
+}
+
+TEST_F(FileStore, MalformedHeadersAreSkippedAndCounted) {
+  file_store store = make_store();
+  ASSERT_TRUE(store.write({{"good", "g", 0}}).ok);
+  const fs::path d(dir_);
+  std::ofstream(d / "nohdr.snap") << "just bytes";
+  std::ofstream(d / "badnum.snap") << "partyd-snapshot 1 12x\nvalue";
+  std::ofstream(d / "version2.snap") << "partyd-snapshot 2 0\nvalue";
+  std::ofstream(d / "empty.snap");
+  EXPECT_EQ(load(store), (std::map<std::string, std::string>{{"good", "g"}}));
+  EXPECT_EQ(store.last_load_skipped(), 4u);
+}
+
+TEST_F(FileStore, ThousandKeysInOneBatch) {
+  file_store store = make_store();
+  std::vector<snapshot_record> batch;
+  for (int i = 0; i < 1000; ++i) {
+    batch.push_back({"room" + std::to_string(i), std::string(200, static_cast<char>('a' + i % 26)),
+                     i % 2 == 0 ? 0 : 3600});
+  }
+  const store_result r = store.write(batch);
+  ASSERT_TRUE(r.ok) << r.error;
+  const auto loaded = load(store);
+  ASSERT_EQ(loaded.size(), 1000u);
+  for (const auto& rec : batch) {
+    EXPECT_EQ(loaded.at(rec.key), rec.value);
+  }
+}
+
+TEST_F(FileStore, PingChecksWritableDirectory) {
+  file_store store = make_store();
+  EXPECT_TRUE(store.ping().ok);  // creates it
+  EXPECT_TRUE(fs::is_directory(dir_));
+
+  const std::string file_path = (root_ / "a-file").string();
+  std::ofstream(file_path) << "x";
+  file_store on_file(file_path);
+  EXPECT_FALSE(on_file.ping().ok);
+  EXPECT_FALSE(on_file.write({{"k", "v", 0}}).ok);
+  EXPECT_FALSE(on_file.load_all([](std::string_view, std::string_view) {}).ok);
+}
+
+TEST_F(FileStore, EmptyDirectoryLoadsNothing) {
+  file_store store = make_store();
+  EXPECT_TRUE(load(store).empty());
+  EXPECT_TRUE(store.write({}).ok);
+}
+
+}  // namespace
+}  // namespace partyd
