@@ -1,1 +1,43 @@
 #include "storage/snapshot_store.hpp"
+
+#include <utility>
+
+#include "storage/file_store.hpp"
+#include "storage/redis_store.hpp"
+
+namespace partyd {
+
+std::unique_ptr<snapshot_store> make_snapshot_store(const std::string& setting,
+                                                    const std::string& prefix, std::string& error) {
+  error.clear();
+  const std::string_view s = setting;
+  if (s == "memory") {
+    return nullptr;
+  }
+  if (s.starts_with("redis://")) {
+    redis_settings settings;
+    if (!parse_redis_url(s, settings, error)) {
+      error = "--store: " + error;
+      return nullptr;
+    }
+    return std::make_unique<redis_store>(std::move(settings), prefix);
+  }
+  if (s.starts_with("file:")) {
+    std::string dir(s.substr(5));
+    if (dir.empty()) {
+      error = "--store: file: needs a directory, e.g. file:/var/lib/partyd";
+      return nullptr;
+    }
+    return std::make_unique<file_store>(std::move(dir));
+  }
+  if (s.starts_with('/') || s.starts_with('.')) {
+    return std::make_unique<file_store>(setting);
+  }
+  // Never echo the setting when it could be a URL carrying a password.
+  const bool may_hold_secret = s.find('@') != std::string_view::npos;
+  error = "unknown --store " + (may_hold_secret ? std::string("setting") : "'" + setting + "'") +
+          " (expected memory, redis://[:password@]host[:port][/db], file:/dir or a directory path)";
+  return nullptr;
+}
+
+}  // namespace partyd

@@ -15,9 +15,9 @@
 namespace partyd {
 
 struct snapshot_record {
-  std::string key;        // the room code; the store adds its own prefix
-  std::string value;      // self-describing snapshot bytes
-  std::int64_t ttl_s = 0;  // expire this many seconds after the write; 0 = never
+  std::string key;         // the room code; the store adds its own prefix
+  std::string value;       // self-describing snapshot bytes
+  std::int64_t ttl_s = 0;  // expire this many seconds after the write; 0 = never; not negative
 };
 
 struct store_result {
@@ -33,18 +33,21 @@ class snapshot_store {
   virtual std::string describe() const = 0;
 
   // Writes (SET key value EX ttl) all records, as one pipelined batch where the backend can.
-  // On failure nothing is assumed written: the caller retries the whole batch later.
+  // On failure nothing is assumed written: the caller retries the whole batch later (every write
+  // is idempotent). Within a batch, the last record for a key wins.
   virtual store_result write(const std::vector<snapshot_record>& records) = 0;
 
   // Deletes the keys of closed rooms. Missing keys are not an error.
   virtual store_result remove(const std::vector<std::string>& keys) = 0;
 
-  // Calls `visit(key, value)` for every live (not expired) snapshot under the prefix. Used at boot.
-  // Returns !ok when the store could not be read at all.
+  // Calls `visit(key, value)` once for every live (not expired) snapshot under the prefix, in no
+  // particular order. Used at boot. The views are valid only during the call. Returns !ok when the
+  // store could not be read; keys visited before the failure were visited, the rest were not.
   virtual store_result load_all(
       const std::function<void(std::string_view key, std::string_view value)>& visit) = 0;
 
-  // Cheap liveness probe (PING); also re-establishes a lost connection.
+  // Cheap liveness probe (PING); also re-establishes a lost connection. Bounded by the store's
+  // timeouts, like every other call.
   virtual store_result ping() = 0;
 };
 

@@ -1,0 +1,67 @@
+// The Redis snapshot store: one string key per room (prefix + room code), written with pipelined
+// SET ... EX through one synchronous hiredis context that it alone owns and connects lazily.
+// Thread: one thread at a time (the snapshot writer, or the boot loader before it); hiredis is not
+// thread-safe. Bounds: connect 1 s and every socket read/write 2 s, so no call hangs on a dead
+// Redis; a pipeline is sent in chunks of at most 1000 commands / 8 MiB.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "storage/snapshot_store.hpp"
+
+struct redisContext;
+
+namespace partyd {
+
+struct redis_settings {
+  std::string host;
+  int port = 6379;
+  int db = 0;            // SELECT <db> after connecting when not 0
+  std::string username;  // empty: AUTH <password> (requirepass); else AUTH <user> <password>
+  std::string password;  // empty: no AUTH
+  int connect_timeout_ms = 1000;
+  int command_timeout_ms = 2000;  // per socket read or write (SO_RCVTIMEO / SO_SNDTIMEO)
+};
+
+// Parses "redis://[[user]:password@]host[:port][/db]" (port 1..65535, default 6379; db 0..15,
+// default 0; the password may be percent-encoded; an IPv6 host goes in brackets). Returns false
+// and fills `error` on a malformed URL; the error never quotes the password.
+bool parse_redis_url(std::string_view url, redis_settings& out, std::string& error);
+
+class redis_store final : public snapshot_store {
+ public:
+  static constexpr std::size_t pipeline_commands_max = 1000;
+  static constexpr std::size_t pipeline_bytes_max = 8u << 20;
+  static constexpr int scan_count = 1000;
+
+  // Does not connect: the first call does, so start-up with Redis down still works.
+  redis_store(redis_settings settings, std::string prefix);
+  ~redis_store() override;
+  redis_store(const redis_store&) = delete;
+  redis_store& operator=(const redis_store&) = delete;
+
+  std::string describe() const override;  // "redis://host:port/db"
+  store_result write(const std::vector<snapshot_record>& records) override;
+  store_result remove(const std::vector<std::string>& keys) override;
+  store_result load_all(
+      const std::function<void(std::string_view key, std::string_view value)>& visit) override;
+  store_result ping() override;
+
+  bool connected() const { return ctx_ != nullptr; }
+
+ private:
+  store_result ensure_connected();
+  void disconnect();
+  // Builds the error from the context (or `detail` when given), drops the connection so the next
+  // call reconnects, and scrubs the password from the message.
+  store_result fail(std::string_view what, std::string_view detail = {});
+
+  redis_settings settings_;
+  std::string prefix_;
+  std::string match_pattern_;  // prefix with glob characters escaped, then '*'
+  redisContext* ctx_ = nullptr;
+};
+
+}  // namespace partyd
