@@ -1,4 +1,5 @@
 // partyd: wires configuration, the engine, the games, the snapshot store and the network edge.
+#include <csignal>
 #include <chrono>
 #include <fstream>
 
@@ -13,6 +14,8 @@
 
 int main(int argc, char** argv) {
   using namespace partyd;
+  // A peer that closes its socket must cost an EPIPE error, never the process.
+  std::signal(SIGPIPE, SIG_IGN);
   int exit_code = 0;
   auto config = parse_config(argc, argv, exit_code);
   if (!config) {

@@ -612,7 +612,8 @@ void relay_game::on_set_game_state(const relay::set_game_state_cmd& cmd, effects
   json::object frame = relay::frame_of(out_type::game_state);
   frame["state"] = state_.game_state;
   out.send_roles(clients, relay::index_of(out_type::game_state), make_frame(relay::encode(frame)));
-  out.important();
+  // Not important: hosts may set state many times a second, and encoding the whole room for each
+  // would cost more than the fan-out. It reaches the store within the snapshot interval.
 }
 
 void relay_game::on_set_player_state(connection_id conn, const relay::set_player_state_cmd& cmd,
