@@ -256,6 +256,21 @@ INSTANTIATE_TEST_SUITE_P(
                                    R"({"type":"handshake","roomCode":42,"role":"player"})");
                              },
                              "bad_request"},
+        handshake_error_case{"bad_request_meta_too_large",
+                             {},
+                             {},
+                             [](const relay_room& r) {
+                               return with_room(r, player_hs({{"meta", std::string(1100, 'm')}}));
+                             },
+                             "bad_request"},
+        handshake_error_case{"bad_request_room_code_too_long",
+                             {},
+                             {},
+                             [](const relay_room&) {
+                               return json::serialize(
+                                   handshake_message(std::string(65, 'A'), "audience"));
+                             },
+                             "bad_request"},
         handshake_error_case{"handshake_required",
                              {},
                              {},
@@ -848,6 +863,44 @@ TEST_F(relay_test, poll_errors_forbidden_exists_not_found_bad_request) {
   auto late = join_audience(room);
   ASSERT_TRUE(late);
   EXPECT_EQ(late.response.at("polls"), json::value(json::array{}));
+}
+
+TEST_F(relay_test, the_101st_poll_is_limit_reached) {
+  start_server();
+  const relay_room room = create_room();
+  auto host = join_host(room);
+  ASSERT_TRUE(host);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(host->send(poll_start("p" + std::to_string(i), "free_text", "Q?", {})));
+  }
+  EXPECT_TRUE(host_got_nothing_more(*host.ws));  // all 100 accepted
+  ASSERT_TRUE(host->send(poll_start("p100", "free_text", "Q?", {})));
+  EXPECT_TRUE(next_is_error(*host.ws, "limit_reached", "poll_start"));
+}
+
+TEST_F(relay_test, host_queue_drops_the_oldest_beyond_its_limit) {
+  start_server({"--relay-host-queue-max", "3"});
+  const relay_room room = create_room();
+  auto player = join_player(room);
+  ASSERT_TRUE(player);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(player->send(to_host(i)));
+  }
+  ASSERT_TRUE(player->send(set_game_state({})));
+  ASSERT_TRUE(next_is_error(*player.ws, "forbidden", "set_game_state"));
+  auto host = join_host(room);
+  ASSERT_TRUE(host);
+  for (int i = 2; i < 5; ++i) {
+    auto frame = host->receive();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->at("message"), json::value(i)) << dump(frame);
+  }
+  EXPECT_TRUE(host_got_nothing_more(*host.ws));
+  EXPECT_GE(server_
+                ->wait_metric_at_least(
+                    R"(partyd_game_events_total{game="relay",event="relay_host_queue_dropped"})", 2)
+                .value_or(0),
+            2);
 }
 
 // ---- closing the room, replacing the host, reclaiming seats ----

@@ -105,6 +105,7 @@ bool ws_client::connect(std::uint16_t port, std::string_view path, connect_optio
     return false;
   }
   ws_->text(true);
+  ws_->auto_fragment(false);  // one message = one frame, written at once
   connected_ = true;
   start_read();
   return true;
@@ -122,7 +123,9 @@ void ws_client::start_read() {
     if (ec) {
       close_info info;
       info.closed = true;
-      if (ec == websocket::error::closed) {
+      // A close frame was received also when echoing it failed afterwards (the server may reset
+      // the connection right after its close frame, e.g. after 1009).
+      if (ec == websocket::error::closed || ws_->reason().code != websocket::close_code::none) {
         info.close_frame = true;
         info.code = static_cast<std::uint16_t>(ws_->reason().code);
         info.reason = std::string(ws_->reason().reason.c_str());
