@@ -21,6 +21,9 @@ void timer_wheel::schedule(time_ms deadline, std::uint64_t owner, std::uint64_t 
                            std::uint64_t generation) {
   slots_[slot_of(deadline)].push_back(entry{deadline, owner, key, generation, sequence_++});
   ++size_;
+  if (wake_cache_valid_) {
+    wake_cache_ = std::min(wake_cache_, deadline);
+  }
 }
 
 void timer_wheel::advance(time_ms now, std::vector<entry>& expired) {
@@ -49,6 +52,11 @@ void timer_wheel::advance(time_ms now, std::vector<entry>& expired) {
   }
   current_tick_ = target_tick;
   size_ -= expired.size();
+  // Removing entries can only make the earliest deadline later: a cached wake stays early, never
+  // late, but one that has come must be recomputed or the worker would wake for it again at once.
+  if (!expired.empty() || wake_cache_ <= now) {
+    wake_cache_valid_ = false;
+  }
   std::sort(expired.begin(), expired.end(), [](const entry& a, const entry& b) {
     return a.deadline != b.deadline ? a.deadline < b.deadline : a.sequence < b.sequence;
   });
@@ -58,6 +66,14 @@ time_ms timer_wheel::next_wake() const {
   if (size_ == 0) {
     return -1;
   }
+  if (!wake_cache_valid_) {
+    wake_cache_ = scan_next_wake();
+    wake_cache_valid_ = true;
+  }
+  return wake_cache_;
+}
+
+time_ms timer_wheel::scan_next_wake() const {
   const auto count = static_cast<time_ms>(slots_.size());
   for (time_ms step = 0; step < count; ++step) {
     const time_ms tick = current_tick_ + step;

@@ -34,12 +34,17 @@ class timer_wheel {
 
  private:
   std::size_t slot_of(time_ms deadline) const;
+  time_ms scan_next_wake() const;
 
   time_ms tick_ms_;
   time_ms current_tick_;  // every tick < current_tick_ has been processed; this one may hold more
   std::vector<std::vector<entry>> slots_;
   std::size_t size_ = 0;
   std::uint64_t sequence_ = 0;
+  // next_wake() scans up to every slot; its answer is kept until an entry expires or the time
+  // it names has come (a worker asks on every wake-up, and rooms keep far-away timers).
+  mutable time_ms wake_cache_ = 0;
+  mutable bool wake_cache_valid_ = false;
 };
 
 }  // namespace partyd

@@ -177,6 +177,32 @@ TEST(timer_wheel, next_wake_is_never_late_and_always_makes_progress) {
   }
 }
 
+// next_wake() keeps its answer between calls; scheduling and expiring must keep it right.
+TEST(timer_wheel, next_wake_follows_schedules_made_after_it_was_asked) {
+  timer_wheel wheel(0, 10, 16);
+  wheel.schedule(5000, 1, 1, 0);      // many revolutions away
+  EXPECT_EQ(wheel.next_wake(), 160);  // one revolution ahead: early, never late
+  wheel.schedule(75, 1, 2, 0);
+  EXPECT_EQ(wheel.next_wake(), 75);
+  wheel.schedule(42, 1, 3, 0);
+  EXPECT_EQ(wheel.next_wake(), 42);
+  std::vector<timer_wheel::entry> expired;
+  wheel.advance(42, expired);
+  EXPECT_EQ(keys_of(expired), (std::vector<std::uint64_t>{3}));
+  EXPECT_EQ(wheel.next_wake(), 75);
+  wheel.advance(75, expired);
+  EXPECT_EQ(keys_of(expired), (std::vector<std::uint64_t>{2}));
+  EXPECT_EQ(wheel.next_wake(), 70 + 160);
+  wheel.advance(230, expired);  // the early wake comes: nothing due, the next one moves on
+  EXPECT_TRUE(expired.empty());
+  EXPECT_GT(wheel.next_wake(), 230);
+  EXPECT_LE(wheel.next_wake(), 5000);
+  wheel.schedule(100, 1, 4, 0);  // already past: due at once
+  EXPECT_LE(wheel.next_wake(), 230);
+  wheel.advance(230, expired);
+  EXPECT_EQ(keys_of(expired), (std::vector<std::uint64_t>{4}));
+}
+
 TEST(timer_wheel, size_counts_scheduled_minus_expired) {
   timer_wheel wheel(0, 10, 32);
   std::vector<timer_wheel::entry> expired;
