@@ -942,6 +942,30 @@ TEST_F(relay_test, close_room_reaches_everyone_and_removes_the_room) {
   EXPECT_EQ(str(*closed, "reason"), "closed_by_host");
 }
 
+// A WebSocket close frame holds at most 123 bytes of reason, a room close reason up to 200 code
+// points: the room_closed frame carries it whole, the close frame a prefix, and the server lives.
+TEST_F(relay_test, long_close_reason_fits_the_close_frame) {
+  start_server();
+  const relay_room room = create_room();
+  auto host = join_host(room);
+  auto player = join_player(room);
+  ASSERT_TRUE(host && player);
+  std::string reason(150, 'r');
+  for (int i = 0; i < 50; ++i) reason += "\xc3\xa9";  // U+00E9: 200 code points, 250 bytes
+  ASSERT_TRUE(host->send(json::object{{"type", "close_room"}, {"reason", reason}}));
+  for (ws_client* client : {host.ws.get(), player.ws.get()}) {
+    auto closed = client->receive_until("room_closed");
+    ASSERT_TRUE(closed);
+    EXPECT_EQ(str(*closed, "reason"), reason);
+    const close_info info = client->expect_closed();
+    EXPECT_TRUE(info.close_frame && info.code == 1000) << info;
+    EXPECT_LE(info.reason.size(), 123u) << info;
+    EXPECT_TRUE(starts_with(reason, info.reason)) << info;
+  }
+  EXPECT_EQ(server_->http("GET", "/health", {}, std::nullopt).status, 200);
+  EXPECT_TRUE(server_->running());
+}
+
 TEST_F(relay_test, newer_host_replaces_older_with_4001) {
   start_server();
   const relay_room room = create_room();
