@@ -381,7 +381,7 @@ void worker::close_room(room& target, const std::string& reason) {
     if (conn.bound) {
       owner_.connection_gauge(module, conn.role).sub(1);
     }
-    conn.sink->close(1000, "room_closed");
+    conn.sink->close(1000, reason);  // the room_closed frame with the same reason went out first
   }
   target.connections.clear();
   target.timers.clear();

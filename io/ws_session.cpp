@@ -303,7 +303,16 @@ void ws_session::do_close() {
     std::lock_guard lock(outbox_mutex_);
     request = *close_request_;
   }
-  websocket::close_reason reason(static_cast<websocket::close_code>(request.first), request.second);
+  // A close frame carries at most 123 bytes of reason: cut longer ones on a UTF-8 boundary.
+  std::string text = std::move(request.second);
+  if (text.size() > 123) {
+    std::size_t cut = 123;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+      --cut;  // never split a multi-byte character
+    }
+    text.resize(cut);
+  }
+  websocket::close_reason reason(static_cast<websocket::close_code>(request.first), text);
   ws_.async_close(reason, [self = shared_from_this()](beast::error_code) {
     // The pending read completes with `closed` and finishes the session; make sure of it.
     self->hard_close();

@@ -871,7 +871,9 @@ TEST_F(relay_test, the_101st_poll_is_limit_reached) {
   auto host = join_host(room);
   ASSERT_TRUE(host);
   for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE(host->send(poll_start("p" + std::to_string(i), "free_text", "Q?", {})));
+    std::string poll_id = "p";  // not "p" + to_string(i): GCC 12 warns falsely (-Wrestrict)
+    poll_id += std::to_string(i);
+    ASSERT_TRUE(host->send(poll_start(poll_id, "free_text", "Q?", {})));
   }
   EXPECT_TRUE(host_got_nothing_more(*host.ws));  // all 100 accepted
   ASSERT_TRUE(host->send(poll_start("p100", "free_text", "Q?", {})));
@@ -1044,7 +1046,7 @@ TEST_F(relay_test, oversized_frame_closes_1009) {
   player->send_bytes(8 * 1024);  // may fail once the server closed
   const close_info info = player->expect_closed();
   EXPECT_TRUE(info.close_frame && info.code == 1009) << info;
-  EXPECT_EQ(info.reason, "message_too_big") << info;
+  EXPECT_EQ(info.reason, "") << info;  // Beast sends 1009 without a reason (docs/protocol/relay.md)
   EXPECT_GE(server_->wait_metric_at_least("partyd_messages_too_large_total", 1).value_or(0), 1);
   auto gone = host->receive_until("client_disconnected");
   EXPECT_TRUE(gone);
