@@ -20,6 +20,7 @@
 #include "engine/connection_sink.hpp"
 #include "engine/effects.hpp"
 #include "engine/rng.hpp"
+#include "engine/secrets.hpp"
 #include "engine/types.hpp"
 
 namespace partyd {
@@ -64,6 +65,11 @@ struct decode_result {
   protocol_error error;
   // For a connection's first message: the room it asks for.
   std::string room_code;
+  // For a first message that creates its room (brainrot's CREATE_ROOM): io creates a room of this
+  // game from `create_options` (module::create), then hands it `cmd` as the connection's first
+  // input. `room_code` is ignored then.
+  bool creates_room = false;
+  boost::json::object create_options;
 };
 
 // Counts a game reports for listings and metrics; read by the worker after each step.
@@ -109,7 +115,18 @@ class game_module {
     return encode_error(code, message);
   }
 
-  // Admin thread: a new room from validated options. Secrets come from engine/secrets.hpp.
+  // Room codes of this game: length (0 = the server's --room-code-length) and alphabet.
+  virtual std::size_t room_code_length() const noexcept { return 0; }
+  virtual std::string_view room_code_alphabet() const noexcept {
+    return partyd::room_code_alphabet;
+  }
+
+  // Whether a refused first message (unknown room, bad handshake) also closes the connection.
+  // The relay closes (1008); a game whose clients retry on the same socket says false.
+  virtual bool first_message_error_closes() const noexcept { return true; }
+
+  // Admin thread (or io thread for decode_result::creates_room): a new room from validated
+  // options. Secrets come from engine/secrets.hpp or from the first input's `secret`.
   virtual create_result create(const boost::json::object& options, std::string_view code) const = 0;
   // Rebuilds a room from snapshot() bytes; nullptr when they cannot be decoded.
   virtual std::unique_ptr<game> restore(std::string_view bytes) const = 0;

@@ -159,7 +159,9 @@ runtime::create_outcome runtime::create_room(const game_module& module,
   }
   // A fresh code collides with a live room only rarely; retry a few times, then give up.
   for (int attempt = 0; attempt < 16; ++attempt) {
-    std::string code = random_code(options_.room_code_length);
+    const std::size_t length =
+        module.room_code_length() != 0 ? module.room_code_length() : options_.room_code_length;
+    std::string code = random_code(length, module.room_code_alphabet());
     if (find(code)) {
       continue;
     }

@@ -44,6 +44,7 @@ std::optional<server_config> parse_config(int argc, char** argv, int& exit_code)
     ("relay-host-queue-max", po::value(&c.games.relay.host_queue_max)->default_value(c.games.relay.host_queue_max), "messages kept for an absent relay host; the oldest is dropped past this")
     ("http-body-max-bytes", po::value(&c.http_body_max_bytes)->default_value(c.http_body_max_bytes), "largest HTTP request body")
     ("shutdown-grace-ms", po::value(&c.shutdown_grace_ms)->default_value(c.shutdown_grace_ms), "time given to connections to flush and close on SIGTERM")
+    ("default-game", po::value(&c.default_game)->default_value(c.default_game), "game served on WebSocket upgrades to '/' (e.g. for clients written for another server); empty: none")
     ("log-level", po::value(&c.log_level)->default_value(c.log_level), "debug | info | warn | error");
   // clang-format on
 

@@ -31,6 +31,7 @@ struct server_config {
   std::int64_t rate_limit_window_ms = 60000;
   std::int64_t shutdown_grace_ms = 5000;
   std::string log_level = "info";
+  std::string default_game;  // game served on WebSocket upgrades to "/" (empty: none)
   runtime_options engine;
   games_config games;
 };

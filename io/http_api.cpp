@@ -252,7 +252,11 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   }
   http_request request = parser_->release();
   if (beast::websocket::is_upgrade(request)) {
-    const game_module* module = ctx_.engine.module_by_path(path_of(request.target()));
+    const std::string_view path = path_of(request.target());
+    const game_module* module = ctx_.engine.module_by_path(path);
+    if (!module && path == "/" && !ctx_.config.default_game.empty()) {
+      module = ctx_.engine.module_by_name(ctx_.config.default_game);
+    }
     http_response refusal;
     bool refused = true;
     if (!module) {

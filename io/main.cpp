@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
   metrics_registry metrics;
   runtime engine(config->engine, metrics);
   register_games(engine, config->games);
+  if (!config->default_game.empty() && !engine.module_by_name(config->default_game)) {
+    log::error("bad_config", {{"default_game", config->default_game}, {"error", "no such game"}});
+    return 2;
+  }
   std::unique_ptr<snapshot_writer> writer;
   if (store) {
     writer = std::make_unique<snapshot_writer>(std::move(store), metrics);

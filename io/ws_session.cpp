@@ -137,7 +137,9 @@ void ws_session::reply_error(std::string_view code, std::string_view message, bo
   ctx_.engine.error_counter(module_, std::string(code)).inc();
   if (first_message) {
     deliver(make_frame(module_.encode_handshake_error(code, message)));
-    close(1008, code);
+    if (module_.first_message_error_closes()) {
+      close(1008, code);
+    }
   } else {
     deliver(make_frame(module_.encode_error(code, message)));
   }
@@ -168,12 +170,22 @@ void ws_session::handle_message(std::string_view text) {
   in.conn = id_;
   in.cmd = std::move(decoded.cmd);
   if (first) {
-    room_ = ctx_.engine.find(decoded.room_code);
-    if (!room_) {
-      reply_error("room_not_found", "no room with this code", true);
-      return;
+    if (decoded.creates_room) {
+      auto created = ctx_.engine.create_room(module_, decoded.create_options);
+      if (created.error) {
+        reply_error(created.error.code, created.error.message, true);
+        return;
+      }
+      room_ = std::move(created.created);
+    } else {
+      room_ = ctx_.engine.find(decoded.room_code);
+      if (!room_) {
+        reply_error("room_not_found", "no room with this code", true);
+        return;
+      }
     }
-    in.secret = random_token(18);
+    // 24 bytes: enough for a seat token or a master key (brainrot's is 24 random bytes).
+    in.secret = random_token(24);
     in.sink = shared_from_this();
   }
   const push_result pushed = ctx_.engine.submit(room_, std::move(in));

@@ -125,7 +125,11 @@ class harness {
     in.conn = conn;
     in.cmd = std::move(decoded.cmd);
     if (first) {
-      in.secret = "s" + std::to_string(++secrets_) + "x" + std::to_string(conn);
+      // Built by appending: "s" + to_string(...) trips a GCC 12 false -Wrestrict warning.
+      in.secret = "s";
+      in.secret += std::to_string(++secrets_);
+      in.secret += "x";
+      in.secret += std::to_string(conn);
     }
     return run(in);
   }
