@@ -3,12 +3,14 @@
 #pragma once
 
 #include "engine/runtime.hpp"
+#include "games/brainrot/module.hpp"
 #include "games/relay/module.hpp"
 
 namespace partyd {
 
 struct games_config {
   relay_config relay;
+  brainrot_config brainrot;
 };
 
 void register_games(runtime& rt, const games_config& config);

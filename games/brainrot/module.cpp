@@ -1,0 +1,92 @@
+#include "games/brainrot/module.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include <boost/json/serialize.hpp>
+
+#include "engine/secrets.hpp"
+#include "games/brainrot/codec.hpp"
+#include "games/brainrot/game.hpp"
+
+namespace partyd {
+
+namespace json = boost::json;
+
+namespace {
+constexpr std::size_t master_key_bytes = 24;
+}  // namespace
+
+brainrot_module::brainrot_module(brainrot_config config) : config_(config) {}
+
+std::string_view brainrot_module::name() const noexcept { return "brainrot"; }
+std::string_view brainrot_module::ws_path() const noexcept { return "/ws/brainrot"; }
+std::size_t brainrot_module::max_message_bytes() const noexcept {
+  return config_.max_message_bytes;
+}
+
+std::span<const std::string_view> brainrot_module::role_names() const noexcept {
+  return brainrot::role_names;
+}
+std::span<const std::string_view> brainrot_module::in_types() const noexcept {
+  return brainrot::in_type_names;
+}
+std::span<const std::string_view> brainrot_module::out_types() const noexcept {
+  return brainrot::out_type_names;
+}
+
+decode_result brainrot_module::decode(std::string_view text, bool first_message) const {
+  return brainrot::decode(config_, text, first_message);
+}
+
+std::string brainrot_module::encode_error(std::string_view code, std::string_view message) const {
+  return brainrot::encode_error(code, message);
+}
+
+std::size_t brainrot_module::room_code_length() const noexcept {
+  return brainrot::room_code_length;
+}
+std::string_view brainrot_module::room_code_alphabet() const noexcept {
+  return brainrot::room_code_alphabet;
+}
+
+create_result brainrot_module::create(const boost::json::object& options,
+                                      std::string_view code) const {
+  create_result result;
+  brainrot::create_validation checked = brainrot::validate_create_room(config_, options);
+  if (!checked) {
+    // Reached through the admin API only: CREATE_ROOM payloads were checked by decode.
+    std::string message = checked.message;
+    message += ": ";
+    message += json::serialize(checked.details);
+    result.error = protocol_error{"bad_request", std::move(message)};
+    return result;
+  }
+  brainrot::room_state state = std::move(checked.state);
+  state.code = std::string(code);
+  // A key for the admin caller; CREATE_ROOM replaces it with its socket's secret.
+  const std::string master_key = random_token(master_key_bytes);
+  state.master_key_hash = brainrot_sha256_tagged(master_key);
+  if (state.master_key_hash.empty()) {
+    result.error = protocol_error{"bad_request", "could not hash the master key"};
+    return result;
+  }
+  result.reply["code"] = state.code;
+  result.reply["master_key"] = master_key;
+  result.reply["game"] = "brainrot";
+  result.instance = std::make_unique<brainrot_game>(config_, std::move(state));
+  return result;
+}
+
+std::unique_ptr<game> brainrot_module::restore(std::string_view bytes) const {
+  return brainrot_restore(config_, bytes);
+}
+
+std::int64_t brainrot_module::snapshot_ttl_s(time_ms created_at, time_ms now,
+                                             time_ms inactivity_ms) const {
+  (void)inactivity_ms;
+  const time_ms end = created_at + config_.room_lifetime_ms + config_.expired_grace_ms;
+  return std::max<std::int64_t>(1, (end - now + 999) / 1000);
+}
+
+}  // namespace partyd

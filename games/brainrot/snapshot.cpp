@@ -1,0 +1,339 @@
+// Snapshot codec of the brainrot room: schema 1, JSON. Everything but the connections is written
+// (content, claims, votes, results, tallies, scores, progress, times, master key hash); the output
+// is a pure function of that state, so equal states give equal bytes. Restore validates every
+// field and every cross-reference and returns nullptr instead of throwing.
+#include <algorithm>
+#include <exception>
+#include <set>
+#include <utility>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "games/brainrot/game.hpp"
+
+namespace partyd {
+
+namespace json = boost::json;
+using namespace brainrot;
+
+namespace {
+
+constexpr std::int64_t snapshot_schema = 1;
+
+json::array strings_to_json(const std::vector<std::string>& strings) {
+  json::array list;
+  list.reserve(strings.size());
+  for (const std::string& s : strings) {
+    list.emplace_back(s);
+  }
+  return list;
+}
+
+// Thrown inside restore only, caught at its boundary.
+struct malformed {};
+
+void require(bool condition) {
+  if (!condition) {
+    throw malformed{};
+  }
+}
+
+const json::value& field(const json::object& object, std::string_view key) {
+  const json::value* found = object.if_contains(key);
+  require(found != nullptr);
+  return *found;
+}
+
+const json::object& as_object(const json::value& v) {
+  require(v.is_object());
+  return v.get_object();
+}
+
+const json::array& as_array(const json::value& v) {
+  require(v.is_array());
+  return v.get_array();
+}
+
+std::string as_string(const json::value& v) {
+  require(v.is_string());
+  return std::string(v.get_string());
+}
+
+std::string as_id(const json::value& v) {
+  std::string id = as_string(v);
+  require(!id.empty());
+  return id;
+}
+
+bool as_bool(const json::value& v) {
+  require(v.is_bool());
+  return v.get_bool();
+}
+
+std::int64_t as_int(const json::value& v) {
+  if (v.is_int64()) {
+    return v.get_int64();
+  }
+  require(v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX));
+  return static_cast<std::int64_t>(v.get_uint64());
+}
+
+std::vector<std::string> as_ids(const json::value& v) {
+  std::vector<std::string> ids;
+  for (const json::value& item : as_array(v)) {
+    ids.push_back(as_id(item));
+  }
+  return ids;
+}
+
+json::object results_to_json(const vote_results& results) {
+  json::array players;
+  for (const player_result& r : results.players) {
+    players.emplace_back(json::object{{"player_id", r.player_id},
+                                      {"selections", strings_to_json(r.selections)},
+                                      {"correct", strings_to_json(r.correct)},
+                                      {"incorrect", strings_to_json(r.incorrect)},
+                                      {"points_gained", r.points_gained},
+                                      {"score_total", r.score_total}});
+  }
+  return json::object{{"round_id", results.round_id},
+                      {"item_id", results.item_id},
+                      {"true_senders", strings_to_json(results.true_senders)},
+                      {"players", std::move(players)}};
+}
+
+vote_results results_from_json(const json::object& object) {
+  vote_results results;
+  results.round_id = as_id(field(object, "round_id"));
+  results.item_id = as_id(field(object, "item_id"));
+  results.true_senders = as_ids(field(object, "true_senders"));
+  for (const json::value& entry : as_array(field(object, "players"))) {
+    const json::object& p = as_object(entry);
+    player_result r;
+    r.player_id = as_id(field(p, "player_id"));
+    r.selections = as_ids(field(p, "selections"));
+    r.correct = as_ids(field(p, "correct"));
+    r.incorrect = as_ids(field(p, "incorrect"));
+    r.points_gained = as_int(field(p, "points_gained"));
+    r.score_total = as_int(field(p, "score_total"));
+    results.players.push_back(std::move(r));
+  }
+  return results;
+}
+
+std::unique_ptr<game> restore_unsafe(const brainrot_config& config, std::string_view bytes) {
+  boost::system::error_code ec;
+  json::value parsed = json::parse(bytes, ec);
+  if (ec) {
+    return nullptr;
+  }
+  const json::object& root = as_object(parsed);
+  if (as_int(field(root, "schema")) != snapshot_schema ||
+      as_string(field(root, "game")) != "brainrot") {
+    return nullptr;
+  }
+  room_state state;
+  state.code = as_id(field(root, "code"));
+  state.master_key_hash = as_string(field(root, "master_key_hash"));
+  require(state.master_key_hash.size() == 7 + 64 &&
+          state.master_key_hash.compare(0, 7, "sha256:") == 0 &&
+          state.master_key_hash.find_first_not_of("0123456789abcdef", 7) == std::string::npos);
+  state.master_claimed = as_bool(field(root, "master_claimed"));
+  state.created_at = as_int(field(root, "created_at"));
+  state.expires_at = as_int(field(root, "expires_at"));
+
+  std::set<std::string> sender_ids;
+  for (const json::value& entry : as_array(field(root, "senders"))) {
+    const json::object& object = as_object(entry);
+    sender s;
+    s.sender_id = as_id(field(object, "sender_id"));
+    s.name = as_string(field(object, "name"));
+    s.active = as_bool(field(object, "active"));
+    s.reels_count = as_int(field(object, "reels_count"));
+    require(sender_ids.insert(s.sender_id).second);
+    state.senders.push_back(std::move(s));
+  }
+  std::set<std::string> player_ids;
+  for (const json::value& entry : as_array(field(root, "players"))) {
+    const json::object& object = as_object(entry);
+    player p;
+    p.player_id = as_id(field(object, "player_id"));
+    p.sender_id = as_id(field(object, "sender_id"));
+    p.is_sender_bound = as_bool(field(object, "is_sender_bound"));
+    p.active = as_bool(field(object, "active"));
+    p.name = as_string(field(object, "name"));
+    const json::value& avatar = field(object, "avatar_url");
+    if (!avatar.is_null()) {
+      p.avatar_url = as_string(avatar);
+    }
+    require(sender_ids.contains(p.sender_id) && player_ids.insert(p.player_id).second);
+    state.players.push_back(std::move(p));
+  }
+  std::set<std::string> round_ids;
+  for (const json::value& entry : as_array(field(root, "rounds"))) {
+    const json::object& object = as_object(entry);
+    round rd;
+    rd.round_id = as_id(field(object, "round_id"));
+    std::set<std::string> item_ids;
+    for (const json::value& item_entry : as_array(field(object, "items"))) {
+      const json::object& io = as_object(item_entry);
+      item it;
+      it.item_id = as_id(field(io, "item_id"));
+      it.reel_id = as_id(field(io, "reel_id"));
+      it.url = as_string(field(io, "url"));
+      it.true_sender_ids = as_ids(field(io, "true_sender_ids"));
+      require(!it.true_sender_ids.empty() && item_ids.insert(it.item_id).second);
+      for (const std::string& id : it.true_sender_ids) {
+        require(sender_ids.contains(id));
+      }
+      rd.items.push_back(std::move(it));
+    }
+    require(!rd.items.empty() && round_ids.insert(rd.round_id).second);
+    state.rounds.push_back(std::move(rd));
+  }
+  state.round_order = as_ids(field(root, "round_order"));
+  require(!state.rounds.empty() && state.round_order.size() == state.rounds.size() &&
+          std::set<std::string>(state.round_order.begin(), state.round_order.end()) == round_ids);
+
+  std::optional<brainrot::phase> ph = parse_phase(as_string(field(root, "phase")));
+  std::optional<brainrot::status> st = parse_status(as_string(field(root, "status")));
+  require(ph.has_value() && st.has_value());
+  state.phase = *ph;
+  state.status = *st;
+  state.round_index = static_cast<std::size_t>(as_int(field(root, "round_index")));
+  state.item_index = static_cast<std::size_t>(as_int(field(root, "item_index")));
+  require(state.round_index < state.round_order.size());
+  for (const round& rd : state.rounds) {
+    if (rd.round_id == state.round_order[state.round_index]) {
+      require(state.item_index < rd.items.size());
+    }
+  }
+
+  for (const auto& [player_id, device] : as_object(field(root, "claims"))) {
+    require(player_ids.contains(std::string(player_id)));
+    state.claims.emplace(std::string(player_id), as_id(device));
+  }
+  for (const auto& [player_id, score] : as_object(field(root, "scores"))) {
+    require(player_ids.contains(std::string(player_id)));
+    state.scores.emplace(std::string(player_id), as_int(score));
+  }
+  for (const auto& [round_id, tally] : as_object(field(root, "round_points"))) {
+    require(round_ids.contains(std::string(round_id)));
+    auto& points = state.round_points[std::string(round_id)];
+    for (const auto& [player_id, value] : as_object(tally)) {
+      require(player_ids.contains(std::string(player_id)));
+      points.emplace(std::string(player_id), as_int(value));
+    }
+  }
+  state.expected_voters = as_ids(field(root, "expected_voters"));
+  state.votes_received = as_ids(field(root, "votes_received"));
+  for (const std::string& id : state.expected_voters) {
+    require(player_ids.contains(id));
+  }
+  for (const auto& [player_id, selections] : as_object(field(root, "votes"))) {
+    require(player_ids.contains(std::string(player_id)));
+    state.votes.emplace(std::string(player_id), as_ids(selections));
+  }
+  require(state.votes.size() == state.votes_received.size());
+  for (const std::string& id : state.votes_received) {
+    require(state.votes.contains(id));
+  }
+  const json::value& results = field(root, "results");
+  if (!results.is_null()) {
+    state.results = results_from_json(as_object(results));
+  }
+  return std::make_unique<brainrot_game>(config, std::move(state));
+}
+
+}  // namespace
+
+std::string brainrot_game::snapshot() const {
+  json::object root;
+  root["schema"] = snapshot_schema;
+  root["game"] = "brainrot";
+  root["code"] = state_.code;
+  root["master_key_hash"] = state_.master_key_hash;
+  root["master_claimed"] = state_.master_claimed;
+  root["created_at"] = state_.created_at;
+  root["expires_at"] = state_.expires_at;
+
+  json::array senders;
+  for (const sender& s : state_.senders) {
+    senders.emplace_back(json::object{{"sender_id", s.sender_id},
+                                      {"name", s.name},
+                                      {"active", s.active},
+                                      {"reels_count", s.reels_count}});
+  }
+  root["senders"] = std::move(senders);
+  json::array players;
+  for (const player& p : state_.players) {
+    players.emplace_back(json::object{
+        {"player_id", p.player_id},
+        {"sender_id", p.sender_id},
+        {"is_sender_bound", p.is_sender_bound},
+        {"active", p.active},
+        {"name", p.name},
+        {"avatar_url", p.avatar_url ? json::value(*p.avatar_url) : json::value(nullptr)}});
+  }
+  root["players"] = std::move(players);
+  json::array rounds;
+  for (const round& rd : state_.rounds) {
+    json::array items;
+    for (const item& it : rd.items) {
+      items.emplace_back(json::object{{"item_id", it.item_id},
+                                      {"reel_id", it.reel_id},
+                                      {"url", it.url},
+                                      {"true_sender_ids", strings_to_json(it.true_sender_ids)}});
+    }
+    rounds.emplace_back(json::object{{"round_id", rd.round_id}, {"items", std::move(items)}});
+  }
+  root["rounds"] = std::move(rounds);
+  root["round_order"] = strings_to_json(state_.round_order);
+
+  root["phase"] = phase_name(state_.phase);
+  root["status"] = status_name(state_.status);
+  root["round_index"] = static_cast<std::uint64_t>(state_.round_index);
+  root["item_index"] = static_cast<std::uint64_t>(state_.item_index);
+  json::object claims;
+  for (const auto& [player_id, device] : state_.claims) {
+    claims[player_id] = device;
+  }
+  root["claims"] = std::move(claims);
+  json::object scores;
+  for (const auto& [player_id, score] : state_.scores) {
+    scores[player_id] = score;
+  }
+  root["scores"] = std::move(scores);
+  json::object round_points;
+  for (const auto& [round_id, tally] : state_.round_points) {
+    json::object points;
+    for (const auto& [player_id, value] : tally) {
+      points[player_id] = value;
+    }
+    round_points[round_id] = std::move(points);
+  }
+  root["round_points"] = std::move(round_points);
+  root["expected_voters"] = strings_to_json(state_.expected_voters);
+  root["votes_received"] = strings_to_json(state_.votes_received);
+  json::object votes;
+  for (const auto& [player_id, selections] : state_.votes) {
+    votes[player_id] = strings_to_json(selections);
+  }
+  root["votes"] = std::move(votes);
+  root["results"] =
+      state_.results ? json::value(results_to_json(*state_.results)) : json::value(nullptr);
+  return json::serialize(root);
+}
+
+std::unique_ptr<game> brainrot_restore(const brainrot_config& config,
+                                       std::string_view bytes) noexcept {
+  try {
+    return restore_unsafe(config, bytes);
+  } catch (...) {
+    // malformed{} for bad input, std::bad_alloc for absurd sizes: both mean "cannot restore".
+    return nullptr;
+  }
+}
+
+}  // namespace partyd
