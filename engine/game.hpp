@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -46,6 +47,9 @@ struct input {
   connection_id conn = 0;
   command_ptr cmd;
   std::uint64_t timer_key = 0;
+  // Engine only, on `created`: called once the new room's first snapshot is durable (or the
+  // wait timed out, or the room is not persisted). The admin API answers from here.
+  std::function<void()> on_durable;
   // A fresh secret from a secure source, present on a connection's first message: a game that
   // hands out seat tokens takes them from here, so step() stays deterministic.
   std::string secret;

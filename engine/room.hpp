@@ -7,6 +7,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <functional>
+#include <vector>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,6 +48,16 @@ class room {
     return state_version_.load(std::memory_order_relaxed);
   }
   time_ms last_activity() const noexcept { return last_activity_.load(std::memory_order_relaxed); }
+  // The writer thread reports the newest state version known to be in the store.
+  void note_durable(std::uint64_t version) noexcept {
+    std::uint64_t seen = durable_version_.load(std::memory_order_relaxed);
+    while (seen < version &&
+           !durable_version_.compare_exchange_weak(seen, version, std::memory_order_release)) {
+    }
+  }
+  std::uint64_t durable_version() const noexcept {
+    return durable_version_.load(std::memory_order_acquire);
+  }
 
   // --- worker only ---
   void release_schedule() noexcept { scheduled_.store(false, std::memory_order_release); }
@@ -79,6 +92,22 @@ class room {
   bool snapshot_important = false;     // a step asked for an immediate snapshot
   bool snapshot_timer_armed = false;
 
+  // Replies held back until the state they confirm is durable (worker only). An important step's
+  // frames, and every frame after them, wait here in order; `version` is the state version that
+  // must reach the store first.
+  struct held_delivery {
+    std::uint64_t version = 0;
+    std::vector<std::shared_ptr<connection_sink>> to;
+    frame_ptr frame;                   // a frame for `to`, or
+    std::uint16_t close_code = 0;      // a close of to[0] when non-zero
+    std::string close_reason;
+    std::function<void()> callback;    // or a callback (admin create reply)
+  };
+  std::deque<held_delivery> held;
+  std::uint64_t hold_version = 0;  // newest version a held delivery waits for
+  std::uint64_t snapshot_durable_version = 0;  // newest version known to be in the store
+  std::uint64_t hold_generation = 0;
+
   // Before the room is published (restore): continue from a snapshot's position.
   void restore_position(std::uint64_t version, std::uint64_t rng_seed, std::uint64_t rng_draws,
                         time_ms last_activity);
@@ -98,6 +127,7 @@ class room {
   std::atomic<bool> scheduled_{false};
   std::atomic<bool> closed_{false};
   std::atomic<std::uint64_t> state_version_{0};
+  std::atomic<std::uint64_t> durable_version_{0};
   std::atomic<time_ms> last_activity_;
   std::array<std::atomic<std::uint32_t>, max_roles> connected_by_role_{};
   std::atomic<std::uint32_t> seats_{0};

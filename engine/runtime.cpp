@@ -32,7 +32,13 @@ runtime::runtime(runtime_options options, metrics_registry& metrics)
                                           "Client inputs refused because a room inbox was full")),
       inbox_depth_(metrics.get_gauge("partyd_inbox_depth", "",
                                      "Inputs queued in room inboxes, all rooms")),
-      rooms_created_(metrics.get_counter("partyd_rooms_created_total", "", "Rooms created")) {
+      rooms_created_(metrics.get_counter("partyd_rooms_created_total", "", "Rooms created")),
+      replies_held_(metrics.get_counter(
+          "partyd_replies_held_total", "",
+          "Steps whose replies waited for their snapshot to reach the store")),
+      durable_timeouts_(metrics.get_counter(
+          "partyd_durable_reply_timeouts_total", "",
+          "Held replies released because the store took longer than the timeout")) {
   if (!options_.clock) {
     options_.clock = system_now;
   }
@@ -151,7 +157,8 @@ std::shared_ptr<room> runtime::find(std::string_view code) const {
 }
 
 runtime::create_outcome runtime::create_room(const game_module& module,
-                                             const boost::json::object& options) {
+                                             const boost::json::object& options,
+                                             std::function<void()> on_durable) {
   create_outcome outcome;
   if (room_count() >= options_.max_rooms) {
     outcome.error = {"limit_reached", "the server holds its maximum number of rooms"};
@@ -189,6 +196,7 @@ runtime::create_outcome runtime::create_room(const game_module& module,
     rooms_created_.inc();
     input in;
     in.kind = input_kind::created;
+    in.on_durable = std::move(on_durable);
     submit(created, std::move(in), true);
     log::info("room_created", {{"room", code}, {"game", module.name()}});
     outcome.created = std::move(created);
@@ -267,6 +275,13 @@ push_result runtime::submit(const std::shared_ptr<room>& target, input&& in, boo
     }
   }
   return result;
+}
+
+void runtime::notify_durable(const std::shared_ptr<room>& target, std::uint64_t version) {
+  target->note_durable(version);
+  if (!target->closed() && target->claim_schedule()) {
+    workers_[target->worker_index()]->wake(target);
+  }
 }
 
 std::vector<room_listing> runtime::list_rooms() const {

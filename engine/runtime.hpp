@@ -31,6 +31,9 @@ struct runtime_options {
   // A changed room is snapshotted at most this long after its first change (sooner when a game
   // marks a transition important).
   time_ms snapshot_interval_ms = 1000;
+  // Replies that confirm an important transition (a seat claim, a new room) wait until its
+  // snapshot is in the store, at most this long; 0 = never wait.
+  time_ms durable_reply_timeout_ms = 1000;
   // Injected wall clock (ms since epoch); tests replace it.
   std::function<time_ms()> clock;
 };
@@ -84,7 +87,10 @@ class runtime {
     boost::json::object reply;
     protocol_error error;
   };
-  create_outcome create_room(const game_module& module, const boost::json::object& options);
+  // `on_durable` (optional) is called from another thread once the room's first snapshot is in the
+  // store, or at once when rooms are not persisted, or after durable_reply_timeout_ms.
+  create_outcome create_room(const game_module& module, const boost::json::object& options,
+                             std::function<void()> on_durable = {});
 
   // Asks the room's worker to close it (input admin_close). False when no such room.
   bool close_room(std::string_view code);
@@ -92,6 +98,10 @@ class runtime {
   // Queues an input for the room's worker and wakes it. Client commands are refused when the
   // inbox is full; engine inputs pass `exempt`.
   push_result submit(const std::shared_ptr<room>& target, input&& in, bool exempt = false);
+
+  // Any thread (the snapshot writer): `version` of the room is in the store; its worker releases
+  // the replies it held for it.
+  void notify_durable(const std::shared_ptr<room>& target, std::uint64_t version);
 
   std::vector<room_listing> list_rooms() const;
   std::size_t room_count() const;
@@ -106,6 +116,8 @@ class runtime {
   gauge& connection_gauge(const game_module& module, role_id role);
   counter& error_counter(const game_module& module, const std::string& code);
   counter& game_event_counter(const game_module& module, const std::string& event);
+  counter& replies_held() noexcept { return replies_held_; }
+  counter& durable_timeouts() noexcept { return durable_timeouts_; }
 
  private:
   struct module_metrics {
@@ -131,6 +143,8 @@ class runtime {
   counter& inbox_rejected_;
   gauge& inbox_depth_;
   counter& rooms_created_;
+  counter& replies_held_;
+  counter& durable_timeouts_;
 };
 
 }  // namespace partyd

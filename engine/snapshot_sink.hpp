@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "engine/types.hpp"
@@ -20,12 +21,17 @@ struct snapshot_job {
   std::uint64_t version = 0;  // room state version the bytes reflect
   time_ms dirty_since = 0;   // when the oldest change in these bytes happened
   bool important = false;    // flush without waiting for the next batch
+  // Called by the writer once these bytes (or newer ones of the same room) are in the store.
+  // Set when the room holds replies back until its state is durable.
+  std::function<void()> on_durable;
 };
 
 class snapshot_sink {
  public:
   virtual ~snapshot_sink() = default;
   virtual void offer(snapshot_job&& job) noexcept = 0;
+  // False while the store is failing: replies are then not held back for durability.
+  virtual bool healthy() const noexcept { return true; }
 };
 
 }  // namespace partyd

@@ -15,6 +15,14 @@ namespace {
 // Reserved timer keys for the engine's own checks; game keys must differ.
 constexpr std::uint64_t inactivity_timer_key = std::numeric_limits<std::uint64_t>::max();
 constexpr std::uint64_t snapshot_timer_key = std::numeric_limits<std::uint64_t>::max() - 1;
+constexpr std::uint64_t durable_timer_key = std::numeric_limits<std::uint64_t>::max() - 2;
+
+bool has_important(const effects& out) {
+  for (const effect& e : out.list()) {
+    if (e.kind == effect_kind::important) return true;
+  }
+  return false;
+}
 // Rooms taken from the ready queue before the worker looks at its timers again.
 constexpr int rooms_per_wakeup = 256;
 
@@ -96,6 +104,9 @@ bool worker::run_pass(const std::shared_ptr<room>& ready) {
   assert(target.worker_index() == index_);
   // Release before draining: a producer that enqueues from now on re-queues the room itself.
   target.release_schedule();
+  if (target.durable_version() > target.snapshot_durable_version) {
+    release_held(target, target.durable_version());  // the writer stored what they confirm
+  }
   const time_ms now = owner_.now();
   const std::size_t batch = owner_.options().batch_per_room;
   input in;
@@ -130,6 +141,18 @@ void worker::process(room& target, input& in, time_ms now) {
     return;
   }
   if (in.kind == input_kind::created) {
+    if (in.on_durable) {
+      // The admin API's reply waits for the new room's first snapshot, like a seat claim's.
+      if (hold_enabled()) {
+        hold(target, now, target.state_version() + 1);
+        room::held_delivery item;
+        item.version = target.hold_version;
+        item.callback = std::move(in.on_durable);
+        target.held.push_back(std::move(item));
+      } else {
+        in.on_durable();
+      }
+    }
     if (target.state_version() == 0) {
       // A brand-new room is persisted at once: its host holds a key for it from now on.
       target.bump_version();
@@ -169,6 +192,12 @@ void worker::process(room& target, input& in, time_ms now) {
       target.dirty_since = now;
     }
   }
+  if (has_important(effects_) && hold_enabled()) {
+    // What this step tells clients (a seat, a new room) must survive a crash: its frames wait
+    // until the snapshot of this version is in the store.
+    hold(target, now, target.state_version());
+    owner_.replies_held().inc();
+  }
   apply(target, effects_, now);
   effects_.clear();
   const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -188,7 +217,11 @@ void worker::apply(room& target, const effects& out, time_ms now) {
       case effect_kind::send: {
         auto it = target.connections.find(e.conn);
         if (it != target.connections.end()) {
-          it->second.sink->deliver(e.frame);
+          if (target.held.empty() && target.hold_version <= target.snapshot_durable_version) {
+            it->second.sink->deliver(e.frame);
+          } else {
+            hold_frame(target, {it->second.sink}, e.frame);
+          }
           owner_.messages_out(module, e.type).inc();
         }
         if (!e.text.empty()) {
@@ -197,12 +230,22 @@ void worker::apply(room& target, const effects& out, time_ms now) {
         break;
       }
       case effect_kind::send_roles: {
+        const bool holding =
+            !target.held.empty() || target.hold_version > target.snapshot_durable_version;
+        std::vector<std::shared_ptr<connection_sink>> recipients;
         std::uint64_t delivered = 0;
         for (auto& [id, conn] : target.connections) {
           if (conn.bound && (e.roles & role_bit(conn.role)) && id != e.except) {
-            conn.sink->deliver(e.frame);
+            if (holding) {
+              recipients.push_back(conn.sink);  // resolved now: later joiners must not get it
+            } else {
+              conn.sink->deliver(e.frame);
+            }
             ++delivered;
           }
+        }
+        if (holding && !recipients.empty()) {
+          hold_frame(target, std::move(recipients), e.frame);
         }
         owner_.messages_out(module, e.type).inc(delivered);
         break;
@@ -229,7 +272,16 @@ void worker::apply(room& target, const effects& out, time_ms now) {
         if (it->second.bound) {
           owner_.connection_gauge(module, it->second.role).sub(1);
         }
-        it->second.sink->close(e.close_code, e.text);
+        if (target.held.empty() && target.hold_version <= target.snapshot_durable_version) {
+          it->second.sink->close(e.close_code, e.text);
+        } else {
+          room::held_delivery item;  // the close follows the frames held before it
+          item.version = target.hold_version;
+          item.to.push_back(it->second.sink);
+          item.close_code = e.close_code;
+          item.close_reason = e.text;
+          target.held.push_back(std::move(item));
+        }
         target.connections.erase(it);
         break;
       }
@@ -277,6 +329,17 @@ void worker::fire_timers(time_ms now) {
       rooms_.erase(owner_it);
       continue;
     }
+    if (entry.key == durable_timer_key) {
+      if (entry.generation == target->hold_generation && !target->held.empty()) {
+        // The store is slow or down: clients are not kept waiting longer than the timeout.
+        owner_.durable_timeouts().inc();
+        log::warn("durable_reply_timeout", {{"room", target->code()},
+                                            {"held", target->held.size()},
+                                            {"version", target->hold_version}});
+        release_held(*target, target->hold_version);
+      }
+      continue;
+    }
     if (entry.key == snapshot_timer_key) {
       target->snapshot_timer_armed = false;
       if (target->state_version() != target->snapshot_version) {
@@ -312,6 +375,49 @@ void worker::fire_timers(time_ms now) {
       target->publish_summary();
       maybe_snapshot(*target, now);
     }
+  }
+}
+
+bool worker::hold_enabled() const {
+  const snapshot_sink* sink = owner_.snapshots();
+  return sink && sink->healthy() && owner_.options().durable_reply_timeout_ms > 0;
+}
+
+void worker::hold(room& target, time_ms now, std::uint64_t version) {
+  target.hold_version = std::max(target.hold_version, version);
+  target.snapshot_important = true;  // the snapshot goes out at the end of this pass
+  if (target.held.empty()) {
+    // One timeout per holding period, so a slow store cannot keep clients waiting forever.
+    ++target.hold_generation;
+    wheel_.schedule(now + owner_.options().durable_reply_timeout_ms, target.serial(),
+                    durable_timer_key, target.hold_generation);
+  }
+}
+
+void worker::hold_frame(room& target, std::vector<std::shared_ptr<connection_sink>> to,
+                        const frame_ptr& frame) {
+  room::held_delivery item;
+  item.version = target.hold_version;
+  item.to = std::move(to);
+  item.frame = frame;
+  target.held.push_back(std::move(item));
+}
+
+void worker::release_held(room& target, std::uint64_t durable_version) {
+  target.snapshot_durable_version = std::max(target.snapshot_durable_version, durable_version);
+  while (!target.held.empty() && target.held.front().version <= durable_version) {
+    room::held_delivery item = std::move(target.held.front());
+    target.held.pop_front();
+    if (item.callback) {
+      item.callback();
+    } else if (item.close_code != 0) {
+      item.to.front()->close(item.close_code, item.close_reason);
+    } else {
+      for (const auto& sink : item.to) sink->deliver(item.frame);
+    }
+  }
+  if (target.held.empty()) {
+    ++target.hold_generation;  // disarms the pending timeout
   }
 }
 
@@ -360,6 +466,16 @@ void worker::snapshot_now(room& target, time_ms now) {
   job.version = snapshot.version;
   job.dirty_since = target.dirty_since != 0 ? target.dirty_since : now;
   job.important = target.snapshot_important;
+  if (!target.held.empty()) {
+    std::weak_ptr<room> weak = rooms_.at(target.serial());
+    runtime* owner = &owner_;
+    const std::uint64_t version = snapshot.version;
+    job.on_durable = [weak, owner, version] {
+      if (auto durable_room = weak.lock()) {
+        owner->notify_durable(durable_room, version);
+      }
+    };
+  }
   sink->offer(std::move(job));
   target.snapshot_version = snapshot.version;
   target.dirty_since = 0;
@@ -372,11 +488,17 @@ void worker::snapshot_all_dirty(time_ms now) {
       target->snapshot_important = true;
       snapshot_now(*target, now);
     }
+    // Shutting down: the writer flushes these snapshots before exit; let the replies go now,
+    // while the connections can still take them.
+    if (!target->closed()) {
+      release_held(*target, target->hold_version);
+    }
   }
 }
 
 void worker::close_room(room& target, const std::string& reason) {
   const game_module& module = target.module();
+  release_held(target, target.hold_version);  // in order, before the closes below
   for (auto& [id, conn] : target.connections) {
     if (conn.bound) {
       owner_.connection_gauge(module, conn.role).sub(1);

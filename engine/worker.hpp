@@ -45,6 +45,11 @@ class worker {
   void maybe_snapshot(room& target, time_ms now);
   void snapshot_now(room& target, time_ms now);
   void snapshot_all_dirty(time_ms now);
+  bool hold_enabled() const;
+  void hold(room& target, time_ms now, std::uint64_t version);
+  void hold_frame(room& target, std::vector<std::shared_ptr<connection_sink>> to,
+                  const frame_ptr& frame);
+  void release_held(room& target, std::uint64_t durable_version);
 
   [[maybe_unused]] std::size_t index_;  // checked by assertions
   runtime& owner_;

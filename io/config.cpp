@@ -24,6 +24,7 @@ std::optional<server_config> parse_config(int argc, char** argv, int& exit_code)
     ("port-file", po::value(&c.port_file)->default_value(c.port_file), "write the bound port to this file once listening")
     ("admin-token", po::value(&c.admin_token)->default_value(""), "bearer token for the admin API /api/rooms (empty: admin API disabled)")
     ("store", po::value(&c.store)->default_value(c.store), "snapshot store: file:<dir> (embedded default), redis://[:password@]host:port[/db], or memory (no persistence)")
+    ("durable-reply-timeout-ms", po::value(&c.engine.durable_reply_timeout_ms)->default_value(c.engine.durable_reply_timeout_ms), "replies confirming a seat or a new room wait for their snapshot to be stored, at most this long (0: never wait)")
     ("store-prefix", po::value(&c.store_prefix)->default_value(c.store_prefix), "key prefix of room snapshots in Redis")
     ("snapshot-interval-ms", po::value(&c.engine.snapshot_interval_ms)->default_value(c.engine.snapshot_interval_ms), "a changed room is snapshotted at most this long after its first change (important transitions at once)")
     ("io-threads", po::value(&c.io_threads)->default_value(c.io_threads), "network threads, one io_context each")
@@ -84,7 +85,7 @@ std::optional<server_config> parse_config(int argc, char** argv, int& exit_code)
   if (c.io_threads == 0 || c.engine.workers == 0 || c.engine.inbox_max == 0 ||
       c.engine.batch_per_room == 0 || c.engine.room_code_length < 4 ||
       c.engine.room_code_length > 16 || c.rate_limit_window_ms <= 0 ||
-      c.handshake_timeout_ms <= 0 || c.engine.snapshot_interval_ms <= 0 || c.idle_timeout_ms <= 0 || c.engine.inactivity_ms <= 0) {
+      c.handshake_timeout_ms <= 0 || c.engine.snapshot_interval_ms <= 0 || c.engine.durable_reply_timeout_ms < 0 || c.idle_timeout_ms <= 0 || c.engine.inactivity_ms <= 0) {
     std::cerr << "partyd: thread counts, limits and timeouts must be positive; room code length "
                  "4..16\n";
     exit_code = 2;

@@ -1,7 +1,9 @@
 #include "io/http_api.hpp"
 
 #include <algorithm>
+#include <mutex>
 
+#include <boost/asio/post.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -18,6 +20,7 @@ namespace partyd {
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
+namespace net = boost::asio;
 
 namespace {
 
@@ -74,8 +77,8 @@ json::object listing_json(const room_listing& item, const game_module* module) {
                       {"connections", std::move(connections)}};
 }
 
-http_response handle_admin(const http_request& request, server_context& ctx,
-                           std::string_view path) {
+std::optional<http_response> handle_admin(const http_request& request, server_context& ctx,
+                                          std::string_view path, const http_responder& respond) {
   if (ctx.config.admin_token.empty()) {
     return error_response(request, http::status::forbidden, "admin_disabled",
                           "the admin API is disabled: start partyd with --admin-token");
@@ -118,13 +121,33 @@ http_response handle_admin(const http_request& request, server_context& ctx,
       return error_response(request, http::status::service_unavailable, "not_ready",
                             "the server is starting or shutting down");
     }
-    auto outcome = ctx.engine.create_room(*module, options);
+    // The 201 goes out once the new room is in the store (or the wait timed out): a client must
+    // never hold a room code that a crash right after the answer would lose.
+    // The answer is sent by whichever comes second: the room being durable (another thread) or
+    // this thread having built the reply.
+    struct pending_answer {
+      std::mutex mutex;
+      std::optional<http_response> reply;
+      bool durable = false;
+    };
+    auto pending = std::make_shared<pending_answer>();
+    auto on_durable = [pending, respond] {
+      std::lock_guard lock(pending->mutex);
+      pending->durable = true;
+      if (pending->reply) respond(std::move(*pending->reply));
+    };
+    auto outcome = ctx.engine.create_room(*module, options, on_durable);
     if (outcome.error) {
       const auto status = outcome.error.code == "limit_reached" ? http::status::service_unavailable
                                                                 : http::status::bad_request;
       return error_response(request, status, outcome.error.code, outcome.error.message);
     }
-    return json_response(request, http::status::created, outcome.reply);
+    std::lock_guard lock(pending->mutex);
+    pending->reply = json_response(request, http::status::created, outcome.reply);
+    if (pending->durable) {
+      return std::move(*pending->reply);
+    }
+    return std::nullopt;
   }
   if (path == "/api/rooms" && request.method() == http::verb::get) {
     auto rooms = ctx.engine.list_rooms();
@@ -171,7 +194,8 @@ http_response handle_admin(const http_request& request, server_context& ctx,
 
 }  // namespace
 
-http_response handle_http(const http_request& request, server_context& ctx) {
+std::optional<http_response> handle_http(const http_request& request, server_context& ctx,
+                                         const http_responder& respond) {
   ctx.io.http_requests.inc();
   const std::string_view path = path_of(request.target());
   const auto phase = ctx.phase.load();
@@ -212,7 +236,7 @@ http_response handle_http(const http_request& request, server_context& ctx) {
                          "text/plain; version=0.0.4");
   }
   if (path.substr(0, 4) == "/api") {
-    return handle_admin(request, ctx, path);
+    return handle_admin(request, ctx, path, respond);
   }
   return error_response(request, http::status::not_found, "not_found", "no such endpoint");
 }
@@ -283,8 +307,27 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     refusal.keep_alive(false);
     response_ = std::make_shared<http_response>(std::move(refusal));
   } else {
-    response_ = std::make_shared<http_response>(handle_http(request, ctx_));
+    auto self = shared_from_this();
+    auto answer = handle_http(request, ctx_, [self](http_response later) {
+      // From another thread: the session's socket belongs to its io thread.
+      net::post(self->stream_.get_executor(), [self, later = std::move(later)]() mutable {
+        self->write_response(std::move(later));
+      });
+    });
+    if (!answer) {
+      return;  // answered later through the responder
+    }
+    response_ = std::make_shared<http_response>(std::move(*answer));
   }
+  write_response();
+}
+
+void http_session::write_response(http_response response) {
+  response_ = std::make_shared<http_response>(std::move(response));
+  write_response();
+}
+
+void http_session::write_response() {
   const bool keep_alive = response_->keep_alive();
   http::async_write(stream_, *response_,
                     [self = shared_from_this(), keep_alive](beast::error_code e, std::size_t n) {

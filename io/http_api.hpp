@@ -4,6 +4,7 @@
 // Thread: each http_session lives on the io thread that accepted it.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -20,8 +21,13 @@ namespace partyd {
 using http_request = boost::beast::http::request<boost::beast::http::string_body>;
 using http_response = boost::beast::http::response<boost::beast::http::string_body>;
 
-// Answers one plain HTTP request. Thread-safe.
-http_response handle_http(const http_request& request, server_context& ctx);
+// Sends an answer later, from any thread (e.g. once a new room is durable).
+using http_responder = std::function<void(http_response)>;
+
+// Answers one plain HTTP request, or returns nullopt and answers later through `respond`.
+// Thread-safe.
+std::optional<http_response> handle_http(const http_request& request, server_context& ctx,
+                                         const http_responder& respond);
 
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
@@ -31,6 +37,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
  private:
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void write_response();
+  void write_response(http_response response);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
   void close();
 

@@ -55,7 +55,7 @@ void snapshot_writer::stop() {
     return;
   }
   stopping_.store(true, std::memory_order_release);
-  queue_.enqueue(snapshot_job{snapshot_job::kind::remove, {}, {}, 0, 0, 0, false});  // wake
+  queue_.enqueue(snapshot_job{});  // an empty code wakes the thread and is ignored
   thread_.join();
 }
 
@@ -66,6 +66,7 @@ void snapshot_writer::absorb(snapshot_job&& job) {
     return;  // the wake-up marker of stop()
   }
   if (job.what == snapshot_job::kind::remove) {
+    // A closed room releases its held replies itself; a waiting write needs no callback now.
     pending_writes_.erase(job.code);
     pending_removes_.insert(job.code);
     return;
@@ -77,8 +78,17 @@ void snapshot_writer::absorb(snapshot_job&& job) {
   }
   const time_ms dirty_since =
       inserted ? job.dirty_since : std::min(it->second.dirty_since, job.dirty_since);
+  // A room waiting for an older version is also served by the newer bytes: keep its callback
+  // unless the newer job brings its own (which releases everything up to the newer version).
+  std::function<void()> waiting;
+  if (!inserted && !job.on_durable) {
+    waiting = std::move(it->second.on_durable);
+  }
   it->second = std::move(job);
   it->second.dirty_since = dirty_since;
+  if (waiting) {
+    it->second.on_durable = std::move(waiting);
+  }
 }
 
 bool snapshot_writer::flush() {
@@ -113,6 +123,11 @@ bool snapshot_writer::flush() {
       return false;
     }
     // Written: the batch was the first batch.size() entries, untouched since (same thread).
+    for (auto done = pending_writes_.begin(); done != it; ++done) {
+      if (done->second.on_durable) {
+        done->second.on_durable();  // the room releases the replies it held for this state
+      }
+    }
     pending_writes_.erase(pending_writes_.begin(), it);
     written_.inc(batch.size());
     batches_.inc();

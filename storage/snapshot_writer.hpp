@@ -41,6 +41,7 @@ class snapshot_writer final : public snapshot_sink {
   void stop();
 
   void offer(snapshot_job&& job) noexcept override;
+  bool healthy() const noexcept override { return !degraded(); }
 
   bool degraded() const noexcept { return degraded_.load(std::memory_order_relaxed); }
   // Boot only, before start(): the store, for restore_rooms().

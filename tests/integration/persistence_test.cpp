@@ -463,23 +463,18 @@ TEST_F(persistence_test, redis_seat_claim_is_stored_at_once_and_survives_kill_9)
                                redis_reader(redis));
 }
 
-// KNOWN BUG, disabled so the suite stays green: kill -9 immediately after the 201 of POST
-// /api/rooms or after a player's handshake_response loses the room or the seat. The reply goes
-// out before the snapshot is written (the worker hands it to the writer thread and never waits),
-// so there is a window of a few ms (file store: write + fsync + directory fsync) in which the
-// client holds a host key or clientId that a crash forgets. Measured: file store 10/10 runs lost
-// the room, Redis 3/10 lost the seat. docs/operations.md promises "exactly after an important
-// transition". Fixing it means holding the replies of an important transition until the writer
-// reports the snapshot durable (and an asynchronous 201); run with
-// --gtest_also_run_disabled_tests to see it.
-TEST_F(persistence_test, DISABLED_file_store_seat_claim_survives_kill_9_right_after_the_reply) {
+// kill -9 the instant the 201 of POST /api/rooms and a player's handshake_response arrive: the
+// room and the seat must survive, because replies confirming an important transition are held
+// until its snapshot is in the store (before that fix: file store 10/10 runs lost the room,
+// Redis 3/10 lost the seat).
+TEST_F(persistence_test, file_store_seat_claim_survives_kill_9_right_after_the_reply) {
   temp_dir dir;
   ASSERT_FALSE(dir.path().empty());
   seat_claim_survives_an_immediate_kill(
       {"--store", "file:" + dir.path() + "/data", "--snapshot-interval-ms", "60000"});
 }
 
-TEST_F(persistence_test, DISABLED_redis_seat_claim_survives_kill_9_right_after_the_reply) {
+TEST_F(persistence_test, redis_seat_claim_survives_kill_9_right_after_the_reply) {
   if (!redis_server_available()) GTEST_SKIP() << redis_server_binary << " is missing";
   redis_server redis;
   ASSERT_TRUE(redis.start());

@@ -62,10 +62,11 @@ enum echo_in : std::uint16_t {
   in_seq,           // journal only; `number` is a sequence number, `text` the producer
   in_block,         // waits in step() until the journal's gate opens (scheduling tests only)
   in_send_to,       // send(conn `number`, "<text>")
+  in_important,     // important(), then reply "important:<text>" (a transition worth persisting)
 };
 inline constexpr std::string_view echo_in_names[] = {
     "join",     "echo",  "broadcast", "set_timer", "cancel_timer", "close_room",
-    "close_me", "count", "seq",       "block",     "send_to"};
+    "close_me", "count", "seq",       "block",     "send_to",      "important"};
 enum echo_out : std::uint16_t { out_welcome, out_echo, out_broadcast, out_timer };
 inline constexpr std::string_view echo_out_names[] = {"welcome", "echo", "broadcast", "timer"};
 enum echo_role : role_id { role_host, role_player, role_audience };
@@ -268,6 +269,10 @@ class echo_game final : public game {
         break;
       case in_send_to:
         out.send(cmd.number, out_echo, make_frame(cmd.text));
+        break;
+      case in_important:
+        out.important();
+        out.send(conn, out_echo, make_frame("important:" + cmd.text));
         break;
       default:
         break;
