@@ -148,6 +148,14 @@ void runtime::stop() {
   for (auto& w : workers_) {
     w->stop();
   }
+  // The workers are gone, so nothing else touches the rooms' worker-only state. A room and its
+  // connections point at each other (room -> sink, session -> room) until a disconnect input
+  // is processed, which will not happen now: break the cycles so both are freed.
+  std::unique_lock lock(directory_mutex_);
+  for (auto& [code, r] : directory_) {
+    r->connections.clear();
+    r->held.clear();
+  }
 }
 
 std::shared_ptr<room> runtime::find(std::string_view code) const {
