@@ -113,9 +113,11 @@ class game_module {
   // io thread: the frame for an error found before the room (bad JSON, unknown room, rate limit).
   virtual std::string encode_error(std::string_view code, std::string_view message) const = 0;
   // io thread: the frame for a first message refused before it reached a room (room not found,
-  // server busy). Games whose handshake has its own reply type override this.
-  virtual std::string encode_handshake_error(std::string_view code,
-                                             std::string_view message) const {
+  // server busy). `room_code` is the code the client asked for (empty when it named none).
+  // Games whose handshake has its own reply type, or whose errors echo the code, override this.
+  virtual std::string encode_handshake_error(std::string_view code, std::string_view message,
+                                             std::string_view room_code = {}) const {
+    (void)room_code;
     return encode_error(code, message);
   }
 

@@ -133,10 +133,11 @@ bool ws_session::allow_by_rate_limit() {
   return false;
 }
 
-void ws_session::reply_error(std::string_view code, std::string_view message, bool first_message) {
+void ws_session::reply_error(std::string_view code, std::string_view message, bool first_message,
+                             std::string_view room_code) {
   ctx_.engine.error_counter(module_, std::string(code)).inc();
   if (first_message) {
-    deliver(make_frame(module_.encode_handshake_error(code, message)));
+    deliver(make_frame(module_.encode_handshake_error(code, message, room_code)));
     if (module_.first_message_error_closes()) {
       close(1008, code);
     }
@@ -180,7 +181,7 @@ void ws_session::handle_message(std::string_view text) {
     } else {
       room_ = ctx_.engine.find(decoded.room_code);
       if (!room_) {
-        reply_error("room_not_found", "no room with this code", true);
+        reply_error("room_not_found", "no room with this code", true, decoded.room_code);
         return;
       }
     }

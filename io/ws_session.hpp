@@ -50,7 +50,8 @@ class ws_session final : public connection_sink,
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void handle_message(std::string_view text);
   bool allow_by_rate_limit();
-  void reply_error(std::string_view code, std::string_view message, bool first_message);
+  void reply_error(std::string_view code, std::string_view message, bool first_message,
+                   std::string_view room_code = {});
   void schedule_flush_locked();
   void on_flush();
   void do_write();

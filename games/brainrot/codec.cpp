@@ -588,7 +588,8 @@ boost::json::object error_payload(std::string_view room_code, std::string_view e
   return payload;
 }
 
-std::string encode_error(std::string_view code, std::string_view message) {
+std::string encode_error(std::string_view code, std::string_view message,
+                         std::string_view room_code) {
   if (!message.empty() && message.front() == '{') {
     boost::system::error_code ec;
     json::value pre = json::parse(message, ec);
@@ -597,12 +598,12 @@ std::string encode_error(std::string_view code, std::string_view message) {
     }
   }
   if (is_seed_error(code)) {
-    return encode(out_type::error, error_payload({}, code, message, {}));
+    return encode(out_type::error, error_payload(room_code, code, message, {}));
   }
   // An engine condition (rate_limited, inbox_full, server_shutting_down, limit_reached): the
   // seed has no code for it, so it is a bad_request naming the condition.
   return encode(out_type::error,
-                error_payload({}, "bad_request", code, json::object{{"reason", message}}));
+                error_payload(room_code, "bad_request", code, json::object{{"reason", message}}));
 }
 
 }  // namespace partyd::brainrot

@@ -130,6 +130,7 @@ boost::json::object error_payload(std::string_view room_code, std::string_view e
 // The io-side ERROR frame. Error codes outside the seed's set (rate_limited, inbox_full, ...)
 // become bad_request with the engine code as message; a `message` that is a JSON object is a
 // complete payload pre-encoded by decode (it carries details).
-std::string encode_error(std::string_view code, std::string_view message);
+std::string encode_error(std::string_view code, std::string_view message,
+                         std::string_view room_code = {});
 
 }  // namespace partyd::brainrot

@@ -43,6 +43,9 @@ class brainrot_module : public game_module {
   decode_result decode(std::string_view text, bool first_message) const override;
   // The seed's ERROR envelope, also for a refused first message (the socket stays open).
   std::string encode_error(std::string_view code, std::string_view message) const override;
+  // Like encode_error, with the requested room code in the payload (ERROR's `code` "when known").
+  std::string encode_handshake_error(std::string_view code, std::string_view message,
+                                     std::string_view room_code = {}) const override;
 
   std::size_t room_code_length() const noexcept override;
   std::string_view room_code_alphabet() const noexcept override;

@@ -64,8 +64,8 @@ std::string relay_module::encode_error(std::string_view code, std::string_view m
   return relay::encode_error(code, message);
 }
 
-std::string relay_module::encode_handshake_error(std::string_view code,
-                                                 std::string_view message) const {
+std::string relay_module::encode_handshake_error(std::string_view code, std::string_view message,
+                                                 std::string_view /*room_code*/) const {
   return relay::encode_handshake_error(code, message);
 }
 

@@ -41,8 +41,8 @@ class relay_module : public game_module {
   decode_result decode(std::string_view text, bool first_message) const override;
   std::string encode_error(std::string_view code, std::string_view message) const override;
   // A refused first message is answered like a failed handshake: handshake_response, status error.
-  std::string encode_handshake_error(std::string_view code,
-                                     std::string_view message) const override;
+  std::string encode_handshake_error(std::string_view code, std::string_view message,
+                                     std::string_view room_code = {}) const override;
 
   create_result create(const boost::json::object& options, std::string_view code) const override;
   std::unique_ptr<game> restore(std::string_view bytes) const override;

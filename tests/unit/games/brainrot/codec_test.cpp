@@ -260,9 +260,11 @@ TEST(BrainrotCodec, CreateBuildsPlayersAndAdminKey) {
 
 TEST(BrainrotCodec, IoErrorsUseTheSeedEnvelope) {
   brainrot_module m;
-  json::object nf = json::parse(m.encode_handshake_error("room_not_found", "no room")).as_object();
+  json::object nf =
+      json::parse(m.encode_handshake_error("room_not_found", "no room", "ABCD2345")).as_object();
   EXPECT_EQ(nf.at("type"), "ERROR");
   EXPECT_EQ(nf.at("payload").at("error"), "room_not_found");
+  EXPECT_EQ(nf.at("payload").at("code"), "ABCD2345");  // the code the client asked for
   for (std::string_view engine_code :
        {"rate_limited", "inbox_full", "server_shutting_down", "limit_reached"}) {
     json::object e = json::parse(m.encode_error(engine_code, "why")).as_object();
