@@ -29,12 +29,12 @@ struct effect {
   role_mask roles = 0;
   role_id role = 0;
   bool rate_limited = true;
-  std::uint16_t type = 0;        // index into the game's out_types(), for metrics
+  std::uint16_t type = 0;  // index into the game's out_types(), for metrics
   std::uint16_t close_code = 0;
   frame_ptr frame;
   std::uint64_t timer_key = 0;
   time_ms deadline = 0;
-  std::string text;              // close reason, error code (for send), counter name, room close reason
+  std::string text;  // close reason, error code (for send), counter name, room close reason
 };
 
 class effects {

@@ -9,8 +9,8 @@
 
 #include <algorithm>
 #include <array>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>

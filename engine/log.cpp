@@ -16,10 +16,14 @@ std::atomic<int> minimum_level{static_cast<int>(level::info)};
 
 const char* level_name(level at) {
   switch (at) {
-    case level::debug: return "debug";
-    case level::info: return "info";
-    case level::warn: return "warn";
-    case level::error: return "error";
+    case level::debug:
+      return "debug";
+    case level::info:
+      return "info";
+    case level::warn:
+      return "warn";
+    case level::error:
+      return "error";
   }
   return "info";
 }
@@ -33,9 +37,9 @@ std::string timestamp() {
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   char buffer[96];
-  std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
-                utc.tm_sec, static_cast<int>(millis % 1000));
+  std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<int>(millis % 1000));
   return buffer;
 }
 
@@ -44,15 +48,22 @@ std::string timestamp() {
 void set_level(level minimum) { minimum_level.store(static_cast<int>(minimum)); }
 
 bool parse_level(std::string_view text, level& out) {
-  if (text == "debug") out = level::debug;
-  else if (text == "info") out = level::info;
-  else if (text == "warn") out = level::warn;
-  else if (text == "error") out = level::error;
-  else return false;
+  if (text == "debug")
+    out = level::debug;
+  else if (text == "info")
+    out = level::info;
+  else if (text == "warn")
+    out = level::warn;
+  else if (text == "error")
+    out = level::error;
+  else
+    return false;
   return true;
 }
 
-bool enabled(level at) { return static_cast<int>(at) >= minimum_level.load(std::memory_order_relaxed); }
+bool enabled(level at) {
+  return static_cast<int>(at) >= minimum_level.load(std::memory_order_relaxed);
+}
 
 void write(level at, std::string_view event, boost::json::object fields) {
   if (!enabled(at)) {

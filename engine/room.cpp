@@ -15,8 +15,8 @@ room::room(std::uint64_t serial, std::string code, const game_module& module,
       created_at_(created_at),
       last_activity_(created_at) {}
 
-void room::restore_position(std::uint64_t version, std::uint64_t rng_seed,
-                            std::uint64_t rng_draws, time_ms last_activity) {
+void room::restore_position(std::uint64_t version, std::uint64_t rng_seed, std::uint64_t rng_draws,
+                            time_ms last_activity) {
   state_version_.store(version, std::memory_order_relaxed);
   snapshot_version = version;
   rng_ = room_rng::at(rng_seed, rng_draws);

@@ -9,11 +9,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <vector>
 #include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <concurrentqueue/concurrentqueue.h>
 
@@ -98,13 +98,13 @@ class room {
   struct held_delivery {
     std::uint64_t version = 0;
     std::vector<std::shared_ptr<connection_sink>> to;
-    frame_ptr frame;                   // a frame for `to`, or
-    std::uint16_t close_code = 0;      // a close of to[0] when non-zero
+    frame_ptr frame;               // a frame for `to`, or
+    std::uint16_t close_code = 0;  // a close of to[0] when non-zero
     std::string close_reason;
-    std::function<void()> callback;    // or a callback (admin create reply)
+    std::function<void()> callback;  // or a callback (admin create reply)
   };
   std::deque<held_delivery> held;
-  std::uint64_t hold_version = 0;  // newest version a held delivery waits for
+  std::uint64_t hold_version = 0;              // newest version a held delivery waits for
   std::uint64_t snapshot_durable_version = 0;  // newest version known to be in the store
   std::uint64_t hold_generation = 0;
 

@@ -84,9 +84,8 @@ std::optional<room_snapshot> decode_room_snapshot(std::string_view bytes, std::s
   const json::value* state = envelope.if_contains("state");
   const json::value* timers = envelope.if_contains("timers");
   std::uint32_t crc = 0;
-  if (!game || !game->is_string() || !code || !code->is_string() || !state ||
-      !state->is_string() || !timers || !timers->is_array() ||
-      !read_int(envelope, "createdAt", out.created_at) ||
+  if (!game || !game->is_string() || !code || !code->is_string() || !state || !state->is_string() ||
+      !timers || !timers->is_array() || !read_int(envelope, "createdAt", out.created_at) ||
       !read_int(envelope, "lastActivity", out.last_activity) ||
       !read_int(envelope, "version", out.version) ||
       !read_u64_string(envelope, "rngSeed", out.rng_seed) ||

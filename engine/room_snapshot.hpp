@@ -24,7 +24,7 @@ struct room_snapshot {
   std::uint64_t rng_seed = 0;
   std::uint64_t rng_draws = 0;
   std::vector<std::pair<std::uint64_t, time_ms>> timers;  // (game timer key, deadline), sorted
-  std::string state;  // the game's snapshot() bytes
+  std::string state;                                      // the game's snapshot() bytes
 };
 
 std::string encode_room_snapshot(const room_snapshot& snapshot);

@@ -30,12 +30,12 @@ runtime::runtime(runtime_options options, metrics_registry& metrics)
       metrics_(metrics),
       inbox_rejected_(metrics.get_counter("partyd_inbox_rejected_total", "",
                                           "Client inputs refused because a room inbox was full")),
-      inbox_depth_(metrics.get_gauge("partyd_inbox_depth", "",
-                                     "Inputs queued in room inboxes, all rooms")),
+      inbox_depth_(
+          metrics.get_gauge("partyd_inbox_depth", "", "Inputs queued in room inboxes, all rooms")),
       rooms_created_(metrics.get_counter("partyd_rooms_created_total", "", "Rooms created")),
-      replies_held_(metrics.get_counter(
-          "partyd_replies_held_total", "",
-          "Steps whose replies waited for their snapshot to reach the store")),
+      replies_held_(
+          metrics.get_counter("partyd_replies_held_total", "",
+                              "Steps whose replies waited for their snapshot to reach the store")),
       durable_timeouts_(metrics.get_counter(
           "partyd_durable_reply_timeouts_total", "",
           "Held replies released because the store took longer than the timeout")) {
@@ -55,9 +55,9 @@ void runtime::add_module(std::unique_ptr<game_module> module) {
   const std::string game = game_label(*module);
   const auto in_types = module->in_types();
   for (const auto type : in_types) {
-    m.in_by_type.push_back(&metrics_.get_counter(
-        "partyd_messages_in_total", game + ",type=\"" + std::string(type) + "\"",
-        "Client messages decoded, by type"));
+    m.in_by_type.push_back(&metrics_.get_counter("partyd_messages_in_total",
+                                                 game + ",type=\"" + std::string(type) + "\"",
+                                                 "Client messages decoded, by type"));
   }
   for (const auto type : module->out_types()) {
     m.out_by_type.push_back(&metrics_.get_counter(
@@ -65,9 +65,9 @@ void runtime::add_module(std::unique_ptr<game_module> module) {
         "Messages delivered to connections, by type (one per recipient)"));
   }
   for (const auto role : module->role_names()) {
-    m.connections_by_role.push_back(&metrics_.get_gauge(
-        "partyd_connections", game + ",role=\"" + std::string(role) + "\"",
-        "Connections whose handshake was accepted, by role"));
+    m.connections_by_role.push_back(
+        &metrics_.get_gauge("partyd_connections", game + ",role=\"" + std::string(role) + "\"",
+                            "Connections whose handshake was accepted, by role"));
   }
   m.rooms = &metrics_.get_gauge("partyd_rooms", game, "Open rooms, by game");
   modules_.push_back(std::move(module));
@@ -122,8 +122,7 @@ gauge& runtime::connection_gauge(const game_module& module, role_id role) {
 
 counter& runtime::error_counter(const game_module& module, const std::string& code) {
   // Errors are off the hot path: a registry lookup per error is fine.
-  return metrics_.get_counter("partyd_errors_total",
-                              game_label(module) + ",code=\"" + code + "\"",
+  return metrics_.get_counter("partyd_errors_total", game_label(module) + ",code=\"" + code + "\"",
                               "Error frames sent to clients, by code");
 }
 
@@ -186,9 +185,9 @@ runtime::create_outcome runtime::create_room(const game_module& module,
       return outcome;
     }
     const std::size_t worker_index = std::hash<std::string>{}(code) % options_.workers;
-    auto created = std::make_shared<room>(next_serial_.fetch_add(1), code, module,
-                                          std::move(made.instance), random_u64(), worker_index,
-                                          options_.inbox_max, now());
+    auto created =
+        std::make_shared<room>(next_serial_.fetch_add(1), code, module, std::move(made.instance),
+                               random_u64(), worker_index, options_.inbox_max, now());
     {
       std::unique_lock lock(directory_mutex_);
       // Checked again under the lock: concurrent creators can all pass the check above.

@@ -22,8 +22,8 @@ class worker;
 
 struct runtime_options {
   std::size_t workers = 1;
-  std::size_t inbox_max = 1024;          // pending client inputs per room
-  std::size_t batch_per_room = 64;       // inputs a worker takes from one room per pass
+  std::size_t inbox_max = 1024;           // pending client inputs per room
+  std::size_t batch_per_room = 64;        // inputs a worker takes from one room per pass
   time_ms inactivity_ms = 5 * 60 * 1000;  // a room with no message for this long closes
   std::size_t room_code_length = 6;
   std::size_t max_rooms = 100000;

@@ -16,11 +16,11 @@ struct snapshot_job {
   enum class kind : std::uint8_t { write, remove };
   kind what = kind::write;
   std::string code;
-  std::string value;         // room snapshot bytes (write only)
-  std::int64_t ttl_s = 0;    // key lifetime (write only)
+  std::string value;          // room snapshot bytes (write only)
+  std::int64_t ttl_s = 0;     // key lifetime (write only)
   std::uint64_t version = 0;  // room state version the bytes reflect
-  time_ms dirty_since = 0;   // when the oldest change in these bytes happened
-  bool important = false;    // flush without waiting for the next batch
+  time_ms dirty_since = 0;    // when the oldest change in these bytes happened
+  bool important = false;     // flush without waiting for the next batch
   // Called by the writer once these bytes (or newer ones of the same room) are in the store.
   // Set when the room holds replies back until its state is durable.
   std::function<void()> on_durable;

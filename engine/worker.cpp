@@ -38,9 +38,9 @@ worker::worker(std::size_t index, runtime& owner)
       steps_(owner.metrics().get_counter("partyd_steps_total",
                                          "worker=\"" + std::to_string(index) + "\"",
                                          "Inputs processed by game steps")),
-      slow_steps_(owner.metrics().get_counter(
-          "partyd_slow_steps_total", "worker=\"" + std::to_string(index) + "\"",
-          "Game steps that took longer than 10 ms")) {}
+      slow_steps_(owner.metrics().get_counter("partyd_slow_steps_total",
+                                              "worker=\"" + std::to_string(index) + "\"",
+                                              "Game steps that took longer than 10 ms")) {}
 
 worker::~worker() { stop(); }
 
@@ -422,8 +422,7 @@ void worker::release_held(room& target, std::uint64_t durable_version) {
 }
 
 void worker::maybe_snapshot(room& target, time_ms now) {
-  if (!owner_.snapshots() || target.closed() ||
-      target.state_version() == target.snapshot_version) {
+  if (!owner_.snapshots() || target.closed() || target.state_version() == target.snapshot_version) {
     return;
   }
   if (target.snapshot_important) {
@@ -461,8 +460,8 @@ void worker::snapshot_now(room& target, time_ms now) {
   job.what = snapshot_job::kind::write;
   job.code = target.code();
   job.value = encode_room_snapshot(snapshot);
-  job.ttl_s = target.module().snapshot_ttl_s(target.created_at(), now,
-                                             owner_.options().inactivity_ms);
+  job.ttl_s =
+      target.module().snapshot_ttl_s(target.created_at(), now, owner_.options().inactivity_ms);
   job.version = snapshot.version;
   job.dirty_since = target.dirty_since != 0 ? target.dirty_since : now;
   job.important = target.snapshot_important;

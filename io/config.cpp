@@ -60,9 +60,10 @@ std::optional<server_config> parse_config(int argc, char** argv, int& exit_code)
                                       if (env.rfind(prefix, 0) != 0) return {};
                                       std::string name;
                                       for (char ch : env.substr(prefix.size())) {
-                                        name.push_back(ch == '_' ? '-'
-                                                                 : static_cast<char>(std::tolower(
-                                                                       static_cast<unsigned char>(ch))));
+                                        name.push_back(ch == '_'
+                                                           ? '-'
+                                                           : static_cast<char>(std::tolower(
+                                                                 static_cast<unsigned char>(ch))));
                                       }
                                       return desc.find_nothrow(name, false) ? name : std::string();
                                     }),
@@ -87,7 +88,9 @@ std::optional<server_config> parse_config(int argc, char** argv, int& exit_code)
   if (c.io_threads == 0 || c.engine.workers == 0 || c.engine.inbox_max == 0 ||
       c.engine.batch_per_room == 0 || c.engine.room_code_length < 4 ||
       c.engine.room_code_length > 16 || c.rate_limit_window_ms <= 0 ||
-      c.handshake_timeout_ms <= 0 || c.engine.snapshot_interval_ms <= 0 || c.engine.durable_reply_timeout_ms < 0 || c.idle_timeout_ms <= 0 || c.engine.inactivity_ms <= 0) {
+      c.handshake_timeout_ms <= 0 || c.engine.snapshot_interval_ms <= 0 ||
+      c.engine.durable_reply_timeout_ms < 0 || c.idle_timeout_ms <= 0 ||
+      c.engine.inactivity_ms <= 0) {
     std::cerr << "partyd: thread counts, limits and timeouts must be positive; room code length "
                  "4..16\n";
     exit_code = 2;

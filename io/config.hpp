@@ -1,6 +1,6 @@
 // Server configuration: command-line flags, each also settable by an environment variable
-// PARTYD_<FLAG_IN_UPPER_SNAKE_CASE>; flags win. `partyd --help` lists every setting with its default.
-// Thread: read-only after parse_config().
+// PARTYD_<FLAG_IN_UPPER_SNAKE_CASE>; flags win. `partyd --help` lists every setting with its
+// default. Thread: read-only after parse_config().
 #pragma once
 
 #include <cstdint>

@@ -24,8 +24,8 @@ namespace net = boost::asio;
 
 namespace {
 
-http_response make_response(const http_request& request, http::status status,
-                            std::string body, std::string_view content_type = "application/json") {
+http_response make_response(const http_request& request, http::status status, std::string body,
+                            std::string_view content_type = "application/json") {
   http_response res{status, request.version()};
   res.set(http::field::server, "partyd");
   res.set(http::field::content_type, content_type);
@@ -46,9 +46,7 @@ http_response error_response(const http_request& request, http::status status,
   return json_response(request, status, json::object{{"error", code}, {"message", message}});
 }
 
-std::string_view path_of(std::string_view target) {
-  return target.substr(0, target.find('?'));
-}
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
 bool authorized(const http_request& request, server_context& ctx) {
   const auto header = request[http::field::authorization];
@@ -179,9 +177,9 @@ std::optional<http_response> handle_admin(const http_request& request, server_co
         return error_response(request, http::status::not_found, "room_not_found",
                               "no room with this code");
       }
-      room_listing item{target->code(),           std::string(target->module().name()),
-                        target->created_at(),     target->last_activity(),
-                        target->state_version(),  target->summary()};
+      room_listing item{target->code(),          std::string(target->module().name()),
+                        target->created_at(),    target->last_activity(),
+                        target->state_version(), target->summary()};
       return json_response(request, http::status::ok, listing_json(item, &target->module()));
     }
   }
@@ -203,11 +201,12 @@ std::optional<http_response> handle_http(const http_request& request, server_con
     const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::steady_clock::now() - ctx.started)
                             .count();
-    return json_response(request, http::status::ok,
-                         json::object{{"status", phase == server_phase::stopping ? "stopping" : "ok"},
-                                      {"uptimeSeconds", uptime},
-                                      {"rooms", ctx.engine.room_count()},
-                                      {"connections", ctx.ws_connections.load()}});
+    return json_response(
+        request, http::status::ok,
+        json::object{{"status", phase == server_phase::stopping ? "stopping" : "ok"},
+                     {"uptimeSeconds", uptime},
+                     {"rooms", ctx.engine.room_count()},
+                     {"connections", ctx.ws_connections.load()}});
   }
   if (path == "/ready" && request.method() == http::verb::get) {
     if (phase == server_phase::ready) {
@@ -262,8 +261,8 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
       http_request dummy;
-      response_ = std::make_shared<http_response>(error_response(
-          dummy, http::status::payload_too_large, "too_large", "request too large"));
+      response_ = std::make_shared<http_response>(
+          error_response(dummy, http::status::payload_too_large, "too_large", "request too large"));
       response_->keep_alive(false);
       http::async_write(stream_, *response_,
                         [self = shared_from_this()](beast::error_code e, std::size_t n) {
@@ -292,8 +291,8 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     } else if (ctx_.ws_connections.fetch_add(1) >= ctx_.config.max_connections) {
       ctx_.ws_connections.fetch_sub(1);
       ctx_.io.ws_refused.inc();
-      log::warn("connection_refused", {{"reason", "max_connections"},
-                                       {"limit", ctx_.config.max_connections}});
+      log::warn("connection_refused",
+                {{"reason", "max_connections"}, {"limit", ctx_.config.max_connections}});
       refusal = error_response(request, http::status::service_unavailable, "too_many_connections",
                                "the server holds its maximum number of connections");
     } else {

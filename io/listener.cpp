@@ -35,22 +35,21 @@ void listener::stop() {
 void listener::do_accept() {
   io_thread& target = *threads_[next_thread_];
   next_thread_ = (next_thread_ + 1) % threads_.size();
-  acceptor_.async_accept(
-      target.context, [self = shared_from_this(), &target](boost::system::error_code ec,
-                                                           tcp::socket socket) {
-        if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) {
-          return;
-        }
-        if (ec) {
-          // EMFILE and friends: log and keep accepting; the next accept may well succeed.
-          log::warn("accept_failed", {{"error", ec.message()}});
-        } else {
-          socket.set_option(tcp::no_delay(true));
-          auto session = std::make_shared<http_session>(self->ctx_, target, std::move(socket));
-          net::post(target.context, [session] { session->start(); });
-        }
-        self->do_accept();
-      });
+  acceptor_.async_accept(target.context, [self = shared_from_this(), &target](
+                                             boost::system::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) {
+      return;
+    }
+    if (ec) {
+      // EMFILE and friends: log and keep accepting; the next accept may well succeed.
+      log::warn("accept_failed", {{"error", ec.message()}});
+    } else {
+      socket.set_option(tcp::no_delay(true));
+      auto session = std::make_shared<http_session>(self->ctx_, target, std::move(socket));
+      net::post(target.context, [session] { session->start(); });
+    }
+    self->do_accept();
+  });
 }
 
 }  // namespace partyd

@@ -1,6 +1,6 @@
 // partyd: wires configuration, the engine, the games, the snapshot store and the network edge.
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <fstream>
 
 #include "engine/log.hpp"
@@ -56,9 +56,8 @@ int main(int argc, char** argv) {
   try {
     port = edge.start();
   } catch (const std::exception& error) {
-    log::error("listen_failed", {{"bind", config->bind_address},
-                                 {"port", config->port},
-                                 {"error", error.what()}});
+    log::error("listen_failed",
+               {{"bind", config->bind_address}, {"port", config->port}, {"error", error.what()}});
     engine.stop();
     if (writer) writer->stop();
     return 1;
@@ -74,9 +73,9 @@ int main(int argc, char** argv) {
                                 std::chrono::steady_clock::now() - started)
                                 .count();
     if (!report.store_ok) {
-      log::error("restore_store_unreachable", {{"store", writer->describe()},
-                                               {"error", report.error},
-                                               {"restored", report.restored}});
+      log::error(
+          "restore_store_unreachable",
+          {{"store", writer->describe()}, {"error", report.error}, {"restored", report.restored}});
     }
     log::info("restore_complete", {{"store", writer->describe()},
                                    {"loaded", report.loaded},

@@ -15,8 +15,8 @@ namespace net = boost::asio;
 
 io_metrics::io_metrics(metrics_registry& m)
     : ws_open(m.get_gauge("partyd_ws_connections_open", "", "Open WebSocket connections")),
-      ws_accepted(m.get_counter("partyd_ws_connections_accepted_total", "",
-                                "WebSocket upgrades accepted")),
+      ws_accepted(
+          m.get_counter("partyd_ws_connections_accepted_total", "", "WebSocket upgrades accepted")),
       ws_refused(m.get_counter("partyd_ws_connections_refused_total", "reason=\"max_connections\"",
                                "WebSocket upgrades refused")),
       rate_limited(m.get_counter("partyd_rate_limited_total", "",

@@ -47,9 +47,8 @@ void ws_session::start(beast::http::request<beast::http::string_body> request) {
   timeouts.idle_timeout = std::chrono::milliseconds(ctx_.config.idle_timeout_ms);
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-    res.set(beast::http::field::server, "partyd");
-  }));
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(beast::http::field::server, "partyd"); }));
   // Never trust the library default (16 MB): each game sets its own message limit.
   ws_.read_message_max(module_.max_message_bytes());
   ws_.text(true);
@@ -68,9 +67,8 @@ void ws_session::start(beast::http::request<beast::http::string_body> request) {
     self->close(1008, "handshake_timeout");
   });
 
-  ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
-    self->on_accept(ec);
-  });
+  ws_.async_accept(request,
+                   [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
 }
 
 void ws_session::on_accept(beast::error_code ec) {
@@ -82,10 +80,10 @@ void ws_session::on_accept(beast::error_code ec) {
 }
 
 void ws_session::do_read() {
-  ws_.async_read(read_buffer_, [self = shared_from_this()](beast::error_code ec,
-                                                           std::size_t bytes) {
-    self->on_read(ec, bytes);
-  });
+  ws_.async_read(read_buffer_,
+                 [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                   self->on_read(ec, bytes);
+                 });
 }
 
 void ws_session::on_read(beast::error_code ec, std::size_t) {
@@ -278,10 +276,10 @@ void ws_session::on_flush() {
 void ws_session::do_write() {
   writing_ = true;
   const frame_ptr& frame = write_queue_.front();
-  ws_.async_write(net::buffer(*frame), [self = shared_from_this()](beast::error_code ec,
-                                                                   std::size_t bytes) {
-    self->on_write(ec, bytes);
-  });
+  ws_.async_write(net::buffer(*frame),
+                  [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                    self->on_write(ec, bytes);
+                  });
 }
 
 void ws_session::on_write(beast::error_code ec, std::size_t) {

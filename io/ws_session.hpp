@@ -26,8 +26,7 @@
 
 namespace partyd {
 
-class ws_session final : public connection_sink,
-                         public std::enable_shared_from_this<ws_session> {
+class ws_session final : public connection_sink, public std::enable_shared_from_this<ws_session> {
  public:
   ws_session(server_context& ctx, io_thread& thread, boost::beast::tcp_stream&& stream,
              const game_module& module);

@@ -112,14 +112,14 @@ bool snapshot_writer::flush() {
     }
     const auto started = std::chrono::steady_clock::now();
     const store_result result = store_->write(batch);
-    batch_latency_.observe_us(static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                              started)
-            .count()));
+    batch_latency_.observe_us(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::steady_clock::now() - started)
+                                       .count()));
     if (!result.ok) {
-      log::warn("store_write_failed", {{"store", description_},
-                                       {"error", result.error},
-                                       {"pending", pending_writes_.size()}});
+      log::warn(
+          "store_write_failed",
+          {{"store", description_}, {"error", result.error}, {"pending", pending_writes_.size()}});
       return false;
     }
     // Written: the batch was the first batch.size() entries, untouched since (same thread).
@@ -192,8 +192,8 @@ void snapshot_writer::run() {
       const bool drained = pending_writes_.empty() && pending_removes_.empty();
       if (drained || std::chrono::steady_clock::now() >= stop_deadline) {
         if (!drained) {
-          log::error("store_flush_incomplete", {{"store", description_},
-                                                {"pending_rooms", pending_writes_.size()}});
+          log::error("store_flush_incomplete",
+                     {{"store", description_}, {"pending_rooms", pending_writes_.size()}});
         }
         return;
       }
@@ -204,8 +204,9 @@ void snapshot_writer::run() {
 restore_report restore_rooms(snapshot_store& store, runtime& engine, metrics_registry& metrics) {
   counter& restored = metrics.get_counter("partyd_snapshots_restored_total", "",
                                           "Rooms rebuilt from the store at boot");
-  counter& failed = metrics.get_counter("partyd_snapshot_restore_failures_total", "",
-                                        "Snapshots skipped at boot because they could not be restored");
+  counter& failed =
+      metrics.get_counter("partyd_snapshot_restore_failures_total", "",
+                          "Snapshots skipped at boot because they could not be restored");
   restore_report report;
   const store_result result = store.load_all([&](std::string_view key, std::string_view value) {
     ++report.loaded;

@@ -24,7 +24,7 @@
 namespace partyd {
 
 struct writer_options {
-  std::size_t batch_max = 1000;              // records per pipelined batch
+  std::size_t batch_max = 1000;  // records per pipelined batch
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{5000};
   std::chrono::milliseconds stop_deadline{10000};  // how long stop() keeps retrying a dead store

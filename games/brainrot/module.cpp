@@ -43,9 +43,8 @@ std::string brainrot_module::encode_error(std::string_view code, std::string_vie
   return brainrot::encode_error(code, message);
 }
 
-std::string brainrot_module::encode_handshake_error(std::string_view code,
-                                                   std::string_view message,
-                                                   std::string_view room_code) const {
+std::string brainrot_module::encode_handshake_error(std::string_view code, std::string_view message,
+                                                    std::string_view room_code) const {
   return brainrot::encode_error(code, message, room_code);
 }
 

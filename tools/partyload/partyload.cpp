@@ -48,8 +48,8 @@ struct options {
   std::string scenario = "relay-fanout";
   int rooms = 10;
   int players = 8;
-  double state_rate = 10;   // host set_game_state per second per room
-  double player_rate = 0;   // message_to_host per second per player
+  double state_rate = 10;  // host set_game_state per second per room
+  double player_rate = 0;  // message_to_host per second per player
   int state_bytes = 200;
   double duration_s = 10;
   int threads = 1;
@@ -126,8 +126,14 @@ class client : public std::enable_shared_from_this<client> {
  public:
   client(net::io_context& ctx, const options& opt, stats& st, std::string room, std::string role,
          std::string host_key)
-      : ctx_(ctx), opt_(opt), stats_(st), ws_(ctx), timer_(ctx), room_(std::move(room)),
-        role_(std::move(role)), host_key_(std::move(host_key)) {}
+      : ctx_(ctx),
+        opt_(opt),
+        stats_(st),
+        ws_(ctx),
+        timer_(ctx),
+        room_(std::move(room)),
+        role_(std::move(role)),
+        host_key_(std::move(host_key)) {}
 
   void start(const tcp::resolver::results_type& endpoints) {
     beast::get_lowest_layer(ws_).async_connect(
@@ -213,7 +219,9 @@ class client : public std::enable_shared_from_this<client> {
   }
 
   void arm_timer() {
-    const double rate = role_ == "host" ? opt_.state_rate : role_ == "player" ? opt_.player_rate : 0;
+    const double rate = role_ == "host"     ? opt_.state_rate
+                        : role_ == "player" ? opt_.player_rate
+                                            : 0;
     if (rate <= 0 || stopped_) return;
     // Spread the first tick so that rooms do not all fire in the same instant.
     const auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / rate));
@@ -291,8 +299,8 @@ json::value admin_request(const options& opt, http::verb verb, const std::string
   http::response<http::string_body> res;
   http::read(stream, buffer, res);
   if (res.result_int() >= 300) {
-    throw std::runtime_error("admin API " + target + ": " + std::to_string(res.result_int()) +
-                             " " + res.body());
+    throw std::runtime_error("admin API " + target + ": " + std::to_string(res.result_int()) + " " +
+                             res.body());
   }
   return json::parse(res.body());
 }
@@ -324,20 +332,34 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (arg == "--host") opt.host = next();
-    else if (arg == "--port") opt.port = next();
-    else if (arg == "--token") opt.token = next();
-    else if (arg == "--scenario") opt.scenario = next();
-    else if (arg == "--rooms") opt.rooms = std::stoi(next());
-    else if (arg == "--players") opt.players = std::stoi(next());
-    else if (arg == "--rate") opt.state_rate = std::stod(next());
-    else if (arg == "--player-rate") opt.player_rate = std::stod(next());
-    else if (arg == "--size") opt.state_bytes = std::stoi(next());
-    else if (arg == "--duration") opt.duration_s = std::stod(next());
-    else if (arg == "--threads") opt.threads = std::stoi(next());
-    else if (arg == "--connections") opt.connections = std::stoi(next());
-    else if (arg == "--server-pid") opt.server_pid = std::stoi(next());
-    else if (arg == "--burst") opt.burst = std::stoi(next());
+    if (arg == "--host")
+      opt.host = next();
+    else if (arg == "--port")
+      opt.port = next();
+    else if (arg == "--token")
+      opt.token = next();
+    else if (arg == "--scenario")
+      opt.scenario = next();
+    else if (arg == "--rooms")
+      opt.rooms = std::stoi(next());
+    else if (arg == "--players")
+      opt.players = std::stoi(next());
+    else if (arg == "--rate")
+      opt.state_rate = std::stod(next());
+    else if (arg == "--player-rate")
+      opt.player_rate = std::stod(next());
+    else if (arg == "--size")
+      opt.state_bytes = std::stoi(next());
+    else if (arg == "--duration")
+      opt.duration_s = std::stod(next());
+    else if (arg == "--threads")
+      opt.threads = std::stoi(next());
+    else if (arg == "--connections")
+      opt.connections = std::stoi(next());
+    else if (arg == "--server-pid")
+      opt.server_pid = std::stoi(next());
+    else if (arg == "--burst")
+      opt.burst = std::stoi(next());
     else {
       usage();
       return arg == "--help" ? 0 : 2;
@@ -377,8 +399,8 @@ int main(int argc, char** argv) {
       add_client(code, "host", key);
       ++expected;
     }
-    const int players = idle ? (opt.connections / opt.rooms + (r < opt.connections % opt.rooms))
-                             : opt.players;
+    const int players =
+        idle ? (opt.connections / opt.rooms + (r < opt.connections % opt.rooms)) : opt.players;
     for (int p = 0; p < players; ++p) {
       add_client(code, "player", "");
       ++expected;
@@ -463,7 +485,8 @@ int main(int argc, char** argv) {
       {"to_players_p50_ms", percentile(to_players, 0.50)},
       {"to_players_p95_ms", percentile(to_players, 0.95)},
       {"to_players_p99_ms", percentile(to_players, 0.99)},
-      {"to_players_max_ms", to_players.empty() ? 0.0 : static_cast<double>(to_players.back()) / 1e6},
+      {"to_players_max_ms",
+       to_players.empty() ? 0.0 : static_cast<double>(to_players.back()) / 1e6},
       {"to_host_p50_ms", percentile(to_host, 0.50)},
       {"to_host_p99_ms", percentile(to_host, 0.99)},
   };

@@ -23,7 +23,8 @@ class manual_store final : public snapshot_sink {
   void set_healthy(bool healthy) { healthy_.store(healthy); }
 
   bool wait_jobs(std::size_t count, std::chrono::milliseconds timeout = 2000ms) {
-    return wait_until_true(mutex_, changed_, [&] { return jobs_.size() >= count; }, timeout);
+    return wait_until_true(
+        mutex_, changed_, [&] { return jobs_.size() >= count; }, timeout);
   }
   // Everything offered so far is now "in the store".
   void make_durable() {
