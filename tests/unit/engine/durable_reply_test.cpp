@@ -53,8 +53,8 @@ runtime_options with_timeout(time_ms timeout_ms) {
 }
 
 TEST(durable_reply, important_reply_waits_for_the_store_and_later_frames_wait_behind_it) {
+  manual_store store;  // outlives the runtime, whose workers offer to it until they stop
   echo_fixture f(with_timeout(60000));
-  manual_store store;
   f.rt->set_snapshot_sink(&store);
   f.rt->start();
   auto target = f.create();
@@ -78,8 +78,8 @@ TEST(durable_reply, important_reply_waits_for_the_store_and_later_frames_wait_be
 }
 
 TEST(durable_reply, a_slow_store_delays_replies_by_the_timeout_at_most) {
+  manual_store store;  // outlives the runtime, whose workers offer to it until they stop
   echo_fixture f(with_timeout(100));
-  manual_store store;
   f.rt->set_snapshot_sink(&store);
   f.rt->start();
   auto target = f.create();
@@ -92,8 +92,8 @@ TEST(durable_reply, a_slow_store_delays_replies_by_the_timeout_at_most) {
 }
 
 TEST(durable_reply, an_unhealthy_store_does_not_hold_replies) {
+  manual_store store;  // outlives the runtime, whose workers offer to it until they stop
   echo_fixture f(with_timeout(60000));
-  manual_store store;
   store.set_healthy(false);
   f.rt->set_snapshot_sink(&store);
   f.rt->start();
@@ -105,8 +105,8 @@ TEST(durable_reply, an_unhealthy_store_does_not_hold_replies) {
 }
 
 TEST(durable_reply, admin_create_answers_once_the_room_is_durable) {
+  manual_store store;  // outlives the runtime, whose workers offer to it until they stop
   echo_fixture f(with_timeout(60000));
-  manual_store store;
   f.rt->set_snapshot_sink(&store);
   f.rt->start();
   std::atomic<int> answered{0};
@@ -132,8 +132,8 @@ TEST(durable_reply, without_a_store_nothing_waits) {
 }
 
 TEST(durable_reply, closing_the_room_releases_held_frames_first) {
+  manual_store store;  // outlives the runtime, whose workers offer to it until they stop
   echo_fixture f(with_timeout(60000));
-  manual_store store;
   f.rt->set_snapshot_sink(&store);
   f.rt->start();
   auto target = f.create();
