@@ -65,6 +65,12 @@ void snapshot_writer::absorb(snapshot_job&& job) {
   if (job.code.empty()) {
     return;  // the wake-up marker of stop()
   }
+  if (pending_writes_.empty() && pending_removes_.empty()) {
+    batch_due_ = std::chrono::steady_clock::now() + options_.linger;
+  }
+  if (job.important || job.on_durable || job.what == snapshot_job::kind::remove) {
+    urgent_ = true;
+  }
   if (job.what == snapshot_job::kind::remove) {
     // A closed room releases its held replies itself; a waiting write needs no callback now.
     pending_writes_.erase(job.code);
@@ -142,8 +148,9 @@ void snapshot_writer::run() {
     const auto now = std::chrono::steady_clock::now();
     std::int64_t timeout_us = 200000;  // wake now and then to publish the age gauge
     if (!pending_writes_.empty() || !pending_removes_.empty()) {
+      const auto due = std::max(retry_at_, batch_due_);
       timeout_us = std::max<std::int64_t>(
-          0, std::chrono::duration_cast<std::chrono::microseconds>(retry_at_ - now).count());
+          0, std::chrono::duration_cast<std::chrono::microseconds>(due - now).count());
     }
     snapshot_job job;
     if (queue_.wait_dequeue_timed(job, timeout_us)) {
@@ -159,11 +166,17 @@ void snapshot_writer::run() {
       stop_deadline = std::chrono::steady_clock::now() + options_.stop_deadline;
     }
     const bool has_work = !pending_writes_.empty() || !pending_removes_.empty();
-    if (has_work && std::chrono::steady_clock::now() >= retry_at_) {
+    // Let a batch gather for up to options_.linger unless someone waits on it (an important
+    // snapshot holds replies; a removal; shutdown) or it is full: one pipelined write (and, on the
+    // file store, one sync) then carries many rooms instead of one.
+    const bool due = urgent_ || stopping || pending_writes_.size() >= options_.batch_max ||
+                     std::chrono::steady_clock::now() >= batch_due_;
+    if (has_work && due && std::chrono::steady_clock::now() >= retry_at_) {
       if (backoff_.count() > 0) {
         retries_.inc();
       }
       if (flush()) {
+        urgent_ = false;
         if (degraded_.exchange(false)) {
           log::info("store_recovered", {{"store", description_}});
         }

@@ -25,6 +25,8 @@ namespace partyd {
 
 struct writer_options {
   std::size_t batch_max = 1000;  // records per pipelined batch
+  // How long routine snapshots may wait to share a batch; important ones go at once.
+  std::chrono::milliseconds linger{50};
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{5000};
   std::chrono::milliseconds stop_deadline{10000};  // how long stop() keeps retrying a dead store
@@ -66,6 +68,8 @@ class snapshot_writer final : public snapshot_sink {
   std::set<std::string> pending_removes_;
   std::chrono::steady_clock::time_point retry_at_{};
   std::chrono::milliseconds backoff_{0};
+  std::chrono::steady_clock::time_point batch_due_{};
+  bool urgent_ = false;
 
   counter& written_;
   counter& removed_;
