@@ -1,6 +1,7 @@
 #include "engine/secrets.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <array>
@@ -74,6 +75,22 @@ std::uint64_t random_u64() {
   std::uint64_t value = 0;
   fill_random(reinterpret_cast<unsigned char*>(&value), sizeof(value));
   return value;
+}
+
+std::string sha256_tagged(std::string_view text) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+    std::abort();  // cannot happen with a built-in digest; a wrong hash would lock rooms out
+  }
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string tagged = "sha256:";
+  tagged.reserve(7 + 2 * length);
+  for (unsigned int i = 0; i < length; ++i) {
+    tagged.push_back(hex[digest[i] >> 4]);
+    tagged.push_back(hex[digest[i] & 0x0F]);
+  }
+  return tagged;
 }
 
 bool secrets_equal(std::string_view a, std::string_view b) noexcept {

@@ -16,6 +16,8 @@ std::string random_code(std::size_t length, std::string_view alphabet = room_cod
 // `bytes` secure random bytes, base64url without padding.
 std::string random_token(std::size_t bytes = 16);
 std::uint64_t random_u64();
+// "sha256:<64 hex digits>" of `text`: how rooms keep keys and passwords (never the plain text).
+std::string sha256_tagged(std::string_view text);
 // Constant-time comparison for secrets.
 bool secrets_equal(std::string_view a, std::string_view b) noexcept;
 

@@ -7,8 +7,6 @@
 #include <utility>
 #include <vector>
 
-#include <openssl/evp.h>
-
 #include "engine/secrets.hpp"
 
 namespace partyd {
@@ -70,22 +68,6 @@ bool contains(const std::vector<std::string>& list, std::string_view value) {
 }
 
 }  // namespace
-
-std::string brainrot_sha256_tagged(std::string_view text) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  if (EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
-    return {};
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string tagged = "sha256:";
-  tagged.reserve(7 + 2 * length);
-  for (unsigned int i = 0; i < length; ++i) {
-    tagged.push_back(hex[digest[i] >> 4]);
-    tagged.push_back(hex[digest[i] & 0x0F]);
-  }
-  return tagged;
-}
 
 brainrot_game::brainrot_game(brainrot_config config, brainrot::room_state state)
     : config_(config), state_(std::move(state)) {}
@@ -243,7 +225,7 @@ void brainrot_game::on_command(const input& in, time_ms now, effects& out) {
 
 bool brainrot_game::master_key_valid(const std::optional<std::string>& key) const {
   return key && !state_.master_key_hash.empty() &&
-         secrets_equal(brainrot_sha256_tagged(*key), state_.master_key_hash);
+         secrets_equal(sha256_tagged(*key), state_.master_key_hash);
 }
 
 void brainrot_game::register_play(connection_id conn, const std::string& device_id, effects& out) {
@@ -272,7 +254,7 @@ void brainrot_game::on_create_room(const input& in, effects& out) {
     send_error(in.conn, "bad_request", "already_in_room", {}, out);
     return;
   }
-  state_.master_key_hash = brainrot_sha256_tagged(in.secret);
+  state_.master_key_hash = sha256_tagged(in.secret);
   if (state_.master_key_hash.empty()) {
     close_all("internal_error", out);
     return;

@@ -90,9 +90,6 @@ class brainrot_game : public game {
   brainrot::room_state state_;
 };
 
-// "sha256:<lowercase hex>" of `text`; empty when OpenSSL fails.
-std::string brainrot_sha256_tagged(std::string_view text);
-
 // snapshot.cpp: rebuilds a brainrot_game from snapshot() bytes; nullptr on any malformed input.
 std::unique_ptr<game> brainrot_restore(const brainrot_config& config,
                                        std::string_view bytes) noexcept;

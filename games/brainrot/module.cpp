@@ -71,7 +71,7 @@ create_result brainrot_module::create(const boost::json::object& options,
   state.code = std::string(code);
   // A key for the admin caller; CREATE_ROOM replaces it with its socket's secret.
   const std::string master_key = random_token(master_key_bytes);
-  state.master_key_hash = brainrot_sha256_tagged(master_key);
+  state.master_key_hash = sha256_tagged(master_key);
   if (state.master_key_hash.empty()) {
     result.error = protocol_error{"bad_request", "could not hash the master key"};
     return result;

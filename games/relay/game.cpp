@@ -6,8 +6,6 @@
 #include <utility>
 #include <vector>
 
-#include <openssl/evp.h>
-
 #include "engine/secrets.hpp"
 
 namespace partyd {
@@ -134,22 +132,6 @@ json::value response_to_json(const relay::poll& p, const std::vector<std::string
 }
 
 }  // namespace
-
-std::string relay_sha256_tagged(std::string_view text) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  if (EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
-    return {};
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string tagged = "sha256:";
-  tagged.reserve(7 + 2 * length);
-  for (unsigned int i = 0; i < length; ++i) {
-    tagged.push_back(hex[digest[i] >> 4]);
-    tagged.push_back(hex[digest[i] & 0x0F]);
-  }
-  return tagged;
-}
 
 relay_game::relay_game(relay_config config, relay::room_state state)
     : config_(config), state_(std::move(state)) {}
@@ -326,8 +308,7 @@ void relay_game::on_command(const input& in, effects& out) {
 void relay_game::on_handshake(const input& in, const relay::handshake_cmd& cmd, effects& out) {
   switch (cmd.role) {
     case host_role:
-      if (!cmd.host_key ||
-          !secrets_equal(relay_sha256_tagged(*cmd.host_key), state_.host_key_hash)) {
+      if (!cmd.host_key || !secrets_equal(sha256_tagged(*cmd.host_key), state_.host_key_hash)) {
         fail_handshake(in.conn, "wrong_host_key", "wrong host key", out);
         return;
       }
@@ -432,7 +413,7 @@ json::object relay_game::host_handshake_response() const {
 
 void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, effects& out) {
   if (!state_.password_hash.empty() &&
-      (!cmd.password || !secrets_equal(relay_sha256_tagged(*cmd.password), state_.password_hash))) {
+      (!cmd.password || !secrets_equal(sha256_tagged(*cmd.password), state_.password_hash))) {
     fail_handshake(in.conn, "wrong_password", "wrong room password", out);
     return;
   }

@@ -65,9 +65,6 @@ class relay_game : public game {
   relay::room_state state_;
 };
 
-// "sha256:<lowercase hex>" of `text`; empty when OpenSSL fails.
-std::string relay_sha256_tagged(std::string_view text);
-
 // snapshot.cpp: rebuilds a relay_game from snapshot() bytes; nullptr on any malformed input.
 std::unique_ptr<game> relay_restore(const relay_config& config, std::string_view bytes) noexcept;
 

@@ -97,9 +97,9 @@ create_result relay_module::create(const boost::json::object& options,
     return result;
   }
   const std::string host_key = random_token(host_key_bytes);
-  state.host_key_hash = relay_sha256_tagged(host_key);
+  state.host_key_hash = sha256_tagged(host_key);
   if (!password.empty()) {
-    state.password_hash = relay_sha256_tagged(password);
+    state.password_hash = sha256_tagged(password);
   }
   if (state.host_key_hash.empty() || (!password.empty() && state.password_hash.empty())) {
     result.error = protocol_error{"bad_request", "could not hash the room secrets"};

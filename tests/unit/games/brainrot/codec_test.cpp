@@ -255,7 +255,7 @@ TEST(BrainrotCodec, CreateBuildsPlayersAndAdminKey) {
   EXPECT_EQ(s.round_order, (std::vector<std::string>{"r1", "r2"}));
   EXPECT_EQ(s.phase, phase::lobby);
   EXPECT_EQ(s.status, status::idle);
-  EXPECT_EQ(s.master_key_hash, brainrot_sha256_tagged(str(made.reply.at("master_key"))));
+  EXPECT_EQ(s.master_key_hash, sha256_tagged(str(made.reply.at("master_key"))));
 }
 
 TEST(BrainrotCodec, IoErrorsUseTheSeedEnvelope) {

@@ -32,7 +32,7 @@ TEST(BrainrotLobby, CreateRoomAnswersTheCreatorAndBindsMaster) {
   EXPECT_FALSE(binds[0]->rate_limited) << "the master is not rate limited";
   EXPECT_TRUE(o.important());
   // Only the hash is kept.
-  EXPECT_EQ(h.state().master_key_hash, brainrot_sha256_tagged(master_secret));
+  EXPECT_EQ(h.state().master_key_hash, sha256_tagged(master_secret));
   EXPECT_EQ(h.state().created_at, t0);
 
   // A second CREATE_ROOM on a socket that serves a room is refused.

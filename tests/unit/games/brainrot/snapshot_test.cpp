@@ -38,7 +38,7 @@ TEST(BrainrotSnapshot, RoundTripInEveryStatus) {
   json::object root = json::parse(h.instance().snapshot()).as_object();
   EXPECT_EQ(root.at("schema"), 1);
   EXPECT_EQ(root.at("game"), "brainrot");
-  EXPECT_EQ(str(root.at("master_key_hash")), brainrot_sha256_tagged(master_secret));
+  EXPECT_EQ(str(root.at("master_key_hash")), sha256_tagged(master_secret));
   EXPECT_EQ(root.at("claims").as_object().size(), 4u);
   EXPECT_EQ(root.at("created_at"), t0);
   for (const char* item : {"i1", "i2", "i3"}) {

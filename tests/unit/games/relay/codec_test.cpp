@@ -237,7 +237,7 @@ TEST(RelayModule, CreateOptionsTable) {
 }
 
 TEST(RelayModule, Sha256Digest) {
-  EXPECT_EQ(relay_sha256_tagged("abc"),
+  EXPECT_EQ(sha256_tagged("abc"),
             "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 

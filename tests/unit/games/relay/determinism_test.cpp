@@ -214,8 +214,8 @@ struct replay_result {
 std::unique_ptr<relay_game> fresh_game(const relay_config& config) {
   room_state state;
   state.room_code = std::string(room_code);
-  state.host_key_hash = relay_sha256_tagged(host_key);
-  state.password_hash = relay_sha256_tagged(password);
+  state.host_key_hash = sha256_tagged(host_key);
+  state.password_hash = sha256_tagged(password);
   state.max_players = 12;
   state.max_audience = 20;
   return std::make_unique<relay_game>(config, std::move(state));
