@@ -12,6 +12,7 @@
 
 #include "engine/log.hpp"
 #include "engine/secrets.hpp"
+#include "io/ws_codec.hpp"
 #include "io/ws_session.hpp"
 #include "storage/snapshot_writer.hpp"
 
@@ -282,12 +283,21 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     }
     http_response refusal;
     bool refused = true;
+    const std::string_view key = request[http::field::sec_websocket_key];
     if (!module) {
       refusal = error_response(request, http::status::not_found, "not_found",
                                "no game is served at this path");
     } else if (ctx_.phase.load() != server_phase::ready) {
       refusal = error_response(request, http::status::service_unavailable, "not_ready",
                                "the server is starting or shutting down");
+    } else if (request[http::field::sec_websocket_version] != "13") {
+      refusal =
+          error_response(request, http::status::upgrade_required, "unsupported_websocket_version",
+                         "only WebSocket version 13 is supported");
+      refusal.set(http::field::sec_websocket_version, "13");
+    } else if (!ws::valid_client_key(key)) {
+      refusal = error_response(request, http::status::bad_request, "bad_websocket_key",
+                               "Sec-WebSocket-Key must be the base64 of 16 bytes");
     } else if (ctx_.ws_connections.fetch_add(1) >= ctx_.config.max_connections) {
       ctx_.ws_connections.fetch_sub(1);
       ctx_.io.ws_refused.inc();
@@ -299,8 +309,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
       refused = false;
     }
     if (!refused) {
-      auto session = std::make_shared<ws_session>(ctx_, thread_, std::move(stream_), *module);
-      session->start(std::move(request));
+      accept_upgrade(key, *module);
       return;
     }
     refusal.keep_alive(false);
@@ -319,6 +328,30 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     response_ = std::make_shared<http_response>(std::move(*answer));
   }
   write_response();
+}
+
+void http_session::accept_upgrade(std::string_view key, const game_module& module) {
+  response_ = std::make_shared<http_response>(http::status::switching_protocols, 11);
+  response_->set(http::field::server, "partyd");
+  response_->set(http::field::upgrade, "websocket");
+  response_->set(http::field::connection, "Upgrade");
+  response_->set(http::field::sec_websocket_accept, ws::accept_key(key));
+  http::async_write(
+      stream_, *response_, [self = shared_from_this(), &module](beast::error_code ec, std::size_t) {
+        self->response_.reset();
+        if (ec) {
+          self->ctx_.ws_connections.fetch_sub(1);
+          self->close();
+          return;
+        }
+        // The connection now speaks WebSocket: hand the socket over, with any
+        // bytes the client sent right behind its request.
+        self->stream_.expires_never();
+        auto session = std::make_shared<ws_session>(self->ctx_, self->thread_,
+                                                    self->stream_.release_socket(), module);
+        const auto early = self->buffer_.cdata();
+        session->start(std::string_view(static_cast<const char*>(early.data()), early.size()));
+      });
 }
 
 void http_session::write_response(http_response response) {

@@ -14,6 +14,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "engine/game.hpp"
 #include "io/server_context.hpp"
 
 namespace partyd {
@@ -37,6 +38,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
  private:
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
+  // Answers 101 to a valid upgrade, then hands the socket to a ws_session of `module`.
+  void accept_upgrade(std::string_view key, const game_module& module);
   void write_response();
   void write_response(http_response response);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);

@@ -1,5 +1,8 @@
 #include "io/server.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
@@ -12,6 +15,38 @@
 namespace partyd {
 
 namespace net = boost::asio;
+
+namespace {
+
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Connection deadlines without a timer per connection: each io thread visits its sessions every
+// `interval` (first-message deadline, keep-alive pings, idle and close-handshake timeouts).
+void sweep_sessions(io_thread& thread, std::chrono::milliseconds interval) {
+  thread.now_ms = steady_ms();
+  std::vector<std::shared_ptr<ws_session>> live;
+  live.reserve(thread.sessions.size());
+  for (auto& [id, weak] : thread.sessions) {
+    if (auto session = weak.lock()) {
+      live.push_back(std::move(session));
+    }
+  }
+  for (auto& session : live) {
+    session->sweep(thread.now_ms);  // may remove itself from thread.sessions
+  }
+  thread.sweep_timer.expires_after(interval);
+  thread.sweep_timer.async_wait([&thread, interval](const boost::system::error_code& ec) {
+    if (!ec) {
+      sweep_sessions(thread, interval);
+    }
+  });
+}
+
+}  // namespace
 
 io_metrics::io_metrics(metrics_registry& m)
     : ws_open(m.get_gauge("partyd_ws_connections_open", "", "Open WebSocket connections")),
@@ -27,6 +62,15 @@ io_metrics::io_metrics(metrics_registry& m)
                                        "Connections closed for not completing the handshake")),
       too_large(m.get_counter("partyd_messages_too_large_total", "",
                               "Connections closed with 1009 for an oversized message")),
+      protocol_errors(
+          m.get_counter("partyd_ws_protocol_errors_total", "",
+                        "Connections failed for a WebSocket protocol error (1002/1007)")),
+      idle_timeouts(m.get_counter("partyd_ws_idle_timeouts_total", "",
+                                  "Connections closed after the idle timeout without any bytes")),
+      reads(m.get_counter("partyd_ws_reads_total", "", "read() calls that returned client bytes")),
+      writes(m.get_counter("partyd_ws_writes_total", "",
+                           "write() calls to clients (each carries every frame queued)")),
+      frames_out(m.get_counter("partyd_ws_frames_out_total", "", "Frames written to clients")),
       inbox_full(m.get_counter("partyd_inbox_full_replies_total", "",
                                "Client messages answered inbox_full")),
       auth_failures(m.get_counter("partyd_admin_auth_failures_total", "",
@@ -48,8 +92,14 @@ std::uint16_t server::start() {
   const net::ip::tcp::endpoint endpoint(net::ip::make_address(ctx_.config.bind_address),
                                         ctx_.config.port);
   listener_ = std::make_shared<listener>(ctx_, threads_, endpoint);
+  // A quarter of the shortest deadline, between 10 ms and 1 s: deadlines are kept to within that.
+  const std::int64_t shortest =
+      std::min(ctx_.config.handshake_timeout_ms, ctx_.config.idle_timeout_ms / 2);
+  const auto interval = std::chrono::milliseconds(std::clamp<std::int64_t>(shortest / 4, 10, 1000));
   for (auto& thread : threads_) {
     io_thread* t = thread.get();
+    t->now_ms = steady_ms();
+    net::post(t->context, [t, interval] { sweep_sessions(*t, interval); });
     t->thread = std::thread([t] {
       auto guard = net::make_work_guard(t->context);
       t->context.run();

@@ -7,10 +7,12 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <string>
 #include <thread>
 #include <unordered_map>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "engine/metrics.hpp"
 #include "engine/runtime.hpp"
@@ -24,6 +26,14 @@ struct io_thread {
   boost::asio::io_context context{1};  // concurrency hint 1: exactly one thread runs it
   std::thread thread;
   std::unordered_map<connection_id, std::weak_ptr<ws_session>> sessions;
+  // Shared by every connection of the thread: a connection reads into read_buffer and parses in
+  // place, and frames its outgoing batch into write_buffer; only leftovers (an incomplete frame,
+  // bytes the socket did not take) are copied into the connection.
+  std::string read_buffer = std::string(64 * 1024, '\0');
+  std::string write_buffer;
+  // Coarse clock for connection deadlines, advanced by the sweep (server.cpp).
+  std::int64_t now_ms = 0;
+  boost::asio::steady_timer sweep_timer{context};
 };
 
 enum class server_phase { starting, ready, stopping };
@@ -37,6 +47,11 @@ struct io_metrics {
   counter& slow_consumers;
   counter& handshake_timeouts;
   counter& too_large;
+  counter& protocol_errors;
+  counter& idle_timeouts;
+  counter& reads;
+  counter& writes;
+  counter& frames_out;
   counter& inbox_full;
   counter& auth_failures;
   counter& http_requests;

@@ -3,20 +3,23 @@
 #include <chrono>
 
 #include <boost/asio/post.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/version.hpp>
-#include <boost/beast/websocket/error.hpp>
+#include <boost/asio/write.hpp>
 
 #include "engine/log.hpp"
 #include "engine/secrets.hpp"
 
 namespace partyd {
 
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
 
 namespace {
+
+// How long a peer has to answer our close frame before the socket is closed anyway.
+constexpr std::int64_t kCloseHandshakeTimeoutMs = 2000;
+// Reads per readiness event before yielding to other connections of the thread.
+constexpr int kReadsPerWakeup = 4;
 
 std::int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -24,84 +27,146 @@ std::int64_t steady_ms() {
       .count();
 }
 
+bool would_block(const error_code& ec) {
+  return ec == net::error::would_block || ec == net::error::try_again;
+}
+
 }  // namespace
 
-ws_session::ws_session(server_context& ctx, io_thread& thread, beast::tcp_stream&& stream,
+ws_session::ws_session(server_context& ctx, io_thread& thread, tcp::socket&& socket,
                        const game_module& module)
     : ctx_(ctx),
       thread_(thread),
       module_(module),
       id_(ctx.next_connection_id.fetch_add(1)),
-      ws_(std::move(stream)),
-      handshake_timer_(thread.context) {}
+      socket_(std::move(socket)),
+      // Never trust a library default: each game sets its own message limit.
+      reader_(module.max_message_bytes(), /*expect_masked=*/true) {}
 
 ws_session::~ws_session() {
   // Frames never written are no longer outbox bytes.
   ctx_.io.outbox_bytes.sub(static_cast<std::int64_t>(outbox_bytes_));
 }
 
-void ws_session::start(beast::http::request<beast::http::string_body> request) {
-  beast::get_lowest_layer(ws_).expires_never();  // the websocket timeouts take over
-  websocket::stream_base::timeout timeouts{};
-  timeouts.handshake_timeout = std::chrono::milliseconds(ctx_.config.handshake_timeout_ms);
-  timeouts.idle_timeout = std::chrono::milliseconds(ctx_.config.idle_timeout_ms);
-  timeouts.keep_alive_pings = true;
-  ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(beast::http::field::server, "partyd"); }));
-  // Never trust the library default (16 MB): each game sets its own message limit.
-  ws_.read_message_max(module_.max_message_bytes());
-  ws_.text(true);
+void ws_session::start(std::string_view early_bytes) {
+  error_code ec;
+  socket_.non_blocking(true, ec);  // reads and writes are attempted directly, never block
+  opened_ms_ = last_read_ms_ = thread_.now_ms;
   thread_.sessions[id_] = weak_from_this();
   ctx_.io.ws_accepted.inc();
   ctx_.io.ws_open.add(1);
-
-  handshake_timer_.expires_after(std::chrono::milliseconds(ctx_.config.handshake_timeout_ms));
-  handshake_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
-    auto self = weak.lock();
-    if (ec || !self || self->bound_.load() || self->finished_) {
+  if (ec) {
+    finish();
+    return;
+  }
+  if (!early_bytes.empty()) {
+    std::string copy(early_bytes);  // parsing unmasks in place
+    consume(copy.data(), copy.size());
+    if (finished_) {
       return;
     }
-    self->ctx_.io.handshake_timeouts.inc();
-    log::info("handshake_timeout", {{"conn", self->id_}, {"game", self->module_.name()}});
-    self->close(1008, "handshake_timeout");
-  });
-
-  ws_.async_accept(request,
-                   [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
-}
-
-void ws_session::on_accept(beast::error_code ec) {
-  if (ec) {
-    finish();
-    return;
   }
-  do_read();
+  wait_readable();
 }
 
-void ws_session::do_read() {
-  ws_.async_read(read_buffer_,
-                 [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
-                   self->on_read(ec, bytes);
-                 });
-}
+// ---- reading ----
 
-void ws_session::on_read(beast::error_code ec, std::size_t) {
-  if (ec) {
-    if (ec == websocket::error::message_too_big) {
-      ctx_.io.too_large.inc();
-      log::info("message_too_large", {{"conn", id_}, {"game", module_.name()}});
+void ws_session::wait_readable() {
+  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
+    if (ec) {
+      self->finish();
+      return;
     }
-    finish();
+    self->on_readable();
+  });
+}
+
+void ws_session::on_readable() {
+  std::string& buffer = thread_.read_buffer;
+  for (int round = 0; round < kReadsPerWakeup; ++round) {
+    if (finished_) {
+      return;
+    }
+    error_code ec;
+    const std::size_t bytes = socket_.read_some(net::buffer(buffer.data(), buffer.size()), ec);
+    if (would_block(ec)) {
+      wait_readable();
+      return;
+    }
+    if (ec) {
+      finish();  // the peer went away (EOF or reset)
+      return;
+    }
+    ctx_.io.reads.inc();
+    last_read_ms_ = thread_.now_ms;
+    ping_outstanding_ = false;
+    consume(buffer.data(), bytes);
+    if (bytes < buffer.size()) {
+      // Drained: the socket is registered edge-triggered, and new bytes are a new edge.
+      if (!finished_) {
+        wait_readable();
+      }
+      return;
+    }
+  }
+  // Still more to read: let the thread's other connections have a turn first.
+  net::post(thread_.context, [self = shared_from_this()] { self->on_readable(); });
+}
+
+void ws_session::consume(char* data, std::size_t size) {
+  const auto handler = [this](const ws::reader_event& event) { return on_frame(event); };
+  if (partial_.empty()) {
+    const std::size_t used = reader_.parse(data, size, handler);
+    if (used < size && !reader_.finished()) {
+      partial_.assign(data + used, size - used);
+    }
     return;
   }
-  const auto data = read_buffer_.cdata();
-  handle_message(std::string_view(static_cast<const char*>(data.data()), data.size()));
-  read_buffer_.consume(read_buffer_.size());
-  if (read_buffer_.capacity() > 16 * 1024) {
-    read_buffer_.shrink_to_fit();  // one large message must not pin memory for an idle client
+  partial_.append(data, size);
+  const std::size_t used = reader_.parse(partial_.data(), partial_.size(), handler);
+  partial_.erase(0, used);
+  if (partial_.empty() && partial_.capacity() > 4096) {
+    std::string().swap(partial_);  // an idle connection keeps no buffer
   }
-  do_read();  // also while closing: the peer's close frame arrives through a read
+}
+
+bool ws_session::on_frame(const ws::reader_event& event) {
+  switch (event.what) {
+    case ws::reader_event::kind::message:
+      handle_message(event.payload);
+      break;
+    case ws::reader_event::kind::ping:
+      if (!close_sent_) {
+        std::string pong;
+        ws::append_frame(pong, ws::opcode::pong, event.payload);
+        write_frames({}, pong);
+      }
+      break;
+    case ws::reader_event::kind::pong:
+      break;  // any bytes count as activity (on_readable)
+    case ws::reader_event::kind::close:
+      close_received_ = true;
+      if (close_sent_) {
+        after_writes();  // our close went out (or is going): the handshake is complete
+      } else {
+        // Echo the peer's code, as RFC 6455 asks; then close TCP from our side.
+        send_close(event.code == ws::close_no_status ? 0 : event.code, {});
+      }
+      break;
+    case ws::reader_event::kind::error:
+      if (event.code == ws::close_too_big) {
+        ctx_.io.too_large.inc();
+        log::info("message_too_large", {{"conn", id_}, {"game", module_.name()}});
+      } else {
+        ctx_.io.protocol_errors.inc();
+        log::info("websocket_protocol_error",
+                  {{"conn", id_}, {"game", module_.name()}, {"reason", event.error_reason}});
+      }
+      close_received_ = true;  // failing the connection: no need to wait for the peer
+      send_close(event.code, event.error_reason);
+      break;
+  }
+  return !finished_;
 }
 
 bool ws_session::allow_by_rate_limit() {
@@ -137,7 +202,7 @@ void ws_session::reply_error(std::string_view code, std::string_view message, bo
   if (first_message) {
     deliver(make_frame(module_.encode_handshake_error(code, message, room_code)));
     if (module_.first_message_error_closes()) {
-      close(1008, code);
+      close(ws::close_policy, code);
     }
   } else {
     deliver(make_frame(module_.encode_error(code, message)));
@@ -145,7 +210,7 @@ void ws_session::reply_error(std::string_view code, std::string_view message, bo
 }
 
 void ws_session::handle_message(std::string_view text) {
-  if (closing_) {
+  if (close_sent_ || close_received_ || finished_) {
     return;
   }
   if (ctx_.phase.load() == server_phase::stopping) {
@@ -200,7 +265,7 @@ void ws_session::handle_message(std::string_view text) {
   // The room closed in the meantime.
   reply_error("room_not_found", "no room with this code", first);
   if (!first) {
-    close(1000, "room_closed");
+    close(ws::close_normal, "room_closed");
   }
 }
 
@@ -208,19 +273,19 @@ void ws_session::handle_message(std::string_view text) {
 
 void ws_session::deliver(const frame_ptr& frame) noexcept {
   std::lock_guard lock(outbox_mutex_);
-  if (slow_consumer_ || close_request_) {
+  if (stop_delivery_ || close_request_) {
     return;
   }
   outbox_bytes_ += frame->size();
   ctx_.io.outbox_bytes.add(static_cast<std::int64_t>(frame->size()));
   if (outbox_bytes_ > ctx_.config.outbox_max_bytes) {
     // The client stopped reading. Drop it before it grows server memory; it can reconnect.
-    slow_consumer_ = true;
+    stop_delivery_ = true;
     ctx_.io.slow_consumers.inc();
     net::post(thread_.context, [self = shared_from_this()] {
       log::info("slow_consumer_disconnected",
                 {{"conn", self->id_}, {"room", self->room_ ? self->room_->code() : ""}});
-      self->hard_close();
+      self->finish();
     });
     return;
   }
@@ -235,7 +300,7 @@ void ws_session::bind(role_id, bool rate_limited) noexcept {
 
 void ws_session::close(std::uint16_t code, std::string_view reason) noexcept {
   std::lock_guard lock(outbox_mutex_);
-  if (close_request_ || slow_consumer_) {
+  if (close_request_ || stop_delivery_) {
     return;
   }
   close_request_.emplace(code, std::string(reason));
@@ -250,101 +315,192 @@ void ws_session::schedule_flush_locked() {
   net::post(thread_.context, [self = shared_from_this()] { self->on_flush(); });
 }
 
-// ---- io thread ----
+// ---- writing (io thread) ----
 
 void ws_session::on_flush() {
-  bool close_now = false;
+  std::optional<std::pair<std::uint16_t, std::string>> close_now;
+  std::size_t taken_bytes = 0;
   {
     std::lock_guard lock(outbox_mutex_);
     flush_posted_ = false;
-    for (auto& frame : outbox_) {
-      write_queue_.push_back(std::move(frame));
+    taken_.swap(outbox_);
+    for (const auto& frame : taken_) {
+      taken_bytes += frame->size();
     }
-    outbox_.clear();
-    close_now = close_request_.has_value();
+    outbox_bytes_ -= taken_bytes;
+    if (close_request_ && !close_sent_) {
+      close_now = close_request_;
+    }
   }
+  ctx_.io.outbox_bytes.sub(static_cast<std::int64_t>(taken_bytes));
+  if (!finished_) {
+    write_frames(taken_, {});
+    if (close_now) {
+      send_close(close_now->first, close_now->second);
+    }
+  }
+  taken_.clear();
+  if (taken_.capacity() > 64) {
+    std::vector<frame_ptr>().swap(taken_);
+  }
+}
+
+void ws_session::write_frames(const std::vector<frame_ptr>& frames, std::string_view control) {
+  if (finished_ || (close_sent_ && control.empty())) {
+    return;  // nothing may follow a close frame
+  }
+  // Behind a pending write, frames queue in unsent_; otherwise they are framed into the thread's
+  // shared buffer and written at once, so an idle connection holds no write buffer.
+  const bool queue_behind = waiting_writable_;
+  std::string& out = queue_behind ? unsent_ : thread_.write_buffer;
+  const std::size_t before = out.size();
+  if (!queue_behind) {
+    out.clear();
+  }
+  if (!close_sent_) {
+    for (const auto& frame : frames) {
+      ws::append_frame(out, ws::opcode::text, *frame);
+    }
+  }
+  out.append(control);
+  ctx_.io.frames_out.inc(frames.size());
+  if (queue_behind) {
+    const std::size_t added = out.size() - before;
+    {
+      std::lock_guard lock(outbox_mutex_);
+      outbox_bytes_ += added;
+    }
+    ctx_.io.outbox_bytes.add(static_cast<std::int64_t>(added));
+    return;
+  }
+  if (out.empty()) {
+    return;
+  }
+  write_out(out);
+}
+
+void ws_session::write_out(std::string& bytes) {
+  error_code ec;
+  const std::size_t written = socket_.write_some(net::buffer(bytes), ec);
+  ctx_.io.writes.inc();
+  if (ec && !would_block(ec)) {
+    finish();
+    return;
+  }
+  if (written == bytes.size()) {
+    after_writes();
+    return;
+  }
+  // The socket buffer is full: keep the rest and let Asio finish it when the socket drains.
+  unsent_.assign(bytes, written);
+  {
+    std::lock_guard lock(outbox_mutex_);
+    outbox_bytes_ += unsent_.size();
+  }
+  ctx_.io.outbox_bytes.add(static_cast<std::int64_t>(unsent_.size()));
+  wait_writable();
+}
+
+void ws_session::wait_writable() {
+  waiting_writable_ = true;
+  in_flight_.swap(unsent_);
+  unsent_.clear();
+  net::async_write(socket_, net::buffer(in_flight_),
+                   [self = shared_from_this()](const error_code& ec, std::size_t bytes) {
+                     self->on_writable(ec, bytes);
+                   });
+}
+
+void ws_session::on_writable(const error_code& ec, std::size_t bytes) {
+  {
+    std::lock_guard lock(outbox_mutex_);
+    outbox_bytes_ -= in_flight_.size();
+  }
+  ctx_.io.outbox_bytes.sub(static_cast<std::int64_t>(in_flight_.size()));
+  ctx_.io.writes.inc();
+  (void)bytes;
+  std::string().swap(in_flight_);  // slow path only: give the memory back
+  if (ec || finished_) {
+    finish();
+    return;
+  }
+  if (!unsent_.empty()) {
+    wait_writable();
+    return;
+  }
+  waiting_writable_ = false;
+  std::string().swap(unsent_);
+  after_writes();
+}
+
+void ws_session::send_close(std::uint16_t code, std::string_view reason) {
+  if (close_sent_ || finished_) {
+    return;
+  }
+  std::string frame;
+  ws::append_frame(frame, ws::opcode::close,
+                   code == 0 ? std::string() : ws::close_payload(code, reason));
+  close_deadline_ms_ = thread_.now_ms + kCloseHandshakeTimeoutMs;
+  write_frames({}, frame);
+  close_sent_ = true;  // after the write: write_frames sends nothing once this is set
+  after_writes();
+}
+
+void ws_session::after_writes() {
+  // Our close frame is out and the peer's has arrived (or we failed the connection): done.
+  if (close_sent_ && close_received_ && !waiting_writable_) {
+    finish();
+  }
+}
+
+// ---- timers (io thread sweep) ----
+
+void ws_session::sweep(std::int64_t now_ms) {
   if (finished_) {
     return;
   }
-  if (!writing_ && !write_queue_.empty()) {
-    do_write();
-  } else if (!writing_ && close_now) {
-    do_close();
-  }
-}
-
-void ws_session::do_write() {
-  writing_ = true;
-  const frame_ptr& frame = write_queue_.front();
-  ws_.async_write(net::buffer(*frame),
-                  [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
-                    self->on_write(ec, bytes);
-                  });
-}
-
-void ws_session::on_write(beast::error_code ec, std::size_t) {
-  writing_ = false;
-  const std::size_t size = write_queue_.front()->size();
-  write_queue_.pop_front();
-  bool close_now = false;
-  {
-    std::lock_guard lock(outbox_mutex_);
-    outbox_bytes_ -= size;
-    close_now = close_request_.has_value();
-  }
-  ctx_.io.outbox_bytes.sub(static_cast<std::int64_t>(size));
-  if (ec) {
-    hard_close();
-    return;
-  }
-  if (!write_queue_.empty()) {
-    do_write();
-  } else if (close_now) {
-    do_close();
-  }
-}
-
-void ws_session::do_close() {
-  if (closing_ || finished_) {
-    return;
-  }
-  closing_ = true;
-  std::pair<std::uint16_t, std::string> request;
-  {
-    std::lock_guard lock(outbox_mutex_);
-    request = *close_request_;
-  }
-  // A close frame carries at most 123 bytes of reason: cut longer ones on a UTF-8 boundary.
-  std::string text = std::move(request.second);
-  if (text.size() > 123) {
-    std::size_t cut = 123;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
-      --cut;  // never split a multi-byte character
+  if (close_sent_) {
+    if (now_ms >= close_deadline_ms_) {
+      finish();  // the peer never answered our close frame
     }
-    text.resize(cut);
+    return;
   }
-  websocket::close_reason reason(static_cast<websocket::close_code>(request.first), text);
-  ws_.async_close(reason, [self = shared_from_this()](beast::error_code) {
-    // The pending read completes with `closed` and finishes the session; make sure of it.
-    self->hard_close();
-  });
+  if (!bound_.load(std::memory_order_acquire) &&
+      now_ms - opened_ms_ >= ctx_.config.handshake_timeout_ms) {
+    ctx_.io.handshake_timeouts.inc();
+    log::info("handshake_timeout", {{"conn", id_}, {"game", module_.name()}});
+    close(ws::close_policy, "handshake_timeout");
+    return;
+  }
+  const std::int64_t idle = now_ms - last_read_ms_;
+  if (idle >= ctx_.config.idle_timeout_ms) {
+    ctx_.io.idle_timeouts.inc();
+    log::info("idle_timeout", {{"conn", id_}, {"game", module_.name()}});
+    finish();
+    return;
+  }
+  if (idle >= ctx_.config.idle_timeout_ms / 2 && !ping_outstanding_) {
+    ping_outstanding_ = true;
+    std::string ping;
+    ws::append_frame(ping, ws::opcode::ping, {});
+    write_frames({}, ping);
+  }
 }
 
-void ws_session::hard_close() {
-  beast::error_code ignored;
-  beast::get_lowest_layer(ws_).socket().shutdown(net::socket_base::shutdown_both, ignored);
-  beast::get_lowest_layer(ws_).socket().close(ignored);
-}
-
-void ws_session::shutdown() { close(1001, "server_shutdown"); }
+void ws_session::shutdown() { close(ws::close_going_away, "server_shutdown"); }
 
 void ws_session::finish() {
   if (finished_) {
     return;
   }
   finished_ = true;
-  handshake_timer_.cancel();
-  hard_close();
+  error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);  // cancels the pending wait
+  {
+    std::lock_guard lock(outbox_mutex_);
+    stop_delivery_ = true;  // nothing more is queued for a finished session
+  }
   if (room_ && !first_message_) {
     input in;
     in.kind = input_kind::disconnect;

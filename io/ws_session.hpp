@@ -1,41 +1,47 @@
-// One WebSocket client connection. Lives on one io thread for its whole life; reads frames,
-// decodes them with its game's codec (on the io thread), applies the per-client rate limit and
-// pushes inputs into its room's inbox. Implements connection_sink for the room's worker: frames
-// are appended to a mutex-guarded outbox and one flush per batch is posted to the io thread.
-// Bounds: message size (read_message_max), outbox bytes (slow consumers are disconnected),
-// handshake deadline, idle timeout with pings.
+// One WebSocket client connection after its upgrade. Lives on one io thread for its whole life.
+// Reads: when the socket is readable, bytes are read into the io thread's shared read buffer and
+// parsed in place (io/ws_codec); only an incomplete frame is copied into the connection, so an
+// idle connection holds no read buffer. Each message is decoded with its game's codec, passes the
+// per-client rate limit and is pushed into its room's inbox.
+// Writes: implements connection_sink for the room's worker: frames are appended to a
+// mutex-guarded outbox and one flush per batch is posted to the io thread, which frames
+// everything queued into the thread's shared write buffer and writes it with one write(); only
+// what the socket does not take stays with the connection.
+// Timers: none per connection; the io thread's sweep (about every second) enforces the first
+// message deadline, keep-alive pings, the idle timeout and the close handshake timeout.
+// Bounds: message size (frame_reader), outbox bytes (slow consumers are disconnected).
 #pragma once
 
-#include <deque>
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/websocket/stream.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "engine/connection_sink.hpp"
 #include "engine/game.hpp"
 #include "io/server_context.hpp"
+#include "io/ws_codec.hpp"
 
 namespace partyd {
 
 class ws_session final : public connection_sink, public std::enable_shared_from_this<ws_session> {
  public:
-  ws_session(server_context& ctx, io_thread& thread, boost::beast::tcp_stream&& stream,
+  ws_session(server_context& ctx, io_thread& thread, boost::asio::ip::tcp::socket&& socket,
              const game_module& module);
   ~ws_session() override;
 
-  // io thread: completes the upgrade for `request` and starts reading.
-  void start(boost::beast::http::request<boost::beast::http::string_body> request);
+  // io thread, once the 101 response is written: starts reading. `early_bytes` are bytes the
+  // client sent right behind its upgrade request (already read by the HTTP parser).
+  void start(std::string_view early_bytes);
   // io thread: server shutdown; queued frames are flushed, then close 1001.
   void shutdown();
+  // io thread, from the sweep: deadlines, pings, idle and close timeouts.
+  void sweep(std::int64_t now_ms);
 
   // connection_sink (any thread)
   connection_id id() const noexcept override { return id_; }
@@ -44,39 +50,51 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   void close(std::uint16_t code, std::string_view reason) noexcept override;
 
  private:
-  void on_accept(boost::beast::error_code ec);
-  void do_read();
-  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void wait_readable();
+  void on_readable();
+  // Parses `data` (unmasking in place); keeps an incomplete frame in partial_.
+  void consume(char* data, std::size_t size);
+  bool on_frame(const ws::reader_event& event);
   void handle_message(std::string_view text);
   bool allow_by_rate_limit();
   void reply_error(std::string_view code, std::string_view message, bool first_message,
                    std::string_view room_code = {});
   void schedule_flush_locked();
   void on_flush();
-  void do_write();
-  void on_write(boost::beast::error_code ec, std::size_t bytes);
-  void do_close();
-  void hard_close();
+  // Frames `frames` (and a control frame, if any) behind what is unsent and writes.
+  void write_frames(const std::vector<frame_ptr>& frames, std::string_view control);
+  void write_out(std::string& bytes);
+  void wait_writable();
+  void on_writable(const boost::system::error_code& ec, std::size_t bytes);
+  void send_close(std::uint16_t code, std::string_view reason);
+  void after_writes();
   void finish();
 
   server_context& ctx_;
   io_thread& thread_;
   const game_module& module_;
   const connection_id id_;
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
-  boost::beast::flat_buffer read_buffer_;
-  boost::asio::steady_timer handshake_timer_;
+  boost::asio::ip::tcp::socket socket_;
+  ws::frame_reader reader_;
 
   // io thread only
   std::shared_ptr<room> room_;
+  std::string partial_;            // bytes of an incomplete frame
+  std::string in_flight_;          // framed bytes Asio is writing because the socket was full
+  std::string unsent_;             // framed bytes queued behind in_flight_
+  bool waiting_writable_ = false;  // an async_write of in_flight_ is pending
   bool first_message_ = true;
   bool finished_ = false;
-  bool writing_ = false;
-  bool closing_ = false;
-  std::deque<frame_ptr> write_queue_;
+  bool close_sent_ = false;      // our close frame is queued or written
+  bool close_received_ = false;  // the peer's close frame arrived
+  bool ping_outstanding_ = false;
+  std::int64_t opened_ms_ = 0;
+  std::int64_t last_read_ms_ = 0;
+  std::int64_t close_deadline_ms_ = 0;
   std::int64_t window_start_ms_ = 0;
   std::uint32_t window_count_ = 0;
   bool window_logged_ = false;
+  std::vector<frame_ptr> taken_;  // frames moved out of the outbox for one flush
 
   // Written by workers, read by the io thread.
   std::atomic<bool> bound_{false};
@@ -85,9 +103,9 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   // Outbox: guarded by outbox_mutex_.
   std::mutex outbox_mutex_;
   std::vector<frame_ptr> outbox_;
-  std::size_t outbox_bytes_ = 0;  // queued or being written
+  std::size_t outbox_bytes_ = 0;  // payload bytes queued, or framed and not yet written
   bool flush_posted_ = false;
-  bool slow_consumer_ = false;
+  bool stop_delivery_ = false;  // slow consumer or finished: frames are dropped
   std::optional<std::pair<std::uint16_t, std::string>> close_request_;
 };
 

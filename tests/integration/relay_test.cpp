@@ -1046,7 +1046,7 @@ TEST_F(relay_test, oversized_frame_closes_1009) {
   player->send_bytes(8 * 1024);  // may fail once the server closed
   const close_info info = player->expect_closed();
   EXPECT_TRUE(info.close_frame && info.code == 1009) << info;
-  EXPECT_EQ(info.reason, "") << info;  // Beast sends 1009 without a reason (docs/protocol/relay.md)
+  EXPECT_EQ(info.reason, "message_too_big") << info;
   EXPECT_GE(server_->wait_metric_at_least("partyd_messages_too_large_total", 1).value_or(0), 1);
   auto gone = host->receive_until("client_disconnected");
   EXPECT_TRUE(gone);
