@@ -71,6 +71,8 @@ io_metrics::io_metrics(metrics_registry& m)
       writes(m.get_counter("partyd_ws_writes_total", "",
                            "write() calls to clients (each carries every frame queued)")),
       frames_out(m.get_counter("partyd_ws_frames_out_total", "", "Frames written to clients")),
+      write_waits(m.get_counter("partyd_ws_write_waits_total", "",
+                                "Writes a client's full socket buffer made wait (slow readers)")),
       inbox_full(m.get_counter("partyd_inbox_full_replies_total", "",
                                "Client messages answered inbox_full")),
       auth_failures(m.get_counter("partyd_admin_auth_failures_total", "",

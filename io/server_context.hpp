@@ -7,9 +7,11 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -34,6 +36,12 @@ struct io_thread {
   // Coarse clock for connection deadlines, advanced by the sweep (server.cpp).
   std::int64_t now_ms = 0;
   boost::asio::steady_timer sweep_timer{context};
+  // Sessions with frames to write, queued by workers (ws_session::deliver); one posted handler
+  // drains them all, so a worker pass that feeds many connections costs one wakeup, not one each.
+  std::mutex flush_mutex;
+  std::vector<std::shared_ptr<ws_session>> flush_queue;  // guarded by flush_mutex
+  bool flush_drain_posted = false;                       // guarded by flush_mutex
+  std::vector<std::shared_ptr<ws_session>> flush_batch;  // io thread only
 };
 
 enum class server_phase { starting, ready, stopping };
@@ -52,6 +60,7 @@ struct io_metrics {
   counter& reads;
   counter& writes;
   counter& frames_out;
+  counter& write_waits;
   counter& inbox_full;
   counter& auth_failures;
   counter& http_requests;

@@ -309,10 +309,32 @@ void ws_session::close(std::uint16_t code, std::string_view reason) noexcept {
 
 void ws_session::schedule_flush_locked() {
   if (flush_posted_) {
-    return;  // one post per batch, not one per message
+    return;  // already queued for the io thread's next drain
   }
   flush_posted_ = true;
-  net::post(thread_.context, [self = shared_from_this()] { self->on_flush(); });
+  io_thread& thread = thread_;
+  bool post = false;
+  {
+    std::lock_guard lock(thread.flush_mutex);  // always taken inside outbox_mutex_, never around it
+    thread.flush_queue.push_back(shared_from_this());
+    post = !thread.flush_drain_posted;
+    thread.flush_drain_posted = true;
+  }
+  if (post) {
+    net::post(thread.context, [&thread] { drain_flush_queue(thread); });
+  }
+}
+
+void drain_flush_queue(io_thread& thread) {
+  {
+    std::lock_guard lock(thread.flush_mutex);
+    thread.flush_batch.swap(thread.flush_queue);
+    thread.flush_drain_posted = false;
+  }
+  for (auto& session : thread.flush_batch) {
+    session->on_flush();
+  }
+  thread.flush_batch.clear();
 }
 
 // ---- writing (io thread) ----
@@ -392,6 +414,7 @@ void ws_session::write_out(std::string& bytes) {
     return;
   }
   // The socket buffer is full: keep the rest and let Asio finish it when the socket drains.
+  ctx_.io.write_waits.inc();
   unsent_.assign(bytes, written);
   {
     std::lock_guard lock(outbox_mutex_);

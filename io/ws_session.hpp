@@ -29,6 +29,9 @@
 
 namespace partyd {
 
+// io thread: writes out what every session queued in thread.flush_queue has in its outbox.
+void drain_flush_queue(io_thread& thread);
+
 class ws_session final : public connection_sink, public std::enable_shared_from_this<ws_session> {
  public:
   ws_session(server_context& ctx, io_thread& thread, boost::asio::ip::tcp::socket&& socket,
@@ -61,6 +64,7 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
                    std::string_view room_code = {});
   void schedule_flush_locked();
   void on_flush();
+  friend void drain_flush_queue(io_thread& thread);
   // Frames `frames` (and a control frame, if any) behind what is unsent and writes.
   void write_frames(const std::vector<frame_ptr>& frames, std::string_view control);
   void write_out(std::string& bytes);
