@@ -32,6 +32,7 @@ std::optional<server_config> parse_config(int argc, char** argv, int& exit_code)
     ("max-connections", po::value(&c.max_connections)->default_value(c.max_connections), "open WebSocket connections at most; more are refused with HTTP 503")
     ("max-rooms", po::value(&c.engine.max_rooms)->default_value(c.engine.max_rooms), "open rooms at most")
     ("max-message-bytes", po::value(&c.games.relay.max_message_bytes)->default_value(c.games.relay.max_message_bytes), "largest relay WebSocket message; larger ones close the connection with 1009")
+    ("http-timeout-ms", po::value(&c.http_timeout_ms)->default_value(c.http_timeout_ms), "an HTTP request (or WebSocket upgrade) must arrive, and its answer be written, within this time")
     ("handshake-timeout-ms", po::value(&c.handshake_timeout_ms)->default_value(c.handshake_timeout_ms), "a connection must complete its handshake within this time")
     ("idle-timeout-ms", po::value(&c.idle_timeout_ms)->default_value(c.idle_timeout_ms), "close a connection silent this long; pings are sent at half of it")
     ("outbox-max-bytes", po::value(&c.outbox_max_bytes)->default_value(c.outbox_max_bytes), "unsent bytes per connection before it is disconnected as a slow consumer")
@@ -88,7 +89,7 @@ std::optional<server_config> parse_config(int argc, char** argv, int& exit_code)
   if (c.io_threads == 0 || c.engine.workers == 0 || c.engine.inbox_max == 0 ||
       c.engine.batch_per_room == 0 || c.engine.room_code_length < 4 ||
       c.engine.room_code_length > 16 || c.rate_limit_window_ms <= 0 ||
-      c.handshake_timeout_ms <= 0 || c.engine.snapshot_interval_ms <= 0 ||
+      c.handshake_timeout_ms <= 0 || c.http_timeout_ms <= 0 || c.engine.snapshot_interval_ms <= 0 ||
       c.engine.durable_reply_timeout_ms < 0 || c.idle_timeout_ms <= 0 ||
       c.engine.inactivity_ms <= 0) {
     std::cerr << "partyd: thread counts, limits and timeouts must be positive; room code length "

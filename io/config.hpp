@@ -23,6 +23,7 @@ struct server_config {
   std::string store_prefix = "partyd:room:";
   std::size_t io_threads = 1;
   std::size_t max_connections = 10000;
+  std::int64_t http_timeout_ms = 30000;
   std::int64_t handshake_timeout_ms = 10000;
   std::int64_t idle_timeout_ms = 60000;  // pings go out at half of it
   std::size_t outbox_max_bytes = 1 << 20;

@@ -8,8 +8,8 @@
 #include <memory>
 #include <optional>
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -34,9 +34,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
  public:
   http_session(server_context& ctx, io_thread& thread, boost::asio::ip::tcp::socket&& socket);
   void start();
+  // io thread, from the sweep: closes a connection whose request or response is overdue.
+  void sweep(std::int64_t now_ms);
 
  private:
   void do_read();
+  void read_request();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   // Answers 101 to a valid upgrade, then hands the socket to a ws_session of `module`.
   void accept_upgrade(std::string_view key, const game_module& module);
@@ -47,7 +50,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   server_context& ctx_;
   io_thread& thread_;
-  boost::beast::tcp_stream stream_;
+  // A plain socket: deadlines come from the io thread's sweep, so a connection that has not sent
+  // its request yet holds no timer, buffer or read operation (a join storm opens thousands).
+  boost::asio::ip::tcp::socket socket_;
+  std::int64_t deadline_ms_ = 0;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::shared_ptr<http_response> response_;

@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "engine/log.hpp"
+#include "io/http_api.hpp"
 #include "io/listener.hpp"
 #include "io/ws_session.hpp"
 
@@ -37,6 +38,18 @@ void sweep_sessions(io_thread& thread, std::chrono::milliseconds interval) {
   }
   for (auto& session : live) {
     session->sweep(thread.now_ms);  // may remove itself from thread.sessions
+  }
+  std::vector<std::shared_ptr<http_session>> http_live;
+  for (auto it = thread.http_sessions.begin(); it != thread.http_sessions.end();) {
+    if (auto session = it->second.lock()) {
+      http_live.push_back(std::move(session));
+      ++it;
+    } else {
+      it = thread.http_sessions.erase(it);
+    }
+  }
+  for (auto& session : http_live) {
+    session->sweep(thread.now_ms);  // may remove itself from thread.http_sessions
   }
   thread.sweep_timer.expires_after(interval);
   thread.sweep_timer.async_wait([&thread, interval](const boost::system::error_code& ec) {
@@ -96,7 +109,8 @@ std::uint16_t server::start() {
   listener_ = std::make_shared<listener>(ctx_, threads_, endpoint);
   // A quarter of the shortest deadline, between 10 ms and 1 s: deadlines are kept to within that.
   const std::int64_t shortest =
-      std::min(ctx_.config.handshake_timeout_ms, ctx_.config.idle_timeout_ms / 2);
+      std::min({ctx_.config.handshake_timeout_ms, ctx_.config.idle_timeout_ms / 2,
+                ctx_.config.http_timeout_ms});
   const auto interval = std::chrono::milliseconds(std::clamp<std::int64_t>(shortest / 4, 10, 1000));
   for (auto& thread : threads_) {
     io_thread* t = thread.get();

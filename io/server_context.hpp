@@ -23,11 +23,14 @@
 namespace partyd {
 
 class ws_session;
+class http_session;
 
 struct io_thread {
   boost::asio::io_context context{1};  // concurrency hint 1: exactly one thread runs it
   std::thread thread;
   std::unordered_map<connection_id, std::weak_ptr<ws_session>> sessions;
+  // Connections still speaking HTTP (before an upgrade, or plain requests), for their deadlines.
+  std::unordered_map<const http_session*, std::weak_ptr<http_session>> http_sessions;
   // Shared by every connection of the thread: a connection reads into read_buffer and parses in
   // place, and frames its outgoing batch into write_buffer; only leftovers (an incomplete frame,
   // bytes the socket did not take) are copied into the connection.

@@ -2,11 +2,13 @@
 
 #include <chrono>
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
 #include "engine/log.hpp"
 #include "engine/secrets.hpp"
+#include "io/exact_allocator.hpp"
 
 namespace partyd {
 
@@ -48,7 +50,7 @@ ws_session::~ws_session() {
   ctx_.io.outbox_bytes.sub(static_cast<std::int64_t>(outbox_bytes_));
 }
 
-void ws_session::start(std::string_view early_bytes) {
+void ws_session::start(std::string_view upgrade_response, std::string_view early_bytes) {
   error_code ec;
   socket_.non_blocking(true, ec);  // reads and writes are attempted directly, never block
   opened_ms_ = last_read_ms_ = thread_.now_ms;
@@ -57,6 +59,12 @@ void ws_session::start(std::string_view early_bytes) {
   ctx_.io.ws_open.add(1);
   if (ec) {
     finish();
+    return;
+  }
+  std::string& out = thread_.write_buffer;
+  out.assign(upgrade_response);
+  write_out(out);
+  if (finished_) {
     return;
   }
   if (!early_bytes.empty()) {
@@ -72,13 +80,16 @@ void ws_session::start(std::string_view early_bytes) {
 // ---- reading ----
 
 void ws_session::wait_readable() {
-  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
-    if (ec) {
-      self->finish();
-      return;
-    }
-    self->on_readable();
-  });
+  // This wait is what an idle connection holds: sized exactly (io/exact_allocator.hpp).
+  socket_.async_wait(tcp::socket::wait_read,
+                     net::bind_allocator(exact_allocator<void>(),
+                                         [self = shared_from_this()](const error_code& ec) {
+                                           if (ec) {
+                                             self->finish();
+                                             return;
+                                           }
+                                           self->on_readable();
+                                         }));
 }
 
 void ws_session::on_readable() {

@@ -38,9 +38,10 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
              const game_module& module);
   ~ws_session() override;
 
-  // io thread, once the 101 response is written: starts reading. `early_bytes` are bytes the
-  // client sent right behind its upgrade request (already read by the HTTP parser).
-  void start(std::string_view early_bytes);
+  // io thread, right after a valid upgrade request: writes `upgrade_response` (the 101) and
+  // starts reading. `early_bytes` are bytes the client sent right behind its upgrade request
+  // (already read by the HTTP parser).
+  void start(std::string_view upgrade_response, std::string_view early_bytes);
   // io thread: server shutdown; queued frames are flushed, then close 1001.
   void shutdown();
   // io thread, from the sweep: deadlines, pings, idle and close timeouts.

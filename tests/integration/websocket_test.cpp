@@ -84,6 +84,17 @@ TEST_F(websocket_test, bad_upgrades_are_refused_with_a_reason) {
   EXPECT_EQ(metric(*server_, "partyd_ws_connections_open"), 0);
 }
 
+TEST_F(websocket_test, a_connection_that_never_sends_its_request_is_closed) {
+  start_server({"--http-timeout-ms", "300"});
+  raw_ws_client silent;
+  ASSERT_TRUE(silent.connect(server_->port()));
+  EXPECT_TRUE(silent.wait_eof(std::chrono::seconds(3)));
+  // A prompt client on the same server is served.
+  raw_ws_client prompt;
+  ASSERT_TRUE(prompt.connect(server_->port()));
+  EXPECT_EQ(prompt.upgrade(relay_path()), 101);
+}
+
 TEST_F(websocket_test, a_fragmented_message_with_a_ping_inside_is_reassembled) {
   start_server();
   const relay_room room = create_room();
