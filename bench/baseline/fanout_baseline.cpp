@@ -11,7 +11,8 @@
 // TCP work; shared by 16 frames it is ~0.3 µs each, and that is what the best servers do.
 //
 // Shortcuts a real server cannot take, and why they do not change what is measured:
-// - Fields are found by substring search. A host's `state` (and a player's `message`) must be the
+// - Fields are found by substring search in compact JSON (`"roomCode":"..."`, no spaces), as
+//   partyload (Boost.JSON) writes it. A host's `state` (and a player's `message`) must be the
 //   last field of the object: the outgoing frame is a fixed prefix plus the bytes after
 //   `"state":` (or `"message":`), closing brace included. partyload writes them that way.
 // - Room codes come from a counter and host keys are not secret; there are no limits besides a
