@@ -18,11 +18,11 @@
 // - Room codes come from a counter and host keys are not secret; there are no limits besides a
 //   per-connection output cap (a client that stops reading is dropped).
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -31,7 +31,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -124,7 +124,8 @@ std::string websocket_accept(std::string_view key) {
 // ----- output: queue now, one write per connection per pass -----
 
 void queue_output(server& s, connection& c, std::string_view bytes) {
-  if (c.state == connection::phase::closed) return;
+  // Nothing may follow a close frame (set once it is queued).
+  if (c.state == connection::phase::closed || c.close_after_flush) return;
   c.out.append(bytes);
   if (!c.dirty) {
     c.dirty = true;
@@ -248,8 +249,8 @@ void on_handshake(server& s, connection& c, std::string_view text) {
     }
     if (r.host != nullptr) {
       r.host->joined = nullptr;  // the older host leaves the room and is closed after its flush
-      r.host->close_after_flush = true;
       queue_output(s, *r.host, frame_of(0x8, "\x0f\xa1host_replaced"));  // 4001
+      r.host->close_after_flush = true;
     }
     r.host = &c;
     c.is_host = true;
