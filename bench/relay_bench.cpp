@@ -1,6 +1,7 @@
-// Relay micro benchmarks: decoding typical client messages, one set_game_state step with 8
-// players, and snapshot encode/restore of a typical room (8 players, 2 polls) and a large one
-// (1000 seats). Rooms are built through the module's own decode and step. See bench/README.md.
+// Relay micro benchmarks: decoding typical client messages (a handshake included), one
+// set_game_state and one message_to_host step with 8 players, and snapshot encode/restore of a
+// typical room (8 players, 2 polls) and a large one (1000 seats). Rooms are built through the
+// module's own decode and step. See bench/README.md.
 #include <benchmark/benchmark.h>
 
 #include <memory>
@@ -135,6 +136,23 @@ void BM_relay_decode_message_to_host(benchmark::State& state) {
 }
 BENCHMARK(BM_relay_decode_message_to_host);
 
+// A connection's first message: a player's handshake with a small meta (91 B).
+void BM_relay_decode_handshake(benchmark::State& state) {
+  relay_module module;
+  const std::string text =
+      json::serialize(json::object{{"type", "handshake"},
+                                   {"roomCode", code},
+                                   {"role", "player"},
+                                   {"meta", {{"name", "Alice"}, {"avatar", 3}}}});
+  for (auto _ : state) {
+    decode_result decoded = module.decode(text, true);
+    benchmark::DoNotOptimize(decoded.cmd.get());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
+  state.counters["message_bytes"] = static_cast<double>(text.size());
+}
+BENCHMARK(BM_relay_decode_handshake);
+
 // One host set_game_state in a room of 8 connected players: the step and the effects it makes
 // (the frame is serialized once for every player). The command is decoded once, outside.
 void BM_relay_step_set_game_state_8_players(benchmark::State& state) {
@@ -155,6 +173,31 @@ void BM_relay_step_set_game_state_8_players(benchmark::State& state) {
       static_cast<double>(made) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_relay_step_set_game_state_8_players);
+
+// One player's message_to_host in the same room: one client_message frame to the host.
+void BM_relay_step_message_to_host_8_players(benchmark::State& state) {
+  relay_module module;
+  auto r = build_room(module, 8);
+  input in;
+  in.kind = input_kind::command;
+  in.conn = 100;
+  in.cmd =
+      module
+          .decode(json::serialize(json::object{{"type", "message_to_host"},
+                                               {"message", {{"action", "answer"}, {"choice", 2}}}}),
+                  false)
+          .cmd;
+  effects out;
+  std::size_t made = 0;
+  for (auto _ : state) {
+    r->instance().step(in, 2000, r->rng(), out);
+    made += out.list().size();
+    out.clear();
+  }
+  state.counters["effects_per_step"] =
+      static_cast<double>(made) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_relay_step_message_to_host_8_players);
 
 void BM_relay_snapshot_encode(benchmark::State& state) {
   relay_module module;
