@@ -1,8 +1,10 @@
 #include "engine/runtime.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <chrono>
 #include <functional>
+#include <iterator>
 #include <mutex>
 
 #include "engine/log.hpp"
@@ -267,6 +269,34 @@ bool runtime::close_room(std::string_view code) {
   input in;
   in.kind = input_kind::admin_close;
   return submit(target, std::move(in), true) == push_result::accepted;
+}
+
+push_result runtime::submit_deferred(const std::shared_ptr<room>& target, input&& in,
+                                     deferred_wakes& wakes) {
+  const push_result result = target->push(std::move(in), false);
+  if (result == push_result::full) {
+    inbox_rejected_.inc();
+    return result;
+  }
+  if (result == push_result::accepted) {
+    inbox_depth_.add(1);
+    if (target->claim_schedule()) {
+      wakes.push_back(target);
+    }
+  }
+  return result;
+}
+
+void runtime::wake(deferred_wakes& wakes) {
+  for (std::size_t index = 0; index < workers_.size() && !wakes.empty(); ++index) {
+    // Partition: this worker's rooms to the back, handed over in one bulk enqueue.
+    auto mine = std::stable_partition(
+        wakes.begin(), wakes.end(), [index](const auto& r) { return r->worker_index() != index; });
+    workers_[index]->wake_many(std::make_move_iterator(mine),
+                               static_cast<std::size_t>(wakes.end() - mine));
+    wakes.erase(mine, wakes.end());
+  }
+  wakes.clear();
 }
 
 push_result runtime::submit(const std::shared_ptr<room>& target, input&& in, bool exempt) {

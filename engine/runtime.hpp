@@ -99,6 +99,15 @@ class runtime {
   // inbox is full; engine inputs pass `exempt`.
   push_result submit(const std::shared_ptr<room>& target, input&& in, bool exempt = false);
 
+  // The same, but a room this makes ready is added to `wakes` instead of waking its worker; the
+  // caller hands them over with wake(wakes). An io thread that reads many messages in one poll
+  // thus wakes each worker once, not once per message (a context switch each when the server
+  // shares one core). Thread: `wakes` belongs to the caller.
+  using deferred_wakes = std::vector<std::shared_ptr<room>>;
+  push_result submit_deferred(const std::shared_ptr<room>& target, input&& in,
+                              deferred_wakes& wakes);
+  void wake(deferred_wakes& wakes);
+
   // Any thread (the snapshot writer): `version` of the room is in the store; its worker releases
   // the replies it held for it.
   void notify_durable(const std::shared_ptr<room>& target, std::uint64_t version);

@@ -32,6 +32,13 @@ class worker {
   void stop();
   // Any thread: the room has inputs.
   void wake(std::shared_ptr<room> ready);
+  // Any thread: several rooms at once, one signal.
+  template <class MoveIterator>
+  void wake_many(MoveIterator first, std::size_t count) {
+    if (count > 0) {
+      ready_.enqueue_bulk(first, count);
+    }
+  }
 
  private:
   void run();

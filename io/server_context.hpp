@@ -45,6 +45,10 @@ struct io_thread {
   std::vector<std::shared_ptr<ws_session>> flush_queue;  // guarded by flush_mutex
   bool flush_drain_posted = false;                       // guarded by flush_mutex
   std::vector<std::shared_ptr<ws_session>> flush_batch;  // io thread only
+  // Rooms this thread's reads made ready, woken together by one posted handler after the other
+  // completions of the same poll have run (runtime::submit_deferred). io thread only.
+  runtime::deferred_wakes pending_wakes;
+  bool wakes_posted = false;
 };
 
 enum class server_phase { starting, ready, stopping };

@@ -263,7 +263,15 @@ void ws_session::handle_message(std::string_view text) {
     in.secret = random_token(24);
     in.sink = shared_from_this();
   }
-  const push_result pushed = ctx_.engine.submit(room_, std::move(in));
+  const push_result pushed =
+      ctx_.engine.submit_deferred(room_, std::move(in), thread_.pending_wakes);
+  if (!thread_.pending_wakes.empty() && !thread_.wakes_posted) {
+    thread_.wakes_posted = true;
+    net::post(thread_.context, [&thread = thread_, &engine = ctx_.engine] {
+      thread.wakes_posted = false;
+      engine.wake(thread.pending_wakes);
+    });
+  }
   if (pushed == push_result::accepted) {
     first_message_ = false;
     return;

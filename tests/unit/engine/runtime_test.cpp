@@ -284,6 +284,36 @@ TEST(runtime, submit_counts_rejections_and_closed_rooms) {
       eventually([&] { return f.metrics.get_gauge("partyd_inbox_depth", "", "").value() == 0; }));
 }
 
+TEST(runtime, deferred_submits_wait_for_wake_and_wake_each_room_once) {
+  runtime_options options;
+  options.workers = 2;
+  echo_fixture f(options);
+  f.rt->start();
+  std::vector<std::shared_ptr<room>> rooms;
+  for (int i = 0; i < 6; ++i) {
+    rooms.push_back(f.create());
+    ASSERT_TRUE(rooms.back());
+  }
+  const std::size_t before = f.log->size();
+  runtime::deferred_wakes wakes;
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    for (auto& r : rooms) {
+      input in;
+      in.kind = input_kind::command;
+      in.conn = 1;
+      in.cmd = make_command(in_seq, i);
+      EXPECT_EQ(f.rt->submit_deferred(r, std::move(in), wakes), push_result::accepted);
+    }
+  }
+  // Each room is scheduled once however many inputs it got; nothing runs before wake().
+  EXPECT_EQ(wakes.size(), rooms.size());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(f.log->size(), before);
+  f.rt->wake(wakes);
+  EXPECT_TRUE(wakes.empty());
+  ASSERT_TRUE(f.log->wait_size(before + 3 * rooms.size()));
+}
+
 TEST(runtime, stop_finishes_inputs_already_queued) {
   runtime_options options;
   options.batch_per_room = 4;
