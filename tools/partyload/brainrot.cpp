@@ -401,6 +401,7 @@ void br_client::protocol_error(std::string_view type, std::string_view frame) {
       scratch_ += value;
     }
   }
+  if (!run_.log_frame()) return error(scratch_);
   std::fprintf(stderr, "brainrot: %.*s\n",
                static_cast<int>(std::min<std::size_t>(frame.size(), 300)), frame.data());
   error(scratch_);

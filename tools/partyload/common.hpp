@@ -127,6 +127,9 @@ struct run_state {
 
   void error(std::string_view code);
   json::object errors_json();
+  // True for the first few unexpected frames only, so that a broken run does not flood stderr.
+  bool log_frame() { return logged.fetch_add(1, std::memory_order_relaxed) < 10; }
+  std::atomic<int> logged{0};
 };
 
 // /proc readings; pid 0 = this process.

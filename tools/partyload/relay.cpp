@@ -100,8 +100,10 @@ class relay_client final : public ws_conn {
   void on_handshake_response(std::string_view frame, std::int64_t now) {
     if (frame_type(frame) != "handshake_response" || string_field(frame, "status") != "success") {
       const auto code = string_field(frame, "code");
-      std::fprintf(stderr, "handshake failed: %.*s\n",
-                   static_cast<int>(std::min<std::size_t>(frame.size(), 300)), frame.data());
+      if (run_.log_frame()) {
+        std::fprintf(stderr, "handshake failed: %.*s\n",
+                     static_cast<int>(std::min<std::size_t>(frame.size(), 300)), frame.data());
+      }
       return error(code.empty() ? std::string_view("handshake_failed") : code);
     }
     if (reclaiming_ && frame.find("\"gameState\":{\"seq\":") == std::string_view::npos) {

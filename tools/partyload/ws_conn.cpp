@@ -8,7 +8,7 @@ void ws_conn::connect(const tcp::resolver::results_type& endpoints, const std::s
                       const char* path) {
   if (ws_) drop();
   ++generation_;
-  ws_.emplace(ctx_);
+  ws_.emplace(ctx_.get_executor());
   head_ = 0;
   count_ = 0;
   writing_ = false;
@@ -19,19 +19,19 @@ void ws_conn::connect(const tcp::resolver::results_type& endpoints, const std::s
   ws_->auto_fragment(false);
   ws_->text(true);
   const auto gen = generation_;
-  beast::get_lowest_layer(*ws_).async_connect(
-      endpoints, [this, gen, &host, path](beast::error_code ec, const tcp::endpoint&) {
-        if (gen != generation_ || stopped_) return;
-        if (ec) return closed("connect_failed");
-        beast::get_lowest_layer(*ws_).socket().set_option(tcp::no_delay(true));
-        ws_->async_handshake(host, path, [this, gen](beast::error_code e) {
-          if (gen != generation_ || stopped_) return;
-          if (e) return closed("ws_upgrade_failed");
-          open_ = true;
-          on_open();
-          do_read();
-        });
-      });
+  net::async_connect(ws_->next_layer(), endpoints,
+                     [this, gen, &host, path](beast::error_code ec, const tcp::endpoint&) {
+                       if (gen != generation_ || stopped_) return;
+                       if (ec) return closed("connect_failed");
+                       ws_->next_layer().set_option(tcp::no_delay(true));
+                       ws_->async_handshake(host, path, [this, gen](beast::error_code e) {
+                         if (gen != generation_ || stopped_) return;
+                         if (e) return closed("ws_upgrade_failed");
+                         open_ = true;
+                         on_open();
+                         do_read();
+                       });
+                     });
 }
 
 void ws_conn::drop() {
@@ -39,7 +39,7 @@ void ws_conn::drop() {
   open_ = false;
   if (ws_) {
     beast::error_code ignored;
-    beast::get_lowest_layer(*ws_).socket().close(ignored);
+    ws_->next_layer().close(ignored);
   }
 }
 

@@ -78,7 +78,10 @@ class ws_conn {
   void do_write();
   void closed(std::string_view code);
 
-  std::optional<websocket::stream<beast::tcp_stream>> ws_;
+  // A plain socket bound to the io_context's own executor: no type-erased executor and no
+  // timeout machinery of beast::tcp_stream on every read (both showed in profiles).
+  using socket_type = net::basic_stream_socket<tcp, net::io_context::executor_type>;
+  std::optional<websocket::stream<socket_type>> ws_;
   beast::flat_buffer buffer_;
   std::vector<std::string> ring_;
   std::size_t head_ = 0;
