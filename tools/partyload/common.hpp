@@ -109,6 +109,7 @@ struct shard {
   std::atomic<std::uint64_t> joined{0};            // successful (re)joins
   std::atomic<std::uint64_t> games{0};             // brainrot games completed
   std::atomic<std::uint64_t> actions{0};           // brainrot commands sent
+  std::atomic<std::int64_t> last_join_ns{0};       // mono_ns() of the latest successful (re)join
   histogram to_players;                            // relay game_state host -> player
   histogram to_host;                               // relay message_to_host player -> host
   histogram join;                                  // connect -> handshake_response

@@ -73,6 +73,12 @@ std::uint64_t runner::sum(std::atomic<std::uint64_t> shard::*field) const {
   return total;
 }
 
+std::int64_t runner::last_join_ns() const {
+  std::int64_t last = 0;
+  for (const auto& s : shards_) last = std::max(last, s->last_join_ns.load());
+  return last;
+}
+
 summary runner::merged(histogram shard::*h) const {
   std::vector<const histogram*> parts;
   for (const auto& s : shards_) parts.push_back(&((*s).*h));
@@ -128,7 +134,7 @@ double runner::progress(double seconds, const std::function<bool()>& done,
       next_report += std::chrono::seconds(1);
     }
     if (now >= limit) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 }

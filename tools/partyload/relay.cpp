@@ -112,6 +112,7 @@ class relay_client final : public ws_conn {
     joined_ = true;
     histogram::bump(shard_.joined);
     (reclaiming_ ? shard_.rejoin : shard_.join).record(now - connect_started_ns_);
+    shard_.last_join_ns.store(now, std::memory_order_relaxed);
     if (role_ == role::player && client_id_.empty()) {
       client_id_ = std::string(string_field(frame, "clientId"));
       if (client_id_.empty()) error("no_client_id");
@@ -234,9 +235,11 @@ struct relay_setup {
   }
 };
 
-// Waits until `target` joins (or errors, or the bound); returns the seconds it took.
-double wait_joined(runner& r, std::uint64_t target, std::uint64_t base, double bound) {
-  const auto started = std::chrono::steady_clock::now();
+// Waits until `target` joins past `base` (or errors, or the bound). Returns the seconds from
+// `started_ns` to the last join (taken on the io threads, so the polling adds nothing), or to the
+// bound when not all joined.
+double wait_joined(runner& r, std::uint64_t target, std::uint64_t base, double bound,
+                   std::int64_t started_ns) {
   r.progress(
       bound, [&] { return r.sum(&shard::joined) - base + r.run.errors.load() >= target; },
       [&] {
@@ -246,7 +249,10 @@ double wait_joined(runner& r, std::uint64_t target, std::uint64_t base, double b
                       static_cast<unsigned long long>(target));
         return std::string(line);
       });
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (r.sum(&shard::joined) - base < target) {
+    return static_cast<double>(mono_ns() - started_ns) / 1e9;
+  }
+  return static_cast<double>(r.last_join_ns() - started_ns) / 1e9;
 }
 
 void add_server_rss(runner& r, json::object& result, long before, long after, int connections) {
@@ -279,8 +285,9 @@ void run_relay_fanout(runner& r, json::object& result) {
   }
   const int expected = setup.count;
   r.start();
+  const std::int64_t join_started = mono_ns();
   setup.start_all(r);
-  const double join_s = wait_joined(r, static_cast<std::uint64_t>(expected), 0, 60);
+  const double join_s = wait_joined(r, static_cast<std::uint64_t>(expected), 0, 60, join_started);
   std::fprintf(stderr, "joined %llu/%d in %.3f s (errors %llu)\n",
                static_cast<unsigned long long>(r.sum(&shard::joined)), expected, join_s,
                static_cast<unsigned long long>(r.run.errors.load()));
@@ -362,8 +369,10 @@ void run_players(runner& r, json::object& result, bool hold) {
   const int expected = setup.count;
   r.start();
   r.begin_window();
+  const std::int64_t storm_started = mono_ns();
   setup.start_all(r);
-  const double storm_s = wait_joined(r, static_cast<std::uint64_t>(expected), 0, opt.duration_s);
+  const double storm_s =
+      wait_joined(r, static_cast<std::uint64_t>(expected), 0, opt.duration_s, storm_started);
   const auto joined = r.sum(&shard::joined);
   std::fprintf(stderr, "joined %llu/%d in %.3f s (errors %llu)\n",
                static_cast<unsigned long long>(joined), expected, storm_s,
@@ -414,8 +423,10 @@ void run_reconnect_storm(runner& r, json::object& result) {
   }
   const int expected = setup.count;
   r.start();
+  const std::int64_t join_started = mono_ns();
   setup.start_all(r);
-  const double join_s = wait_joined(r, static_cast<std::uint64_t>(expected), 0, opt.duration_s);
+  const double join_s =
+      wait_joined(r, static_cast<std::uint64_t>(expected), 0, opt.duration_s, join_started);
   const auto joined = r.sum(&shard::joined);
   std::fprintf(stderr, "seated %llu/%d in %.3f s (errors %llu)\n",
                static_cast<unsigned long long>(joined), expected, join_s,
@@ -430,6 +441,7 @@ void run_reconnect_storm(runner& r, json::object& result) {
   std::fprintf(stderr, "storm: %zu players drop and reclaim their seats\n", players.size());
 
   r.begin_window();
+  const std::int64_t storm_started = mono_ns();
   for (int t = 0; t < r.threads(); ++t) {
     net::post(r.context(t), [&setup, &r, t] {
       for (auto& c : setup.clients[t]) {
@@ -437,7 +449,7 @@ void run_reconnect_storm(runner& r, json::object& result) {
       }
     });
   }
-  const double storm_s = wait_joined(r, players.size(), joined, opt.duration_s);
+  const double storm_s = wait_joined(r, players.size(), joined, opt.duration_s, storm_started);
   const auto resynced = r.sum(&shard::joined) - joined;
   std::fprintf(stderr, "resynced %llu/%zu in %.3f s (errors %llu)\n",
                static_cast<unsigned long long>(resynced), players.size(), storm_s,

@@ -31,6 +31,7 @@ class runner {
   void finish(const std::function<void(int)>& stop_thread);
 
   std::uint64_t sum(std::atomic<std::uint64_t> shard::*field) const;
+  std::int64_t last_join_ns() const;
   summary merged(histogram shard::*h) const;
   summary merged(std::array<histogram, command_count> shard::*h, command c) const;
 
