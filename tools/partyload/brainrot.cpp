@@ -218,6 +218,8 @@ void br_client::finish_send(std::string& text, command c) {
   pending_ = c;
   pending_ns_ = mono_ns();
   if (index_ == 0) room_.cmd_ns[static_cast<int>(c)] = pending_ns_;
+  if (c == command::take_player) take_ns_ = pending_ns_;
+  if (c == command::rename_player) rename_ns_ = pending_ns_;
   histogram::bump(shard_.actions);
   commit();
 }
