@@ -112,6 +112,8 @@ double runner::progress(double seconds, const std::function<bool()>& done,
                                    std::chrono::duration<double>(seconds));
   auto next_report = started + std::chrono::seconds(1);
   int second = 0;
+  last_thread_cpu_ = thread_cpu();
+  auto last_cpu_at = started;
   while (true) {
     const auto now = std::chrono::steady_clock::now();
     if (done()) break;
@@ -123,6 +125,9 @@ double runner::progress(double seconds, const std::function<bool()>& done,
         busiest = std::max(busiest, cpu[i] - last_thread_cpu_[i]);
       }
       last_thread_cpu_ = cpu;
+      const double wall = std::chrono::duration<double>(now - last_cpu_at).count();
+      last_cpu_at = now;
+      if (wall > 0) busiest /= wall;
       std::fprintf(stderr, "t=%2ds %s errors=%llu loadgen_cpu(busiest thread)=%.0f%%\n", second,
                    line().c_str(), static_cast<unsigned long long>(run.errors.load()),
                    100 * busiest);
