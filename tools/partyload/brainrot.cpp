@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <functional>
 #include <random>
 
 #include "runner.hpp"
@@ -44,6 +45,8 @@ class br_client final : public ws_conn {
     stop();
   }
   void reset_game() {
+    timer_.cancel();
+    next_ = action::none;
     pending_ = command::count;
     take_ns_ = rename_ns_ = 0;
     lobby_done_ = false;
@@ -103,6 +106,7 @@ class br_room {
   }
 
   void new_game() {
+    last_progress_ns = mono_ns();
     code.clear();
     key.clear();
     renamed = 0;
@@ -122,6 +126,15 @@ class br_room {
   void halt() {
     for (auto& c : clients_) c->halt();
   }
+
+  // No frame for this long: the game is stuck (a lost reply, a server that stopped answering).
+  void check_stalled(std::int64_t now, std::int64_t limit_ns) {
+    if (now - last_progress_ns < limit_ns) return;
+    r_.run.error("game_stalled");
+    abort_game();
+  }
+
+  std::int64_t last_progress_ns = 0;
 
   std::string code;
   std::string key;
@@ -299,6 +312,7 @@ void br_client::broadcast(command c, std::int64_t sent_ns, std::int64_t now) {
 
 void br_client::on_frame(std::string_view frame) {
   const std::int64_t now = mono_ns();
+  room_.last_progress_ns = now;
   const std::string_view type = frame_type(frame);
   if (type == "ERROR" || type == "TAKE_PLAYER_FAIL" || type == "SLOT_INVALIDATED") {
     return protocol_error(type, frame);
@@ -426,11 +440,28 @@ void run_brainrot(runner& r, json::object& result) {
     const int t = i % r.threads();
     rooms[t].push_back(std::make_unique<br_room>(r, t, i));
   }
+  // One watchdog per io thread: a room without any frame for max(10 s, 5 think times) counts a
+  // game_stalled error and starts a new game.
+  const auto stall_ns = static_cast<std::int64_t>(std::max(10e9, 5 * opt.think_ms * 1e6));
+  std::vector<std::unique_ptr<net::steady_timer>> watchdogs;
+  std::function<void(int)> watch = [&](int t) {
+    watchdogs[t]->expires_after(std::chrono::seconds(1));
+    watchdogs[t]->async_wait([&, t](beast::error_code ec) {
+      if (ec || r.run.stopping.load()) return;
+      const std::int64_t now = mono_ns();
+      for (auto& room : rooms[t]) room->check_stalled(now, stall_ns);
+      watch(t);
+    });
+  };
+  for (int t = 0; t < r.threads(); ++t) {
+    watchdogs.push_back(std::make_unique<net::steady_timer>(r.context(t)));
+  }
   r.start();
   r.begin_window();
   for (int t = 0; t < r.threads(); ++t) {
-    net::post(r.context(t), [&rooms, t] {
+    net::post(r.context(t), [&rooms, &watch, t] {
       for (auto& room : rooms[t]) room->new_game();
+      watch(t);
     });
   }
   std::uint64_t last_actions = 0;
@@ -451,7 +482,8 @@ void run_brainrot(runner& r, json::object& result) {
       });
   const double elapsed = r.end_window(result);
   (void)elapsed_run;
-  r.finish([&rooms](int t) {
+  r.finish([&rooms, &watchdogs](int t) {
+    watchdogs[t]->cancel();
     for (auto& room : rooms[t]) room->halt();
   });
 
