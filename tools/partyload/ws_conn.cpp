@@ -82,7 +82,15 @@ void ws_conn::do_read() {
     if (gen != generation_) return;
     if (ec) {
       if (ec == websocket::error::closed && expect_close_) return closed({});
-      return closed(ec == websocket::error::closed ? "closed_by_server" : "connection_lost");
+      if (ec != websocket::error::closed) return closed("connection_lost");
+      // closed_by_server:<close code>[:<reason>]
+      const auto& why = ws_->reason();
+      std::string code = "closed_by_server:" + std::to_string(why.code);
+      if (!why.reason.empty()) {
+        code += ':';
+        code.append(why.reason.data(), why.reason.size());
+      }
+      return closed(code);
     }
     histogram::bump(shard_.frames_in);
     const auto data = buffer_.cdata();
