@@ -18,6 +18,7 @@ void ws_conn::connect(const tcp::resolver::results_type& endpoints, const std::s
   ws_->read_message_max(1 << 20);
   ws_->auto_fragment(false);
   ws_->text(true);
+  ws_->secure_prng(false);  // masks need not be unpredictable here; the fast generator is cheaper
   const auto gen = generation_;
   net::async_connect(ws_->next_layer(), endpoints,
                      [this, gen, &host, path](beast::error_code ec, const tcp::endpoint&) {
