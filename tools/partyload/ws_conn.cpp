@@ -20,11 +20,12 @@ void ws_conn::connect(const tcp::resolver::results_type& endpoints, const std::s
   ws_->text(true);
   ws_->secure_prng(false);  // masks need not be unpredictable here; the fast generator is cheaper
   const auto gen = generation_;
-  net::async_connect(ws_->next_layer(), endpoints,
+  net::async_connect(ws_->next_layer().socket(), endpoints,
                      [this, gen, &host, path](beast::error_code ec, const tcp::endpoint&) {
                        if (gen != generation_ || stopped_) return;
                        if (ec) return closed("connect_failed");
-                       ws_->next_layer().set_option(tcp::no_delay(true));
+                       ws_->next_layer().socket().set_option(tcp::no_delay(true));
+                       ws_->next_layer().socket().non_blocking(true);
                        ws_->async_handshake(host, path, [this, gen](beast::error_code e) {
                          if (gen != generation_ || stopped_) return;
                          if (e) return closed("ws_upgrade_failed");
@@ -40,7 +41,7 @@ void ws_conn::drop() {
   open_ = false;
   if (ws_) {
     beast::error_code ignored;
-    ws_->next_layer().close(ignored);
+    ws_->next_layer().socket().close(ignored);
   }
 }
 
