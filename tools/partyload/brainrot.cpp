@@ -456,6 +456,7 @@ void run_brainrot(runner& r, json::object& result) {
   for (int t = 0; t < r.threads(); ++t) {
     watchdogs.push_back(std::make_unique<net::steady_timer>(r.context(t)));
   }
+  const long rss_before = opt.server_pid ? rss_kib(opt.server_pid) : -1;
   r.start();
   r.begin_window();
   for (int t = 0; t < r.threads(); ++t) {
@@ -481,6 +482,10 @@ void run_brainrot(runner& r, json::object& result) {
         return std::string(line);
       });
   const double elapsed = r.end_window(result);
+  if (opt.server_pid) {
+    result["server_rss_kib_before"] = rss_before;
+    result["server_rss_kib_after"] = rss_kib(opt.server_pid);
+  }
   (void)elapsed_run;
   r.finish([&rooms, &watchdogs](int t) {
     watchdogs[t]->cancel();

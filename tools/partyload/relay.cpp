@@ -414,6 +414,7 @@ void run_reconnect_storm(runner& r, json::object& result) {
   const options& opt = r.opt;
   relay_setup setup;
   setup.create_rooms(r);
+  const long rss_before = opt.server_pid ? rss_kib(opt.server_pid) : -1;
   std::vector<relay_client*> players;
   for (int i = 0; i < opt.rooms; ++i) {
     setup.add(r, *setup.rooms[i], role::host, false, true);
@@ -456,7 +457,9 @@ void run_reconnect_storm(runner& r, json::object& result) {
                static_cast<unsigned long long>(r.run.errors.load()));
   if (resynced < players.size()) r.run.error("resync_incomplete");
   r.end_window(result);
+  const long rss_after = opt.server_pid ? rss_kib(opt.server_pid) : -1;
   setup.finish(r);
+  add_server_rss(r, result, rss_before, rss_after, 0);
 
   const summary setup_join = r.merged(&shard::join);
   const summary reclaim = r.merged(&shard::rejoin);
