@@ -181,6 +181,7 @@ void usage(std::FILE* out) {
   std::fprintf(
       out,
       "usage: partyload [--host H] [--port P] --token T [--scenario S] [options]\n"
+      "  --host 127.0.0.1 and --port 8080 by default; --token is partyd's --admin-token\n"
       "  --scenario relay-fanout (default)\n"
       "      --rooms R --players M --rate P (states/s/room) --size S (bytes)\n"
       "      [--player-rate Q (messages/s/player)] [--burst B (states per host tick)]\n"
