@@ -1,0 +1,323 @@
+// partyload: a bounded load generator for partyd over real WebSocket connections.
+// One io_context per thread (--threads); every client lives on one of them. Scenarios:
+//   relay-fanout     R relay rooms (created through the admin API), 1 host + M players each;
+//                    every host sets a game state P times a second (S bytes, carrying a sequence
+//                    number and a send time); players send Q messages a second to the host.
+//                    Measures delivery latency both ways.
+//   brainrot         R rooms each playing whole brainrot games in a loop, every client pausing
+//                    --think-ms before each action; latency per command and games per minute.
+//   join-storm       N relay players connect and join at once; time until all joined.
+//   reconnect-storm  N seated relay players drop and reclaim their seats at once; time until all
+//                    resynced.
+//   idle             N player connections that only keep alive; server RSS per connection.
+// Every run is bounded by --duration and by counts; only 127.0.0.1 unless --host says otherwise.
+#include <pthread.h>
+#include <time.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "runner.hpp"
+
+namespace partyload {
+
+runner::runner(const options& o) : opt(o) {
+  for (int i = 0; i < opt.threads; ++i) {
+    contexts_.push_back(std::make_unique<net::io_context>(1));
+    shards_.push_back(std::make_unique<shard>());
+  }
+  tcp::resolver resolver(*contexts_[0]);
+  endpoints = resolver.resolve(opt.host, opt.port);
+}
+
+runner::~runner() {
+  finish([](int) {});
+}
+
+void runner::start() {
+  for (auto& ctx : contexts_) {
+    threads_.emplace_back([c = ctx.get()] {
+      auto guard = net::make_work_guard(*c);
+      c->run();
+    });
+  }
+  last_thread_cpu_ = thread_cpu();
+}
+
+void runner::finish(const std::function<void(int)>& stop_thread) {
+  if (finished_) return;
+  finished_ = true;
+  run.stopping.store(true);
+  if (threads_.empty()) return;
+  std::atomic<int> pending{threads()};
+  for (int i = 0; i < threads(); ++i) {
+    net::post(*contexts_[i], [i, &stop_thread, &pending] {
+      stop_thread(i);
+      pending.fetch_sub(1);
+    });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (pending.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (auto& ctx : contexts_) ctx->stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+std::uint64_t runner::sum(std::atomic<std::uint64_t> shard::*field) const {
+  std::uint64_t total = 0;
+  for (const auto& s : shards_) total += ((*s).*field).load(std::memory_order_relaxed);
+  return total;
+}
+
+std::int64_t runner::last_join_ns() const {
+  std::int64_t last = 0;
+  for (const auto& s : shards_) last = std::max(last, s->last_join_ns.load());
+  return last;
+}
+
+summary runner::merged(histogram shard::*h) const {
+  std::vector<const histogram*> parts;
+  for (const auto& s : shards_) parts.push_back(&((*s).*h));
+  return summarize(parts);
+}
+
+summary runner::merged(std::array<histogram, command_count> shard::*h, command c) const {
+  std::vector<const histogram*> parts;
+  for (const auto& s : shards_) parts.push_back(&((*s).*h)[static_cast<int>(c)]);
+  return summarize(parts);
+}
+
+std::vector<double> runner::thread_cpu() const {
+  std::vector<double> out;
+  for (auto& t : const_cast<std::vector<std::thread>&>(threads_)) {
+    clockid_t clock{};
+    timespec ts{};
+    if (pthread_getcpuclockid(t.native_handle(), &clock) == 0 && clock_gettime(clock, &ts) == 0) {
+      out.push_back(static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9);
+    } else {
+      out.push_back(0);
+    }
+  }
+  return out;
+}
+
+double runner::progress(double seconds, const std::function<bool()>& done,
+                        const std::function<std::string()>& line) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto limit = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                   std::chrono::duration<double>(seconds));
+  auto next_report = started + std::chrono::seconds(1);
+  int second = 0;
+  last_thread_cpu_ = thread_cpu();
+  auto last_cpu_at = started;
+  while (true) {
+    const auto now = std::chrono::steady_clock::now();
+    if (done()) break;
+    if (now >= next_report) {
+      ++second;
+      const auto cpu = thread_cpu();
+      double busiest = 0;
+      for (std::size_t i = 0; i < cpu.size() && i < last_thread_cpu_.size(); ++i) {
+        busiest = std::max(busiest, cpu[i] - last_thread_cpu_[i]);
+      }
+      last_thread_cpu_ = cpu;
+      const double wall = std::chrono::duration<double>(now - last_cpu_at).count();
+      last_cpu_at = now;
+      if (wall > 0) busiest /= wall;
+      std::fprintf(stderr, "t=%2ds %s errors=%llu loadgen_cpu(busiest thread)=%.0f%%\n", second,
+                   line().c_str(), static_cast<unsigned long long>(run.errors.load()),
+                   100 * busiest);
+      if (busiest > 0.9) {
+        std::fprintf(stderr,
+                     "warning: a partyload io thread is above 90%% CPU; partyload may be the "
+                     "limit (add --threads)\n");
+      }
+      next_report += std::chrono::seconds(1);
+    }
+    if (now >= limit) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+void runner::begin_window() {
+  window_start_ns_ = mono_ns();
+  server_cpu_start_ = opt.server_pid ? process_cpu_seconds(opt.server_pid) : 0;
+  self_cpu_start_ = process_cpu_seconds(0);
+  frames_start_ = sum(&shard::frames_in);
+}
+
+double runner::end_window(json::object& result) {
+  const double elapsed = static_cast<double>(mono_ns() - window_start_ns_) / 1e9;
+  const double self_cpu = process_cpu_seconds(0) - self_cpu_start_;
+  const auto frames = sum(&shard::frames_in) - frames_start_;
+  result["loadgen_cpu_percent"] = elapsed > 0 ? 100 * self_cpu / elapsed : 0.0;
+  result["loadgen_frames_in_per_s"] = elapsed > 0 ? static_cast<double>(frames) / elapsed : 0.0;
+  result["loadgen_cpu_us_per_frame"] = frames ? 1e6 * self_cpu / static_cast<double>(frames) : 0.0;
+  if (opt.server_pid) {
+    server_cpu_ = process_cpu_seconds(opt.server_pid) - server_cpu_start_;
+    result["server_cpu_percent"] = elapsed > 0 ? 100 * server_cpu_ / elapsed : 0.0;
+  }
+  return elapsed;
+}
+
+void print_latency_header() {
+  std::fprintf(stderr, "%-28s %9s %9s %9s %9s %9s\n", "latency (ms)", "count", "p50", "p95", "p99",
+               "max");
+}
+
+void print_latency_row(const std::string& name, const summary& s) {
+  std::fprintf(stderr, "%-28s %9llu %9.3f %9.3f %9.3f %9.3f\n", name.c_str(),
+               static_cast<unsigned long long>(s.count), s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms);
+}
+
+namespace {
+
+void usage(std::FILE* out) {
+  std::fprintf(
+      out,
+      "usage: partyload [--host H] [--port P] --token T [--scenario S] [options]\n"
+      "  --host 127.0.0.1 and --port 8080 by default; --token is partyd's --admin-token\n"
+      "  --scenario relay-fanout (default)\n"
+      "      --rooms R --players M --rate P (states/s/room) --size S (bytes)\n"
+      "      [--player-rate Q (messages/s/player)] [--burst B (states per host tick)]\n"
+      "      relay rooms made through the admin API; 1 host + M players each; latency both ways\n"
+      "  --scenario brainrot\n"
+      "      --rooms R --players M (play devices per room, plus 1 master; default 8)\n"
+      "      --think-ms T (mean pause before each action of a client; default 2000)\n"
+      "      [--game-rounds N (default 2)] [--game-items N (per round, default 3)]\n"
+      "      whole games in a loop (create over the socket, join, take, rename, start, open,\n"
+      "      vote, end item, next round, close); latency per command, games per minute\n"
+      "  --scenario join-storm\n"
+      "      --connections N --rooms R: N relay players join R rooms at once; time until all\n"
+      "  --scenario reconnect-storm\n"
+      "      --connections N --rooms R: N seated players (plus 1 host per room) drop their\n"
+      "      sockets at once and reclaim their seats; time until all resynced\n"
+      "  --scenario idle\n"
+      "      --connections N --rooms R: joined players that only keep alive; server RSS\n"
+      "  common: --duration SECONDS (bound of the run, <= 600) --threads T [--server-pid PID]\n"
+      "  Output: progress each second and a table on stderr, one JSON line on stdout.\n"
+      "  Exit status 0 when there was no error.\n");
+}
+
+}  // namespace
+}  // namespace partyload
+
+int main(int argc, char** argv) {
+  using namespace partyload;
+  options opt;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string arg = argv[i];
+      auto next = [&]() -> std::string {
+        if (i + 1 >= argc) {
+          usage(stderr);
+          std::exit(2);
+        }
+        return argv[++i];
+      };
+      if (arg == "--host")
+        opt.host = next();
+      else if (arg == "--port")
+        opt.port = next();
+      else if (arg == "--token")
+        opt.token = next();
+      else if (arg == "--scenario")
+        opt.scenario = next();
+      else if (arg == "--rooms")
+        opt.rooms = std::stoi(next());
+      else if (arg == "--players")
+        opt.players = std::stoi(next());
+      else if (arg == "--rate")
+        opt.state_rate = std::stod(next());
+      else if (arg == "--player-rate")
+        opt.player_rate = std::stod(next());
+      else if (arg == "--size")
+        opt.state_bytes = std::stoi(next());
+      else if (arg == "--duration")
+        opt.duration_s = std::stod(next());
+      else if (arg == "--threads")
+        opt.threads = std::stoi(next());
+      else if (arg == "--connections")
+        opt.connections = std::stoi(next());
+      else if (arg == "--server-pid")
+        opt.server_pid = std::stoi(next());
+      else if (arg == "--burst")
+        opt.burst = std::stoi(next());
+      else if (arg == "--think-ms")
+        opt.think_ms = std::stod(next());
+      else if (arg == "--game-rounds")
+        opt.game_rounds = std::stoi(next());
+      else if (arg == "--game-items")
+        opt.game_items = std::stoi(next());
+      else if (arg == "--help" || arg == "-h") {
+        usage(stdout);
+        return 0;
+      } else {
+        std::fprintf(stderr, "partyload: unknown argument %s\n", arg.c_str());
+        usage(stderr);
+        return 2;
+      }
+    }
+  } catch (const std::exception&) {
+    std::fprintf(stderr, "partyload: bad number in the arguments\n");
+    usage(stderr);
+    return 2;
+  }
+  if (opt.duration_s <= 0 || opt.duration_s > 600 || opt.rooms <= 0 || opt.threads <= 0 ||
+      opt.threads > 64 || opt.players < 0 || opt.players > 10000 || opt.connections <= 0 ||
+      opt.connections > 1000000 || opt.burst <= 0 || opt.think_ms < 0 || opt.game_rounds <= 0 ||
+      opt.game_items <= 0 || opt.game_rounds * opt.game_items > 1000) {
+    std::fprintf(stderr,
+                 "partyload: duration must be in (0, 600] s; rooms, threads (<= 64), connections "
+                 "and burst positive; players in [0, 10000]; think-ms >= 0; game rounds x items "
+                 "in [1, 1000]\n");
+    return 2;
+  }
+  void (*scenario)(runner&, json::object&) = nullptr;
+  if (opt.scenario == "relay-fanout")
+    scenario = run_relay_fanout;
+  else if (opt.scenario == "brainrot")
+    scenario = run_brainrot;
+  else if (opt.scenario == "join-storm")
+    scenario = run_join_storm;
+  else if (opt.scenario == "reconnect-storm")
+    scenario = run_reconnect_storm;
+  else if (opt.scenario == "idle")
+    scenario = run_idle;
+  if (scenario == nullptr) {
+    std::fprintf(stderr, "partyload: unknown scenario %s\n", opt.scenario.c_str());
+    usage(stderr);
+    return 2;
+  }
+  if (opt.scenario == "brainrot" && opt.players < 2) {
+    std::fprintf(stderr, "partyload: brainrot needs --players >= 2\n");
+    return 2;
+  }
+
+  json::object result{{"scenario", opt.scenario}};
+  std::uint64_t errors = 0;
+  try {
+    runner r(opt);
+    scenario(r, result);
+    errors = r.run.errors.load();
+    result["errors"] = errors;
+    result["errors_by_code"] = r.run.errors_json();
+    if (errors > 0) {
+      std::fprintf(stderr, "errors by code:\n");
+      for (const auto& [code, count] : result["errors_by_code"].as_object()) {
+        std::fprintf(stderr, "  %-40s %llu\n", std::string(code).c_str(),
+                     static_cast<unsigned long long>(count.to_number<std::uint64_t>()));
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "partyload: %s\n", e.what());
+    return 2;
+  }
+  std::printf("%s\n", json::serialize(result).c_str());
+  return errors == 0 ? 0 : 1;
+}
