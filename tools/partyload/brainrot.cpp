@@ -85,7 +85,8 @@ class br_client final : public ws_conn {
 
 class br_room {
  public:
-  br_room(runner& r, int thread, int number) : r_(r), thread_(thread), rng_(number * 7919 + 17) {
+  br_room(runner& r, int thread, int number)
+      : r_(r), thread_(thread), rng_(number * 7919 + 17), start_timer_(r.context(thread)) {
     build_create_payload();
     for (int i = 0; i <= r.opt.players; ++i) {
       clients_.push_back(std::make_unique<br_client>(*this, i));
@@ -115,6 +116,16 @@ class br_room {
     for (auto& ns : cmd_ns) ns = 0;
     for (auto& c : clients_) c->reset_game();
     clients_[0]->schedule(action::create);
+  }
+
+  // The first game starts `delay` into the run (--ramp-s spreads the rooms' starts, as rooms of a
+  // real service do not all open in the same second); the watchdog waits for it.
+  void start_after(std::chrono::nanoseconds delay) {
+    last_progress_ns = mono_ns() + delay.count();
+    start_timer_.expires_after(delay);
+    start_timer_.async_wait([this](beast::error_code ec) {
+      if (!ec && !r_.run.stopping.load()) new_game();
+    });
   }
 
   // Something went wrong mid-game (counted already): drop every socket and start over.
@@ -183,6 +194,7 @@ class br_room {
   runner& r_;
   int thread_;
   std::minstd_rand rng_;
+  net::steady_timer start_timer_;
   std::string create_payload_;
   std::vector<std::unique_ptr<br_client>> clients_;
 };
@@ -460,8 +472,14 @@ void run_brainrot(runner& r, json::object& result) {
   r.start();
   r.begin_window();
   for (int t = 0; t < r.threads(); ++t) {
-    net::post(r.context(t), [&rooms, &watch, t] {
-      for (auto& room : rooms[t]) room->new_game();
+    net::post(r.context(t), [&rooms, &watch, &opt, t] {
+      for (std::size_t k = 0; k < rooms[t].size(); ++k) {
+        // Room number k * threads + t of R starts at that fraction of the ramp.
+        const double at =
+            static_cast<double>(k * rooms.size() + t) / static_cast<double>(opt.rooms);
+        rooms[t][k]->start_after(
+            std::chrono::nanoseconds(static_cast<std::int64_t>(at * opt.ramp_s * 1e9)));
+      }
       watch(t);
     });
   }
@@ -514,6 +532,7 @@ void run_brainrot(runner& r, json::object& result) {
   result["rooms"] = opt.rooms;
   result["players"] = opt.players;
   result["think_ms"] = opt.think_ms;
+  result["ramp_s"] = opt.ramp_s;
   result["game_rounds"] = opt.game_rounds;
   result["game_items"] = opt.game_items;
   result["connections"] = opt.rooms * (opt.players + 1);

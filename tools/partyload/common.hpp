@@ -39,6 +39,7 @@ struct options {
   int server_pid = 0;
   int burst = 1;           // frames sent back to back per host tick
   double think_ms = 2000;  // brainrot: mean pause before each action of a client
+  double ramp_s = 0;       // brainrot: room starts spread over the first ramp_s seconds
   int game_rounds = 2;     // brainrot: rounds per game
   int game_items = 3;      // brainrot: items per round
 };

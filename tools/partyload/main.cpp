@@ -190,6 +190,7 @@ void usage(std::FILE* out) {
       "      --rooms R --players M (play devices per room, plus 1 master; default 8)\n"
       "      --think-ms T (mean pause before each action of a client; default 2000)\n"
       "      [--game-rounds N (default 2)] [--game-items N (per round, default 3)]\n"
+      "      [--ramp-s S (room starts spread over the first S seconds; default 0)]\n"
       "      whole games in a loop (create over the socket, join, take, rename, start, open,\n"
       "      vote, end item, next round, close); latency per command, games per minute\n"
       "  --scenario join-storm\n"
@@ -250,6 +251,8 @@ int main(int argc, char** argv) {
         opt.burst = std::stoi(next());
       else if (arg == "--think-ms")
         opt.think_ms = std::stod(next());
+      else if (arg == "--ramp-s")
+        opt.ramp_s = std::stod(next());
       else if (arg == "--game-rounds")
         opt.game_rounds = std::stoi(next());
       else if (arg == "--game-items")
@@ -270,12 +273,13 @@ int main(int argc, char** argv) {
   }
   if (opt.duration_s <= 0 || opt.duration_s > 600 || opt.rooms <= 0 || opt.threads <= 0 ||
       opt.threads > 64 || opt.players < 0 || opt.players > 10000 || opt.connections <= 0 ||
-      opt.connections > 1000000 || opt.burst <= 0 || opt.think_ms < 0 || opt.game_rounds <= 0 ||
-      opt.game_items <= 0 || opt.game_rounds * opt.game_items > 1000) {
-    std::fprintf(stderr,
-                 "partyload: duration must be in (0, 600] s; rooms, threads (<= 64), connections "
-                 "and burst positive; players in [0, 10000]; think-ms >= 0; game rounds x items "
-                 "in [1, 1000]\n");
+      opt.connections > 1000000 || opt.burst <= 0 || opt.think_ms < 0 || opt.ramp_s < 0 ||
+      opt.game_rounds <= 0 || opt.game_items <= 0 || opt.game_rounds * opt.game_items > 1000) {
+    std::fprintf(
+        stderr,
+        "partyload: duration must be in (0, 600] s; rooms, threads (<= 64), connections "
+        "and burst positive; players in [0, 10000]; think-ms, ramp-s >= 0; game rounds x items "
+        "in [1, 1000]\n");
     return 2;
   }
   void (*scenario)(runner&, json::object&) = nullptr;
