@@ -224,11 +224,6 @@ std::string_view tail_after(std::string_view text, std::string_view quoted_field
   return text.substr(at + quoted_field_colon.size());
 }
 
-const std::string handshake_ok_host = frame_of(
-    0x1, R"({"type":"handshake_response","status":"success","role":"host","gameState":{}})");
-const std::string handshake_ok_player = frame_of(
-    0x1, R"({"type":"handshake_response","status":"success","role":"player","gameState":{}})");
-
 void refuse_handshake(server& s, connection& c, std::string_view code) {
   queue_output(s, c,
                frame_of(0x1, R"({"type":"handshake_response","status":"error","code":")" +
@@ -243,26 +238,28 @@ void on_handshake(server& s, connection& c, std::string_view text) {
   const auto found = s.rooms.find(std::string(string_field(text, R"("roomCode":")")));
   if (found == s.rooms.end()) return refuse_handshake(s, c, "room_not_found");
   room& r = *found->second;
-  if (string_field(text, R"("role":")") == "host") {
-    if (string_field(text, R"("hostKey":")") != r.host_key) {
-      return refuse_handshake(s, c, "wrong_host_key");
-    }
+  const bool host = string_field(text, R"("role":")") == "host";
+  if (host && string_field(text, R"("hostKey":")") != r.host_key) {
+    return refuse_handshake(s, c, "wrong_host_key");
+  }
+  if (host) {
     if (r.host != nullptr) {
       r.host->joined = nullptr;  // the older host leaves the room and is closed after its flush
       queue_output(s, *r.host, frame_of(0x8, "\x0f\xa1host_replaced"));  // 4001
       r.host->close_after_flush = true;
     }
     r.host = &c;
-    c.is_host = true;
-    c.client_id = "h_" + std::to_string(++s.clients_made);
-    queue_output(s, c, handshake_ok_host);
   } else {
     c.player_index = r.players.size();
     r.players.push_back(&c);
-    c.client_id = "p_" + std::to_string(++s.clients_made);
-    queue_output(s, c, handshake_ok_player);
   }
   c.joined = &r;
+  c.is_host = host;
+  // partyload counts a player's handshake_response without a clientId as an error.
+  c.client_id = (host ? "h_" : "p_") + std::to_string(++s.clients_made);
+  std::string response = R"({"type":"handshake_response","status":"success","role":")";
+  response.append(host ? "host" : "player").append(R"(","clientId":")").append(c.client_id);
+  queue_output(s, c, frame_of(0x1, response + R"(","gameState":{}})"));
 }
 
 void on_text(server& s, connection& c, std::string_view text) {
