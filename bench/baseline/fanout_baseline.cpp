@@ -2,7 +2,8 @@
 // against (bench/README.md). It speaks just enough of the relay protocol for
 // `partyload --scenario relay-fanout`: POST /api/rooms, the WebSocket upgrade on /ws/relay, the
 // handshake message, set_game_state -> game_state to every player, message_to_host ->
-// client_message to the host. No game rules, no JSON parser, no persistence.
+// client_message to the host. No game rules, no JSON parser, no persistence. WebSocket framing is
+// partyd's own (io/ws_codec), so the two servers do the same work per frame.
 //
 // Why plain epoll on one thread: it is the floor. There is no handler allocation, no strand and
 // no cross-thread hand-off, and it makes coalescing explicit: every frame for a connection is
@@ -20,8 +21,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -39,7 +38,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "io/ws_codec.hpp"
+
 namespace {
+
+namespace ws = partyd::ws;
 
 constexpr std::size_t max_message_bytes = 64 * 1024;
 constexpr std::size_t max_pending_output = 4 * 1024 * 1024;
@@ -52,8 +55,8 @@ struct connection {
   std::string in;
   std::string out;
   std::size_t out_sent = 0;  // bytes of `out` already written
-  std::string message;       // a fragmented WebSocket message being assembled
-  bool dirty = false;        // in the flush list of this pass
+  ws::frame_reader reader{max_message_bytes, /*expect_masked=*/true};
+  bool dirty = false;  // in the flush list of this pass
   bool watching_output = false;
   bool close_after_flush = false;
   room* joined = nullptr;
@@ -83,42 +86,10 @@ struct server {
 
 volatile std::sig_atomic_t stopping = 0;
 
-// ----- WebSocket framing -----
-
-// A server frame (never masked): FIN + opcode, then the payload length in 1, 3 or 9 bytes.
-void append_frame(std::string& out, std::uint8_t opcode, std::string_view payload) {
-  out.push_back(static_cast<char>(0x80 | opcode));
-  const std::size_t n = payload.size();
-  if (n < 126) {
-    out.push_back(static_cast<char>(n));
-  } else if (n <= 0xffff) {
-    out.push_back(static_cast<char>(126));
-    out.push_back(static_cast<char>(n >> 8));
-    out.push_back(static_cast<char>(n & 0xff));
-  } else {
-    out.push_back(static_cast<char>(127));
-    for (int shift = 56; shift >= 0; shift -= 8) {
-      out.push_back(static_cast<char>((n >> shift) & 0xff));
-    }
-  }
-  out.append(payload);
-}
-
-std::string frame_of(std::uint8_t opcode, std::string_view payload) {
+std::string frame_of(ws::opcode op, std::string_view payload) {
   std::string frame;
-  frame.reserve(payload.size() + 10);
-  append_frame(frame, opcode, payload);
+  ws::append_frame(frame, op, payload);
   return frame;
-}
-
-// Sec-WebSocket-Accept = base64(SHA-1(key + the RFC 6455 GUID)).
-std::string websocket_accept(std::string_view key) {
-  const std::string input = std::string(key) + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-  unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-  unsigned char encoded[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
-  const int length = EVP_EncodeBlock(encoded, digest, SHA_DIGEST_LENGTH);
-  return std::string(reinterpret_cast<char*>(encoded), static_cast<std::size_t>(length));
 }
 
 // ----- output: queue now, one write per connection per pass -----
@@ -131,6 +102,12 @@ void queue_output(server& s, connection& c, std::string_view bytes) {
     c.dirty = true;
     s.dirty.push_back(&c);
   }
+}
+
+// Queues a close frame; the connection is closed once its output is written.
+void queue_close(server& s, connection& c, std::string_view payload) {
+  queue_output(s, c, frame_of(ws::opcode::close, payload));
+  c.close_after_flush = true;
 }
 
 void watch_output(server& s, connection& c, bool on) {
@@ -225,13 +202,11 @@ std::string_view tail_after(std::string_view text, std::string_view quoted_field
 }
 
 void refuse_handshake(server& s, connection& c, std::string_view code) {
-  queue_output(s, c,
-               frame_of(0x1, R"({"type":"handshake_response","status":"error","code":")" +
-                                 std::string(code) + "\"}"));
-  std::string reason = "\x03\xf0";  // 1008, policy violation
-  reason += code;
-  queue_output(s, c, frame_of(0x8, reason));
-  c.close_after_flush = true;
+  queue_output(
+      s, c,
+      frame_of(ws::opcode::text, R"({"type":"handshake_response","status":"error","code":")" +
+                                     std::string(code) + "\"}"));
+  queue_close(s, c, ws::close_payload(ws::close_policy, code));
 }
 
 void on_handshake(server& s, connection& c, std::string_view text) {
@@ -245,8 +220,7 @@ void on_handshake(server& s, connection& c, std::string_view text) {
   if (host) {
     if (r.host != nullptr) {
       r.host->joined = nullptr;  // the older host leaves the room and is closed after its flush
-      queue_output(s, *r.host, frame_of(0x8, "\x0f\xa1host_replaced"));  // 4001
-      r.host->close_after_flush = true;
+      queue_close(s, *r.host, ws::close_payload(4001, "host_replaced"));
     }
     r.host = &c;
   } else {
@@ -259,7 +233,7 @@ void on_handshake(server& s, connection& c, std::string_view text) {
   c.client_id = (host ? "h_" : "p_") + std::to_string(++s.clients_made);
   std::string response = R"({"type":"handshake_response","status":"success","role":")";
   response.append(host ? "host" : "player").append(R"(","clientId":")").append(c.client_id);
-  queue_output(s, c, frame_of(0x1, response + R"(","gameState":{}})"));
+  queue_output(s, c, frame_of(ws::opcode::text, response + R"(","gameState":{}})"));
 }
 
 void on_text(server& s, connection& c, std::string_view text) {
@@ -277,7 +251,7 @@ void on_text(server& s, connection& c, std::string_view text) {
     std::string payload;
     payload.reserve(prefix.size() + state.size());
     payload.append(prefix).append(state);
-    const std::string frame = frame_of(0x1, payload);
+    const std::string frame = frame_of(ws::opcode::text, payload);
     for (connection* player : r.players) queue_output(s, *player, frame);
     return;
   }
@@ -288,67 +262,32 @@ void on_text(server& s, connection& c, std::string_view text) {
   if (message.empty()) return;
   std::string payload = R"({"type":"client_message","clientId":")";
   payload.append(c.client_id).append(R"(","role":"player","message":)").append(message);
-  queue_output(s, *r.host, frame_of(0x1, payload));
+  queue_output(s, *r.host, frame_of(ws::opcode::text, payload));
 }
 
-// Parses every complete frame in c.in. Returns false when the connection was closed.
-bool on_websocket_bytes(server& s, connection& c) {
-  std::size_t at = 0;
-  const auto* bytes = reinterpret_cast<const unsigned char*>(c.in.data());
-  while (c.in.size() - at >= 2) {
-    const bool fin = bytes[at] & 0x80;
-    const std::uint8_t opcode = bytes[at] & 0x0f;
-    const bool masked = bytes[at + 1] & 0x80;
-    std::uint64_t length = bytes[at + 1] & 0x7f;
-    std::size_t header = 2;
-    if (length == 126) {
-      header = 4;
-      if (c.in.size() - at < header) break;
-      length = (std::uint64_t{bytes[at + 2]} << 8) | bytes[at + 3];
-    } else if (length == 127) {
-      header = 10;
-      if (c.in.size() - at < header) break;
-      length = 0;
-      for (int i = 0; i < 8; ++i) length = (length << 8) | bytes[at + 2 + i];
+// Handles every complete frame in c.in; the reader unmasks them in place and reassembles
+// fragmented messages.
+void on_websocket_bytes(server& s, connection& c) {
+  const std::size_t used = c.reader.parse(c.in.data(), c.in.size(), [&](const ws::reader_event& e) {
+    switch (e.what) {
+      case ws::reader_event::kind::message:
+        on_text(s, c, e.payload);
+        break;
+      case ws::reader_event::kind::ping:
+        queue_output(s, c, frame_of(ws::opcode::pong, e.payload));
+        break;
+      case ws::reader_event::kind::pong:
+        break;
+      case ws::reader_event::kind::close:  // echo the status code
+        queue_close(s, c, e.code == ws::close_no_status ? "" : ws::close_payload(e.code, ""));
+        break;
+      case ws::reader_event::kind::error:  // e.g. unmasked, or over max_message_bytes
+        queue_close(s, c, ws::close_payload(e.code, e.error_reason));
+        break;
     }
-    if (!masked || length > max_message_bytes) {
-      close_connection(s, c);  // clients must mask (RFC 6455 5.1); too big is 1009 in partyd
-      return false;
-    }
-    if (c.in.size() - at < header + 4 + length) break;
-    const unsigned char* mask = bytes + at + header;
-    char* payload = c.in.data() + at + header + 4;
-    for (std::size_t i = 0; i < length; ++i) payload[i] ^= static_cast<char>(mask[i & 3]);
-    const std::string_view data(payload, length);
-    at += header + 4 + length;
-
-    if (opcode == 0x8) {  // close: echo the status code, then close once it is written
-      queue_output(s, c, frame_of(0x8, data.substr(0, 2)));
-      c.close_after_flush = true;
-      break;
-    }
-    if (opcode == 0x9) {
-      queue_output(s, c, frame_of(0xa, data));
-      continue;
-    }
-    if (opcode == 0xa) continue;
-    if (opcode == 0x1 || opcode == 0x2) c.message.clear();
-    if (!fin || !c.message.empty()) {
-      c.message.append(data);  // a fragmented message: assemble it first
-      if (c.message.size() > max_message_bytes) {
-        close_connection(s, c);
-        return false;
-      }
-      if (!fin) continue;
-      on_text(s, c, c.message);
-      c.message.clear();
-    } else {
-      on_text(s, c, data);
-    }
-    if (c.state == connection::phase::closed) return false;
-  }
-  c.in.erase(0, at);
-  return true;
+    return !c.close_after_flush;  // nothing more is read once a close frame is queued
+  });
+  c.in.erase(0, used);
 }
 
 // ----- HTTP: the admin API's room creation and the WebSocket upgrade -----
@@ -407,7 +346,7 @@ void on_http_bytes(server& s, connection& c) {
 
     if (request_line.starts_with("GET /ws/relay ")) {
       const std::string_view key = header_value(head, "Sec-WebSocket-Key");
-      if (key.empty()) {
+      if (!ws::valid_client_key(key)) {
         http_reply(s, c, "400 Bad Request", R"({"error":"bad_request"})");
         c.close_after_flush = true;
         return;
@@ -415,7 +354,7 @@ void on_http_bytes(server& s, connection& c) {
       queue_output(s, c,
                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
-                       websocket_accept(key) + "\r\n\r\n");
+                       ws::accept_key(key) + "\r\n\r\n");
       c.in.erase(0, end + 4);
       c.state = connection::phase::websocket;
       on_websocket_bytes(s, c);
