@@ -14,7 +14,6 @@
 
 #include <concurrentqueue/blockingconcurrentqueue.h>
 
-
 #include "engine/metrics.hpp"
 #include "engine/room.hpp"
 #include "engine/timer_wheel.hpp"
