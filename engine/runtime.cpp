@@ -271,18 +271,25 @@ bool runtime::close_room(std::string_view code) {
   return submit(target, std::move(in), true) == push_result::accepted;
 }
 
-push_result runtime::submit_deferred(const std::shared_ptr<room>& target, input&& in,
-                                     deferred_wakes& wakes) {
-  const push_result result = target->push(std::move(in), false);
+push_result runtime::push(const std::shared_ptr<room>& target, input&& in, bool exempt,
+                          bool& became_ready) {
+  const push_result result = target->push(std::move(in), exempt);
+  became_ready = false;
   if (result == push_result::full) {
     inbox_rejected_.inc();
-    return result;
-  }
-  if (result == push_result::accepted) {
+  } else if (result == push_result::accepted) {
     inbox_depth_.add(1);
-    if (target->claim_schedule()) {
-      wakes.push_back(target);
-    }
+    became_ready = target->claim_schedule();
+  }
+  return result;
+}
+
+push_result runtime::submit_deferred(const std::shared_ptr<room>& target, input&& in,
+                                     deferred_wakes& wakes) {
+  bool became_ready = false;
+  const push_result result = push(target, std::move(in), false, became_ready);
+  if (became_ready) {
+    wakes.push_back(target);
   }
   return result;
 }
@@ -300,16 +307,10 @@ void runtime::wake(deferred_wakes& wakes) {
 }
 
 push_result runtime::submit(const std::shared_ptr<room>& target, input&& in, bool exempt) {
-  const push_result result = target->push(std::move(in), exempt);
-  if (result == push_result::full) {
-    inbox_rejected_.inc();
-    return result;
-  }
-  if (result == push_result::accepted) {
-    inbox_depth_.add(1);
-    if (target->claim_schedule()) {
-      workers_[target->worker_index()]->wake(target);
-    }
+  bool became_ready = false;
+  const push_result result = push(target, std::move(in), exempt, became_ready);
+  if (became_ready) {
+    workers_[target->worker_index()]->wake(target);
   }
   return result;
 }

@@ -129,6 +129,9 @@ class runtime {
   counter& durable_timeouts() noexcept { return durable_timeouts_; }
 
  private:
+  // Pushes into the room's inbox and counts; `became_ready`: the room must be handed to its worker.
+  push_result push(const std::shared_ptr<room>& target, input&& in, bool exempt,
+                   bool& became_ready);
   struct module_metrics {
     std::vector<counter*> in_by_type;
     std::vector<counter*> out_by_type;

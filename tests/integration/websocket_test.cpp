@@ -54,6 +54,25 @@ std::string lower_copy(std::string text) {
   return text;
 }
 
+// Connects a raw client, upgrades and joins `room` as `role`.
+::testing::AssertionResult join_raw(raw_ws_client& client, std::uint16_t port,
+                                    const relay_room& room, const std::string& role,
+                                    int receive_buffer = 0) {
+  if (!client.connect(port, receive_buffer)) {
+    return ::testing::AssertionFailure() << "connect failed";
+  }
+  if (const int status = client.upgrade(relay_path()); status != 101) {
+    return ::testing::AssertionFailure() << "upgrade answered " << status;
+  }
+  if (!client.send_frame(ws::opcode::text, handshake_json(room, role))) {
+    return ::testing::AssertionFailure() << "could not send the handshake";
+  }
+  if (!joined_ok(client)) {
+    return ::testing::AssertionFailure() << "no successful handshake_response";
+  }
+  return ::testing::AssertionSuccess();
+}
+
 double metric(const test_server& server, std::string_view name) {
   return server.metric(name).value_or(-1);
 }
@@ -156,10 +175,7 @@ TEST_F(websocket_test, protocol_violations_close_with_the_rfc_code_and_touch_not
   };
   for (const auto& c : cases) {
     raw_ws_client client;
-    ASSERT_TRUE(client.connect(server_->port()));
-    ASSERT_EQ(client.upgrade(relay_path()), 101);
-    ASSERT_TRUE(client.send_frame(ws::opcode::text, handshake_json(room, "player")));
-    ASSERT_TRUE(joined_ok(client)) << c.name;
+    ASSERT_TRUE(join_raw(client, server_->port(), room, "player")) << c.name;
     ASSERT_TRUE(client.send_bytes(c.bytes));
     std::optional<raw_frame> close;
     while (auto frame = client.receive()) {
@@ -188,10 +204,7 @@ TEST_F(websocket_test, a_client_close_is_echoed_and_the_server_closes_tcp) {
   start_server();
   const relay_room room = create_room();
   raw_ws_client client;
-  ASSERT_TRUE(client.connect(server_->port()));
-  ASSERT_EQ(client.upgrade(relay_path()), 101);
-  ASSERT_TRUE(client.send_frame(ws::opcode::text, handshake_json(room, "player")));
-  ASSERT_TRUE(joined_ok(client));
+  ASSERT_TRUE(join_raw(client, server_->port(), room, "player"));
   ASSERT_TRUE(client.send_frame(ws::opcode::close, ws::close_payload(4100, "bye")));
   std::optional<raw_frame> close;
   while (auto frame = client.receive()) {
@@ -209,15 +222,9 @@ TEST_F(websocket_test, frames_queued_together_leave_in_fewer_writes) {
   start_server({"--rate-limit-messages", "1000"});
   const relay_room room = create_room();
   raw_ws_client host;
-  ASSERT_TRUE(host.connect(server_->port()));
-  ASSERT_EQ(host.upgrade(relay_path()), 101);
-  ASSERT_TRUE(host.send_frame(ws::opcode::text, handshake_json(room, "host")));
-  ASSERT_TRUE(joined_ok(host));
+  ASSERT_TRUE(join_raw(host, server_->port(), room, "host"));
   raw_ws_client player;
-  ASSERT_TRUE(player.connect(server_->port()));
-  ASSERT_EQ(player.upgrade(relay_path()), 101);
-  ASSERT_TRUE(player.send_frame(ws::opcode::text, handshake_json(room, "player")));
-  ASSERT_TRUE(joined_ok(player));
+  ASSERT_TRUE(join_raw(player, server_->port(), room, "player"));
   ASSERT_TRUE(receive_type(host, "client_joined"));
 
   const double frames_before = metric(*server_, "partyd_ws_frames_out_total");
@@ -249,10 +256,7 @@ TEST_F(websocket_test, a_reader_with_a_tiny_buffer_gets_every_frame_in_order) {
   auto host = join_host(room);
   ASSERT_TRUE(host);
   raw_ws_client player;
-  ASSERT_TRUE(player.connect(server_->port(), /*receive_buffer=*/4096));
-  ASSERT_EQ(player.upgrade(relay_path()), 101);
-  ASSERT_TRUE(player.send_frame(ws::opcode::text, handshake_json(room, "player")));
-  ASSERT_TRUE(joined_ok(player));
+  ASSERT_TRUE(join_raw(player, server_->port(), room, "player", /*receive_buffer=*/4096));
   ASSERT_TRUE(host->receive_until("client_joined"));
 
   // 3 MB for a client that does not read yet: far more than the socket buffers hold.
@@ -279,10 +283,7 @@ TEST_F(websocket_test, silent_clients_are_pinged_and_closed_after_the_idle_timeo
   raw_ws_client silent;
   raw_ws_client answering;
   for (raw_ws_client* client : {&silent, &answering}) {
-    ASSERT_TRUE(client->connect(server_->port()));
-    ASSERT_EQ(client->upgrade(relay_path()), 101);
-    ASSERT_TRUE(client->send_frame(ws::opcode::text, handshake_json(room, "player")));
-    ASSERT_TRUE(joined_ok(*client));
+    ASSERT_TRUE(join_raw(*client, server_->port(), room, "player"));
   }
   // The answering client replies to every ping for about three idle timeouts.
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1800);

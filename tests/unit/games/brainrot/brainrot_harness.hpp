@@ -210,7 +210,9 @@ class harness {
 
   // --- steps of a game ---
   // Device "d<conn>" on connection `conn`.
-  static std::string device(connection_id conn) { return "d" + std::to_string(conn); }
+  static std::string device(connection_id conn) {
+    return std::string("d").append(std::to_string(conn));
+  }
   outcome join(connection_id conn) {
     return send(conn, "JOIN_ROOM", {{"device_id", device(conn)}});
   }

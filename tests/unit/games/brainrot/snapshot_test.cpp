@@ -213,8 +213,12 @@ replay_result replay(const std::vector<logged_input>& log) {
                                                   : h.send_text(li.conn, li.text);
     std::string line = o.decode_error.code + "|" + o.decode_error.message;
     for (const effect& e : o.effects) {
-      line += "|" + std::to_string(static_cast<int>(e.kind)) + ":" + std::to_string(e.conn) + ":" +
-              std::to_string(e.roles) + ":" + std::to_string(e.role) + ":" + e.text;
+      for (const std::string& part :
+           {std::to_string(static_cast<int>(e.kind)), std::to_string(e.conn),
+            std::to_string(e.roles), std::to_string(e.role)}) {
+        line.append("|").append(part);
+      }
+      line.append(":").append(e.text);
       if (e.frame) line += *e.frame;
     }
     result.effects.push_back(std::move(line));

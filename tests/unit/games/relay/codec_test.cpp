@@ -11,7 +11,7 @@ TEST(RelayCodec, DecodeErrorTable) {
     bool first;
     const char* code;
   };
-  const std::string big_meta = "\"" + std::string(1100, 'm') + "\"";
+  const std::string big_meta = std::string("\"").append(1100, 'm').append("\"");
   std::vector<row> rows = {
       {"not json", "{nope", false, "invalid_json"},
       {"empty", "", false, "invalid_json"},
