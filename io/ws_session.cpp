@@ -402,9 +402,9 @@ void ws_session::write_frames(const std::vector<frame_ptr>& frames, std::string_
     for (const auto& frame : frames) {
       ws::append_frame(out, ws::opcode::text, *frame);
     }
+    ctx_.io.frames_out.inc(frames.size());
   }
   out.append(control);
-  ctx_.io.frames_out.inc(frames.size());
   if (queue_behind) {
     const std::size_t added = out.size() - before;
     {
