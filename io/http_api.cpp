@@ -1,6 +1,7 @@
 #include "io/http_api.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <mutex>
 
 #include <boost/asio/bind_allocator.hpp>
@@ -259,7 +260,7 @@ void http_session::sweep(std::int64_t now_ms) {
 }
 
 void http_session::do_read() {
-  deadline_ms_ = thread_.now_ms + ctx_.config.http_timeout_ms;
+  deadline_ms_ = steady_ms() + ctx_.config.http_timeout_ms;
   // Wait for the request's first bytes before the parser, its buffer and Beast's read operation
   // exist: until then a connection costs only this exactly sized wait.
   socket_.async_wait(net::socket_base::wait_read,
@@ -381,7 +382,7 @@ void http_session::write_response(http_response response) {
 }
 
 void http_session::write_response() {
-  deadline_ms_ = thread_.now_ms + ctx_.config.http_timeout_ms;
+  deadline_ms_ = steady_ms() + ctx_.config.http_timeout_ms;
   const bool keep_alive = response_->keep_alive();
   http::async_write(socket_, *response_,
                     [self = shared_from_this(), keep_alive](beast::error_code e, std::size_t n) {

@@ -19,12 +19,6 @@ namespace net = boost::asio;
 
 namespace {
 
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // Connection deadlines without a timer per connection: each io thread visits its sessions every
 // `interval` (first-message deadline, keep-alive pings, idle and close-handshake timeouts).
 void sweep_sessions(io_thread& thread, std::chrono::milliseconds interval) {

@@ -25,6 +25,13 @@ namespace partyd {
 class ws_session;
 class http_session;
 
+// Monotonic milliseconds, for connection deadlines.
+inline std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 struct io_thread {
   boost::asio::io_context context{1};  // concurrency hint 1: exactly one thread runs it
   std::thread thread;

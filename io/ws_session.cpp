@@ -23,12 +23,6 @@ constexpr std::int64_t kCloseHandshakeTimeoutMs = 2000;
 // Reads per readiness event before yielding to other connections of the thread.
 constexpr int kReadsPerWakeup = 4;
 
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 bool would_block(const error_code& ec) {
   return ec == net::error::would_block || ec == net::error::try_again;
 }
@@ -53,7 +47,7 @@ ws_session::~ws_session() {
 void ws_session::start(std::string_view upgrade_response, std::string_view early_bytes) {
   error_code ec;
   socket_.non_blocking(true, ec);  // reads and writes are attempted directly, never block
-  opened_ms_ = last_read_ms_ = thread_.now_ms;
+  opened_ms_ = last_read_ms_ = steady_ms();
   thread_.sessions[id_] = weak_from_this();
   ctx_.io.ws_accepted.inc();
   ctx_.io.ws_open.add(1);
@@ -109,7 +103,8 @@ void ws_session::on_readable() {
       return;
     }
     ctx_.io.reads.inc();
-    last_read_ms_ = thread_.now_ms;
+    // A clock read per read(): cheap next to the syscall, and deadlines are never early.
+    last_read_ms_ = thread_.now_ms = steady_ms();
     ping_outstanding_ = false;
     consume(buffer.data(), bytes);
     if (bytes < buffer.size()) {
@@ -482,7 +477,7 @@ void ws_session::send_close(std::uint16_t code, std::string_view reason) {
   std::string frame;
   ws::append_frame(frame, ws::opcode::close,
                    code == 0 ? std::string() : ws::close_payload(code, reason));
-  close_deadline_ms_ = thread_.now_ms + kCloseHandshakeTimeoutMs;
+  close_deadline_ms_ = steady_ms() + kCloseHandshakeTimeoutMs;
   write_frames({}, frame);
   close_sent_ = true;  // after the write: write_frames sends nothing once this is set
   after_writes();
