@@ -9,6 +9,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "games/envelope.hpp"
+
 namespace partyd::brainrot {
 
 namespace json = boost::json;
@@ -193,28 +195,16 @@ decode_result decode_unsafe(const brainrot_config& config, std::string_view text
         json::object{{"max_bytes", static_cast<std::uint64_t>(config.max_message_bytes)}});
     return result;
   }
-  boost::system::error_code ec;
-  json::parse_options options;
-  options.max_depth = 32;
-  json::value parsed = json::parse(text, ec, json::storage_ptr(), options);
-  if (ec || !parsed.is_object()) {
-    result.error = protocol_error{"bad_request", "invalid_message"};
+  const envelope message = parse_envelope(text, in_type_names);
+  if (message.outcome != envelope::status::ok) {
+    result.error = protocol_error{"bad_request", message.outcome == envelope::status::unknown_type
+                                                     ? "unknown_type"
+                                                     : "invalid_message"};
     return result;
   }
-  const json::object& envelope = parsed.get_object();
-  const json::value* type_field = envelope.if_contains("type");
-  if (type_field == nullptr || !type_field->is_string()) {
-    result.error = protocol_error{"bad_request", "invalid_message"};
-    return result;
-  }
-  const std::string_view type_name = type_field->get_string();
-  auto found = std::find(in_type_names.begin(), in_type_names.end(), type_name);
-  if (found == in_type_names.end()) {
-    result.error = protocol_error{"bad_request", "unknown_type"};
-    return result;
-  }
+  const json::object& envelope = message.object();
   auto req = std::make_unique<request>();
-  req->type = static_cast<std::uint16_t>(found - in_type_names.begin());
+  req->type = static_cast<std::uint16_t>(message.type_index);
   const json::value* payload_field = envelope.if_contains("payload");
   if (payload_field == nullptr || !payload_field->is_object()) {
     bad_field(result, {}, "payload", payload_field == nullptr ? "required" : "not_object");

@@ -9,6 +9,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "games/envelope.hpp"
+
 namespace partyd::relay {
 
 namespace json = boost::json;
@@ -266,27 +268,22 @@ decode_result decode_unsafe(const relay_config& config, std::string_view text, b
         "bad_request", "message exceeds " + std::to_string(config.max_message_bytes) + " bytes"};
     return result;
   }
-  boost::system::error_code ec;
-  json::parse_options options;
-  options.max_depth = 32;
-  json::value parsed = json::parse(text, ec, json::storage_ptr(), options);
-  if (ec || !parsed.is_object()) {
-    result.error = protocol_error{"invalid_json", "message must be one JSON object"};
-    return result;
+  const envelope message = parse_envelope(text, in_type_names);
+  switch (message.outcome) {
+    case envelope::status::not_an_object:
+      result.error = protocol_error{"invalid_json", "message must be one JSON object"};
+      return result;
+    case envelope::status::no_type:
+      result.error = protocol_error{"unknown_type", "field 'type' must be a string"};
+      return result;
+    case envelope::status::unknown_type:
+      result.error = protocol_error{"unknown_type", "unknown message type"};
+      return result;
+    case envelope::status::ok:
+      break;
   }
-  const json::object& object = parsed.get_object();
-  const json::value* type_field = object.if_contains("type");
-  if (type_field == nullptr || !type_field->is_string()) {
-    result.error = protocol_error{"unknown_type", "field 'type' must be a string"};
-    return result;
-  }
-  const std::string_view type_name = type_field->get_string();
-  auto found = std::find(in_type_names.begin(), in_type_names.end(), type_name);
-  if (found == in_type_names.end()) {
-    result.error = protocol_error{"unknown_type", "unknown message type"};
-    return result;
-  }
-  const auto type = static_cast<in_type>(found - in_type_names.begin());
+  const json::object& object = message.object();
+  const auto type = static_cast<in_type>(message.type_index);
   if (first_message && type != in_type::handshake) {
     result.error = protocol_error{"handshake_required", "the first message must be a handshake"};
     return result;

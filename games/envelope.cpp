@@ -1,0 +1,37 @@
+#include "games/envelope.hpp"
+
+#include <algorithm>
+
+#include <boost/json/parse.hpp>
+
+namespace partyd {
+
+namespace json = boost::json;
+
+envelope parse_envelope(std::string_view text, std::span<const std::string_view> type_names) {
+  envelope result;
+  boost::system::error_code ec;
+  json::parse_options options;
+  options.max_depth = 32;
+  result.parsed = json::parse(text, ec, json::storage_ptr(), options);
+  if (ec || !result.parsed.is_object()) {
+    result.outcome = envelope::status::not_an_object;
+    return result;
+  }
+  const json::value* type_field = result.object().if_contains("type");
+  if (type_field == nullptr || !type_field->is_string()) {
+    result.outcome = envelope::status::no_type;
+    return result;
+  }
+  const std::string_view type_name = type_field->get_string();
+  const auto found = std::find(type_names.begin(), type_names.end(), type_name);
+  if (found == type_names.end()) {
+    result.outcome = envelope::status::unknown_type;
+    return result;
+  }
+  result.type_index = static_cast<std::size_t>(found - type_names.begin());
+  result.outcome = envelope::status::ok;
+  return result;
+}
+
+}  // namespace partyd

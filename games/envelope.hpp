@@ -1,0 +1,28 @@
+// The first step of every game's decode: the message must be one JSON object whose string field
+// "type" names one of the game's message types. Each game maps a failure to its own error codes
+// (relay: invalid_json / unknown_type; brainrot: bad_request with a detail).
+// Thread: pure; called on io threads.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string_view>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+namespace partyd {
+
+struct envelope {
+  enum class status { ok, not_an_object, no_type, unknown_type };
+  status outcome = status::not_an_object;
+  boost::json::value parsed;   // the whole message (an object when outcome is ok)
+  std::size_t type_index = 0;  // index into the type names given to parse_envelope
+
+  const boost::json::object& object() const { return parsed.get_object(); }
+};
+
+// Parses `text` (nesting limited to 32 levels) and looks up its "type" in `type_names`.
+envelope parse_envelope(std::string_view text, std::span<const std::string_view> type_names);
+
+}  // namespace partyd
