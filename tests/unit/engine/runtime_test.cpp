@@ -286,7 +286,7 @@ TEST(runtime, submit_counts_rejections_and_closed_rooms) {
 
 TEST(runtime, deferred_submits_wait_for_wake_and_wake_each_room_once) {
   runtime_options options;
-  options.workers = 2;
+  options.workers = 1;
   echo_fixture f(options);
   f.rt->start();
   std::vector<std::shared_ptr<room>> rooms;
@@ -294,6 +294,13 @@ TEST(runtime, deferred_submits_wait_for_wake_and_wake_each_room_once) {
     rooms.push_back(f.create());
     ASSERT_TRUE(rooms.back());
   }
+  // Hold the only worker inside another room's step: no pass can run (or end) meanwhile, so
+  // what follows does not race with the passes that delivered the rooms' `created` inputs.
+  auto blocker = f.create();
+  ASSERT_TRUE(blocker);
+  f.log->close_gate();
+  f.send(blocker, 1, make_command(in_block));
+  ASSERT_TRUE(f.log->wait_blocked());
   const std::size_t before = f.log->size();
   runtime::deferred_wakes wakes;
   for (std::uint64_t i = 0; i < 3; ++i) {
@@ -305,13 +312,13 @@ TEST(runtime, deferred_submits_wait_for_wake_and_wake_each_room_once) {
       EXPECT_EQ(f.rt->submit_deferred(r, std::move(in), wakes), push_result::accepted);
     }
   }
-  // Each room is scheduled once however many inputs it got; nothing runs before wake().
+  // Each room is scheduled once however many inputs it got.
   EXPECT_EQ(wakes.size(), rooms.size());
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(f.log->size(), before);
   f.rt->wake(wakes);
   EXPECT_TRUE(wakes.empty());
-  ASSERT_TRUE(f.log->wait_size(before + 3 * rooms.size()));
+  f.log->open_gate();
+  // The blocked step, then every deferred input.
+  ASSERT_TRUE(f.log->wait_size(before + 1 + 3 * rooms.size()));
 }
 
 TEST(runtime, stop_finishes_inputs_already_queued) {
