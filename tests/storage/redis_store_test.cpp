@@ -1,5 +1,5 @@
 // The Redis store against a real redis-server that each test starts on a free loopback port
-// (tests/storage/redis_test_server.hpp). Skipped only where /usr/bin/redis-server is missing.
+// (tests/support/redis_server.hpp). Skipped only where /usr/bin/redis-server is missing.
 #include "storage/redis_store.hpp"
 
 #include <gtest/gtest.h>
@@ -12,13 +12,14 @@
 #include <thread>
 #include <vector>
 
-#include "storage/redis_test_server.hpp"
 #include "storage/snapshot_store.hpp"
+#include "support/redis_server.hpp"
 
 namespace partyd {
 namespace {
 
-using testing::redis_test_server;
+using testing::redis_server;
+using testing::redis_server_options;
 using clock_type = std::chrono::steady_clock;
 
 const std::string prefix = "partyd:room:";
@@ -57,24 +58,32 @@ class RedisStore : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!testing::redis_server_available()) {
-      GTEST_SKIP() << testing::redis_server_path << " is not installed";
+      GTEST_SKIP() << testing::redis_server_binary << " is not installed";
     }
-    ASSERT_TRUE(server_.start(0, password_)) << "redis-server did not answer PING within 5 s";
+    ASSERT_TRUE(server_.start(redis_server_options{password_, {}}));
   }
 
-  // A command on a raw connection, behind the store's back.
+  // A command on a raw connection, behind the store's back (AUTHed and SELECTed).
   reply_ptr raw(int db, const char* format, const std::string& arg) {
-    const context_ptr c(server_.raw(db));
-    EXPECT_TRUE(c);
-    if (!c) {
+    const timeval timeout{2, 0};
+    const context_ptr c(redisConnectWithTimeout("127.0.0.1", server_.port(), timeout));
+    EXPECT_TRUE(c && c->err == 0);
+    if (!c || c->err != 0) {
       return nullptr;
+    }
+    redisSetTimeout(c.get(), timeout);
+    if (!password_.empty()) {
+      reply_ptr(static_cast<redisReply*>(redisCommand(c.get(), "AUTH %s", password_.c_str())));
+    }
+    if (db != 0) {
+      reply_ptr(static_cast<redisReply*>(redisCommand(c.get(), "SELECT %d", db)));
     }
     return reply_ptr(
         static_cast<redisReply*>(redisCommand(c.get(), format, arg.data(), arg.size())));
   }
 
   std::string password_;
-  redis_test_server server_;
+  redis_server server_;
 };
 
 class RedisStoreWithPassword : public RedisStore {
@@ -83,8 +92,8 @@ class RedisStoreWithPassword : public RedisStore {
 };
 
 TEST_F(RedisStore, RoundTripBinarySafe) {
-  auto store = make_store(server_.url());
-  EXPECT_EQ(store->describe(), server_.url());
+  auto store = make_store(server_.url({}, 0));
+  EXPECT_EQ(store->describe(), server_.url({}, 0));
   const std::string binary("\0\r\n$3\r\nSET\xff\0", 13);
   ASSERT_TRUE(store->write({{"ABCD", "alpha", 0}, {"bin", binary, 0}, {"empty", "", 0}}).ok);
   ASSERT_TRUE(store->write({{"ABCD", "alpha-2", 0}}).ok);  // overwrite keeps the newest
@@ -97,7 +106,7 @@ TEST_F(RedisStore, RoundTripBinarySafe) {
 }
 
 TEST_F(RedisStore, TtlIsSetPerRecord) {
-  auto store = make_store(server_.url());
+  auto store = make_store(server_.url({}, 0));
   ASSERT_TRUE(store->write({{"short", "s", 100}, {"day", "d", 86400}, {"never", "n", 0}}).ok);
   reply_ptr r = raw(0, "TTL %b", prefix + "short");
   ASSERT_TRUE(r);
@@ -110,7 +119,7 @@ TEST_F(RedisStore, TtlIsSetPerRecord) {
 }
 
 TEST_F(RedisStore, RemoveDeletesAndIgnoresMissing) {
-  auto store = make_store(server_.url());
+  auto store = make_store(server_.url({}, 0));
   ASSERT_TRUE(store->write({{"a", "1", 0}, {"b", "2", 0}}).ok);
   const store_result r = store->remove({"a", "never-written"});
   ASSERT_TRUE(r.ok) << r.error;
@@ -120,7 +129,7 @@ TEST_F(RedisStore, RemoveDeletesAndIgnoresMissing) {
 }
 
 TEST_F(RedisStore, LoadAllPagesThroughFiveThousandKeys) {
-  auto store = make_store(server_.url());
+  auto store = make_store(server_.url({}, 0));
   std::vector<snapshot_record> all;
   for (int i = 0; i < 5000; ++i) {
     all.push_back({"room" + std::to_string(i), "value-" + std::to_string(i * 7), 3600});
@@ -142,7 +151,7 @@ TEST_F(RedisStore, LoadAllPagesThroughFiveThousandKeys) {
 }
 
 TEST_F(RedisStore, OnlyKeysUnderThePrefixAreVisited) {
-  auto store = make_store(server_.url());
+  auto store = make_store(server_.url({}, 0));
   ASSERT_TRUE(store->write({{"mine", "m", 0}}).ok);
   raw(0, "SET other:room:x %b", "o");
   raw(0, "SET partyd:roomX %b", "no colon");
@@ -153,7 +162,7 @@ TEST_F(RedisStore, OnlyKeysUnderThePrefixAreVisited) {
 }
 
 TEST_F(RedisStore, GlobCharactersInThePrefixAreMatchedLiterally) {
-  auto store = make_store(server_.url(), "p*[x]?:");
+  auto store = make_store(server_.url({}, 0), "p*[x]?:");
   ASSERT_TRUE(store->write({{"k", "v", 0}}).ok);
   raw(0, "SET pZZx!:k %b", "would match an unescaped pattern");
   EXPECT_EQ(load(*store), (std::map<std::string, std::string>{{"k", "v"}}));
@@ -181,7 +190,7 @@ TEST_F(RedisStoreWithPassword, PasswordAndDbFromTheUrl) {
 }
 
 TEST_F(RedisStoreWithPassword, WrongOrMissingPasswordFailsWithoutLeakingIt) {
-  auto wrong = make_store(server_.url(":wrong-hunter2@"));
+  auto wrong = make_store(server_.url(":wrong-hunter2@", 0));
   const store_result r = wrong->write({{"k", "v", 0}});
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("AUTH"), std::string::npos) << r.error;
@@ -189,7 +198,7 @@ TEST_F(RedisStoreWithPassword, WrongOrMissingPasswordFailsWithoutLeakingIt) {
   EXPECT_EQ(wrong->describe().find("hunter2"), std::string::npos);
   EXPECT_FALSE(wrong->ping().ok);
 
-  auto none = make_store(server_.url());
+  auto none = make_store(server_.url({}, 0));
   const store_result n = none->write({{"k", "v", 0}});
   EXPECT_FALSE(n.ok);
   EXPECT_NE(n.error.find("NOAUTH"), std::string::npos) << n.error;
@@ -197,7 +206,7 @@ TEST_F(RedisStoreWithPassword, WrongOrMissingPasswordFailsWithoutLeakingIt) {
 }
 
 TEST_F(RedisStore, RedisDownFailsQuicklyThenReconnects) {
-  auto store = make_store(server_.url());
+  auto store = make_store(server_.url({}, 0));
   ASSERT_TRUE(store->write({{"before", "1", 0}}).ok);
   server_.stop();
 
@@ -218,7 +227,7 @@ TEST_F(RedisStore, RedisDownFailsQuicklyThenReconnects) {
 }
 
 TEST_F(RedisStore, RestartBetweenCallsIsNotAnError) {
-  auto store = make_store(server_.url());
+  auto store = make_store(server_.url({}, 0));
   ASSERT_TRUE(store->write({{"a", "1", 0}}).ok);
   server_.stop();
   ASSERT_TRUE(server_.start());
@@ -230,7 +239,7 @@ TEST_F(RedisStore, RestartBetweenCallsIsNotAnError) {
 
 TEST_F(RedisStore, StartsWhileRedisIsDown) {
   server_.stop();
-  auto store = make_store(server_.url());  // no connection attempt yet
+  auto store = make_store(server_.url({}, 0));  // no connection attempt yet
   ASSERT_TRUE(store);
   const auto t0 = clock_type::now();
   EXPECT_FALSE(store->write({{"k", "v", 0}}).ok);
@@ -240,7 +249,7 @@ TEST_F(RedisStore, StartsWhileRedisIsDown) {
 }
 
 TEST_F(RedisStore, UnresponsiveRedisTimesOut) {
-  auto store = make_store(server_.url());
+  auto store = make_store(server_.url({}, 0));
   ASSERT_TRUE(store->write({{"k", "1", 0}}).ok);
   server_.pause();  // accepts nothing, answers nothing, keeps the connection open
   const auto t0 = clock_type::now();
@@ -258,8 +267,8 @@ TEST_F(RedisStore, ServerClosingMidPipelineFailsTheBatchThenRecovers) {
   // A bulk longer than proto-max-bulk-len makes Redis answer an error and close the connection
   // while the pipeline is still being written.
   server_.stop();
-  ASSERT_TRUE(server_.start(server_.port(), {}, {"--proto-max-bulk-len", "1mb"}));
-  auto store = make_store(server_.url());
+  ASSERT_TRUE(server_.start(redis_server_options{password_, {"--proto-max-bulk-len", "1mb"}}));
+  auto store = make_store(server_.url({}, 0));
   std::vector<snapshot_record> big;
   for (int i = 0; i < 8; ++i) {
     big.push_back({"big" + std::to_string(i), std::string(4 << 20, 'x'), 0});
@@ -272,7 +281,7 @@ TEST_F(RedisStore, ServerClosingMidPipelineFailsTheBatchThenRecovers) {
 }
 
 TEST_F(RedisStore, ServerDyingMidWriteFailsTheBatch) {
-  auto store = make_store(server_.url());
+  auto store = make_store(server_.url({}, 0));
   ASSERT_TRUE(store->write({{"k", "1", 0}}).ok);
   // 64 MiB cannot fit in the socket buffers of a paused server: the write blocks, and the server
   // dies under it.

@@ -163,6 +163,28 @@ redis_server::~redis_server() { kill(); }
 
 std::string redis_server::url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
 
+std::string redis_server::url(std::string_view userinfo, int db) const {
+  return "redis://" + std::string(userinfo) + "127.0.0.1:" + std::to_string(port_) + "/" +
+         std::to_string(db);
+}
+
+bool redis_server::start(redis_server_options options, std::chrono::milliseconds timeout) {
+  options_ = std::move(options);
+  return start(timeout);
+}
+
+void redis_server::pause() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGSTOP);
+  }
+}
+
+void redis_server::resume() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGCONT);
+  }
+}
+
 bool redis_server::start(std::chrono::milliseconds timeout) {
   if (pid_ > 0) {
     return true;
@@ -190,6 +212,11 @@ bool redis_server::start(std::chrono::milliseconds timeout) {
                                    "/tmp",
                                    "--loglevel",
                                    "warning"};
+  if (!options_.password.empty()) {
+    args.push_back("--requirepass");
+    args.push_back(options_.password);
+  }
+  args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::vector<char*> argv;
   for (std::string& arg : args) {
     argv.push_back(arg.data());
@@ -245,6 +272,7 @@ void redis_server::kill() {
   if (pid_ <= 0) {
     return;
   }
+  ::kill(pid_, SIGCONT);  // in case a test paused it
   ::kill(pid_, SIGKILL);
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   for (;;) {
@@ -268,7 +296,14 @@ std::optional<resp_value> redis_server::command(const std::vector<std::string>& 
   }
   net::io_context ioc;
   tcp::socket socket(ioc);
-  const std::string request = encode_resp_command(args);
+  // With a password, AUTH goes first on the same connection; the caller gets the second reply.
+  std::string request;
+  std::size_t replies_wanted = 1;
+  if (!options_.password.empty()) {
+    request = encode_resp_command({"AUTH", options_.password});
+    replies_wanted = 2;
+  }
+  request += encode_resp_command(args);
   std::string received;
   std::array<char, 16384> chunk{};
   std::optional<resp_value> reply;
@@ -283,7 +318,12 @@ std::optional<resp_value> redis_server::command(const std::vector<std::string>& 
       received.append(chunk.data(), n);
       std::size_t pos = 0;
       bool malformed = false;
-      reply = parse_resp(received, pos, malformed);
+      for (std::size_t got = 0; got < replies_wanted; ++got) {
+        reply = parse_resp(received, pos, malformed);
+        if (!reply) {
+          break;
+        }
+      }
       if (malformed) {
         failed = true;
         return;

@@ -40,6 +40,12 @@ std::optional<resp_value> parse_resp(std::string_view input, std::size_t& pos, b
 // Encodes a command as a RESP array of bulk strings.
 std::string encode_resp_command(const std::vector<std::string>& args);
 
+// Settings for the next start(); a restart keeps them.
+struct redis_server_options {
+  std::string password;                 // --requirepass; commands then AUTH first
+  std::vector<std::string> extra_args;  // appended to redis-server's arguments
+};
+
 class redis_server {
  public:
   redis_server() = default;
@@ -50,6 +56,8 @@ class redis_server {
   // Starts redis-server on a free port (the first time) or on the same port as before. Returns
   // false (and reports why with ADD_FAILURE) when it does not answer PING within `timeout`.
   bool start(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  bool start(redis_server_options options,
+             std::chrono::milliseconds timeout = std::chrono::seconds(5));
   // SIGKILL, then reaps the child (bounded). Its data is gone: nothing is saved.
   void kill();
   // kill() if running, then start() on the same port.
@@ -64,6 +72,11 @@ class redis_server {
   int port() const noexcept { return port_; }
   // "redis://127.0.0.1:<port>", the partyd --store setting.
   std::string url() const;
+  // "redis://<userinfo>127.0.0.1:<port>/<db>" (userinfo such as ":password@").
+  std::string url(std::string_view userinfo, int db) const;
+  // SIGSTOP / SIGCONT: a paused server accepts connections but answers nothing.
+  void pause();
+  void resume();
 
   // Sends one command on a fresh connection and reads its reply; nullopt when there was no
   // complete reply within `timeout` (server down, connection refused, ...).
@@ -84,6 +97,7 @@ class redis_server {
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+  redis_server_options options_;
 };
 
 }  // namespace partyd::testing
