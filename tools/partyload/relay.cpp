@@ -355,6 +355,24 @@ void run_relay_fanout(runner& r, json::object& result) {
 
 namespace {
 
+// Starts every client of `setup` at once and waits (bounded by --duration) until all have
+// joined; reports "<verb> joined/expected in S s" and counts join_incomplete when some did not.
+// Returns the seconds it took; `joined` gets the count.
+double join_all(runner& r, relay_setup& setup, const char* verb, std::uint64_t& joined) {
+  const auto expected = static_cast<std::uint64_t>(setup.count);
+  const std::int64_t started = mono_ns();
+  setup.start_all(r);
+  const double seconds = wait_joined(r, expected, 0, r.opt.duration_s, started);
+  joined = r.sum(&shard::joined);
+  std::fprintf(stderr, "%s %llu/%llu in %.3f s (errors %llu)\n", verb,
+               static_cast<unsigned long long>(joined), static_cast<unsigned long long>(expected),
+               seconds, static_cast<unsigned long long>(r.run.errors.load()));
+  if (joined < expected) {
+    r.run.error("join_incomplete");
+  }
+  return seconds;
+}
+
 // idle and join-storm: N players over R rooms, all started at once.
 void run_players(runner& r, json::object& result, bool hold) {
   const options& opt = r.opt;
@@ -369,17 +387,8 @@ void run_players(runner& r, json::object& result, bool hold) {
   const int expected = setup.count;
   r.start();
   r.begin_window();
-  const std::int64_t storm_started = mono_ns();
-  setup.start_all(r);
-  const double storm_s =
-      wait_joined(r, static_cast<std::uint64_t>(expected), 0, opt.duration_s, storm_started);
-  const auto joined = r.sum(&shard::joined);
-  std::fprintf(stderr, "joined %llu/%d in %.3f s (errors %llu)\n",
-               static_cast<unsigned long long>(joined), expected, storm_s,
-               static_cast<unsigned long long>(r.run.errors.load()));
-  if (joined < static_cast<std::uint64_t>(expected)) {
-    r.run.error("join_incomplete");
-  }
+  std::uint64_t joined = 0;
+  const double storm_s = join_all(r, setup, "joined", joined);
   double elapsed = 0;
   if (hold) {
     // Keep the connections for the rest of --duration, then read the server's RSS.
@@ -424,16 +433,9 @@ void run_reconnect_storm(runner& r, json::object& result) {
   }
   const int expected = setup.count;
   r.start();
-  const std::int64_t join_started = mono_ns();
-  setup.start_all(r);
-  const double join_s =
-      wait_joined(r, static_cast<std::uint64_t>(expected), 0, opt.duration_s, join_started);
-  const auto joined = r.sum(&shard::joined);
-  std::fprintf(stderr, "seated %llu/%d in %.3f s (errors %llu)\n",
-               static_cast<unsigned long long>(joined), expected, join_s,
-               static_cast<unsigned long long>(r.run.errors.load()));
+  std::uint64_t joined = 0;
+  const double join_s = join_all(r, setup, "seated", joined);
   if (joined < static_cast<std::uint64_t>(expected)) {
-    r.run.error("join_incomplete");
     setup.finish(r);
     return;
   }
