@@ -22,7 +22,7 @@ namespace {
 // Connection deadlines without a timer per connection: each io thread visits its sessions every
 // `interval` (first-message deadline, keep-alive pings, idle and close-handshake timeouts).
 void sweep_sessions(io_thread& thread, std::chrono::milliseconds interval) {
-  thread.now_ms = steady_ms();
+  const std::int64_t now = steady_ms();
   std::vector<std::shared_ptr<ws_session>> live;
   live.reserve(thread.sessions.size());
   for (auto& [id, weak] : thread.sessions) {
@@ -31,7 +31,7 @@ void sweep_sessions(io_thread& thread, std::chrono::milliseconds interval) {
     }
   }
   for (auto& session : live) {
-    session->sweep(thread.now_ms);  // may remove itself from thread.sessions
+    session->sweep(now);  // may remove itself from thread.sessions
   }
   std::vector<std::shared_ptr<http_session>> http_live;
   for (auto it = thread.http_sessions.begin(); it != thread.http_sessions.end();) {
@@ -43,7 +43,7 @@ void sweep_sessions(io_thread& thread, std::chrono::milliseconds interval) {
     }
   }
   for (auto& session : http_live) {
-    session->sweep(thread.now_ms);  // may remove itself from thread.http_sessions
+    session->sweep(now);  // may remove itself from thread.http_sessions
   }
   thread.sweep_timer.expires_after(interval);
   thread.sweep_timer.async_wait([&thread, interval](const boost::system::error_code& ec) {
@@ -108,7 +108,6 @@ std::uint16_t server::start() {
   const auto interval = std::chrono::milliseconds(std::clamp<std::int64_t>(shortest / 4, 10, 1000));
   for (auto& thread : threads_) {
     io_thread* t = thread.get();
-    t->now_ms = steady_ms();
     net::post(t->context, [t, interval] { sweep_sessions(*t, interval); });
     t->thread = std::thread([t] {
       auto guard = net::make_work_guard(t->context);

@@ -43,8 +43,6 @@ struct io_thread {
   // bytes the socket did not take) are copied into the connection.
   std::string read_buffer = std::string(64 * 1024, '\0');
   std::string write_buffer;
-  // Coarse clock for connection deadlines, advanced by the sweep (server.cpp).
-  std::int64_t now_ms = 0;
   boost::asio::steady_timer sweep_timer{context};
   // Sessions with frames to write, queued by workers (ws_session::deliver); one posted handler
   // drains them all, so a worker pass that feeds many connections costs one wakeup, not one each.

@@ -104,7 +104,7 @@ void ws_session::on_readable() {
     }
     ctx_.io.reads.inc();
     // A clock read per read(): cheap next to the syscall, and deadlines are never early.
-    last_read_ms_ = thread_.now_ms = steady_ms();
+    last_read_ms_ = steady_ms();
     ping_outstanding_ = false;
     consume(buffer.data(), bytes);
     if (bytes < buffer.size()) {
