@@ -66,6 +66,12 @@ bool valid_client_key(std::string_view key) {
   return EVP_DecodeBlock(decoded, reinterpret_cast<const unsigned char*>(key.data()), 24) == 18;
 }
 
+std::string client_key(const unsigned char (&nonce)[16]) {
+  unsigned char encoded[4 * ((16 + 2) / 3) + 1];
+  const int length = EVP_EncodeBlock(encoded, nonce, 16);
+  return std::string(reinterpret_cast<const char*>(encoded), static_cast<std::size_t>(length));
+}
+
 void append_frame(std::string& out, opcode op, std::string_view payload) {
   char header[10];
   const std::size_t header_size = write_header(header, op, payload.size(), false);

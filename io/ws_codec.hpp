@@ -40,6 +40,9 @@ std::string accept_key(std::string_view client_key);
 // True when `key` is the base64 of 16 bytes, as RFC 6455 requires of Sec-WebSocket-Key.
 bool valid_client_key(std::string_view key);
 
+// A client's Sec-WebSocket-Key: the base64 of a 16-byte nonce.
+std::string client_key(const unsigned char (&nonce)[16]);
+
 // Appends one final (unfragmented) frame. Servers send unmasked frames; clients must mask theirs
 // with a fresh 32-bit key (append_masked_frame).
 void append_frame(std::string& out, opcode op, std::string_view payload);

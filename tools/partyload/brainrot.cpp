@@ -12,6 +12,8 @@
 #include <functional>
 #include <random>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "runner.hpp"
 #include "ws_conn.hpp"
 
@@ -123,7 +125,7 @@ class br_room {
   void start_after(std::chrono::nanoseconds delay) {
     last_progress_ns = mono_ns() + delay.count();
     start_timer_.expires_after(delay);
-    start_timer_.async_wait([this](beast::error_code ec) {
+    start_timer_.async_wait([this](boost::system::error_code ec) {
       if (!ec && !r_.run.stopping.load()) new_game();
     });
   }
@@ -210,7 +212,7 @@ void br_client::schedule(action a) {
   next_ = a;
   const std::int64_t delay = room_.think_ns();
   timer_.expires_after(std::chrono::nanoseconds(delay));
-  timer_.async_wait([this, a](beast::error_code ec) {
+  timer_.async_wait([this, a](boost::system::error_code ec) {
     if (ec || stopped() || next_ != a) return;
     next_ = action::none;
     act(a);
@@ -458,7 +460,7 @@ void run_brainrot(runner& r, json::object& result) {
   std::vector<std::unique_ptr<net::steady_timer>> watchdogs;
   std::function<void(int)> watch = [&](int t) {
     watchdogs[t]->expires_after(std::chrono::seconds(1));
-    watchdogs[t]->async_wait([&, t](beast::error_code ec) {
+    watchdogs[t]->async_wait([&, t](boost::system::error_code ec) {
       if (ec || r.run.stopping.load()) return;
       const std::int64_t now = mono_ns();
       for (auto& room : rooms[t]) room->check_stalled(now, stall_ns);

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <thread>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "runner.hpp"
 #include "ws_conn.hpp"
 
@@ -143,7 +145,7 @@ class relay_client final : public ws_conn {
       *next_tick_ += period;
     }
     timer_.expires_at(*next_tick_);
-    timer_.async_wait([this](beast::error_code ec) {
+    timer_.async_wait([this](boost::system::error_code ec) {
       if (ec || stopped() || !is_open()) return;
       tick();
       arm_timer();

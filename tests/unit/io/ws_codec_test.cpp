@@ -41,6 +41,14 @@ std::string masked(opcode op, std::string_view payload, bool fin = true) {
   return out;
 }
 
+TEST(ws_codec, client_key_is_the_base64_of_the_nonce) {
+  const unsigned char rfc_nonce[16] = {'t', 'h', 'e', ' ', 's', 'a', 'm', 'p',
+                                       'l', 'e', ' ', 'n', 'o', 'n', 'c', 'e'};
+  EXPECT_EQ(client_key(rfc_nonce), "dGhlIHNhbXBsZSBub25jZQ==");
+  const unsigned char zeros[16] = {};
+  EXPECT_TRUE(valid_client_key(client_key(zeros)));
+}
+
 TEST(ws_codec, accept_key_matches_the_rfc_example) {
   EXPECT_EQ(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
