@@ -85,6 +85,8 @@ struct room_summary {
 class game {
  public:
   virtual ~game() = default;
+  // `in.cmd` is this step's alone: a game may move payloads out of it (the worker drops the input
+  // after the step), which spares a copy of large states.
   virtual void step(const input& in, time_ms now, room_rng& rng, effects& out) noexcept = 0;
   // Self-describing bytes with a schema version; restore() of the module reads them back.
   virtual std::string snapshot() const = 0;

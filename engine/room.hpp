@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <concurrentqueue/concurrentqueue.h>
+#include <boost/container/flat_map.hpp>
 
 #include "engine/game.hpp"
 
@@ -74,8 +75,10 @@ class room {
     role_id role = 0;
     bool bound = false;
   };
-  // Ordered by id so that role broadcasts reach connections in a deterministic order.
-  std::map<connection_id, connection_entry> connections;
+  // Ordered by id so that role broadcasts reach connections in a deterministic order. A sorted
+  // vector: every broadcast walks it, and a walk over std::map nodes scattered over the heap cost
+  // a cache miss per connection (perf, bench/README.md); joins and leaves are rare next to it.
+  boost::container::flat_map<connection_id, connection_entry> connections;
   // Game timers: key -> (deadline, generation). The generation invalidates older wheel entries.
   struct timer_state {
     time_ms deadline = 0;

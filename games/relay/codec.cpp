@@ -66,9 +66,10 @@ bool required_string(decode_result& result, const json::object& object, std::str
   return true;
 }
 
-bool state_object(decode_result& result, const relay_config& config, const json::object& object,
+// Moves the state out of the parsed message (the message is dropped after decoding).
+bool state_object(decode_result& result, const relay_config& config, json::object& object,
                   std::size_t text_size, json::object& out) {
-  const json::value* found = find_field(object, "state");
+  json::value* found = object.if_contains("state");
   if (found == nullptr || !found->is_object()) {
     return bad(result, "field 'state' must be an object");
   }
@@ -79,7 +80,7 @@ bool state_object(decode_result& result, const relay_config& config, const json:
     return bad(result,
                "field 'state' exceeds " + std::to_string(config.state_max_bytes) + " bytes");
   }
-  out = found->get_object();
+  out = std::move(found->get_object());
   return true;
 }
 
@@ -180,7 +181,7 @@ bool decode_poll_start(decode_result& result, const relay_config& config,
 }
 
 bool decode_body(decode_result& result, const relay_config& config, in_type type,
-                 const json::object& object, std::size_t text_size) {
+                 json::object& object, std::size_t text_size) {
   switch (type) {
     case in_type::handshake:
       return decode_handshake(result, config, object);
@@ -203,11 +204,11 @@ bool decode_body(decode_result& result, const relay_config& config, in_type type
     }
     case in_type::message_to_host: {
       auto cmd = make<message_to_host_cmd>(type);
-      const json::value* message = object.if_contains("message");
+      json::value* message = object.if_contains("message");
       if (message == nullptr) {
         return bad(result, "field 'message' is required");
       }
-      cmd->message = *message;
+      cmd->message = std::move(*message);
       result.cmd = std::move(cmd);
       return true;
     }
@@ -268,7 +269,7 @@ decode_result decode_unsafe(const relay_config& config, std::string_view text, b
         "bad_request", "message exceeds " + std::to_string(config.max_message_bytes) + " bytes"};
     return result;
   }
-  const envelope message = parse_envelope(text, in_type_names);
+  envelope message = parse_envelope(text, in_type_names);
   switch (message.outcome) {
     case envelope::status::not_an_object:
       result.error = protocol_error{"invalid_json", "message must be one JSON object"};
@@ -282,7 +283,7 @@ decode_result decode_unsafe(const relay_config& config, std::string_view text, b
     case envelope::status::ok:
       break;
   }
-  const json::object& object = message.object();
+  json::object& object = message.parsed.get_object();
   const auto type = static_cast<in_type>(message.type_index);
   if (first_message && type != in_type::handshake) {
     result.error = protocol_error{"handshake_required", "the first message must be a handshake"};
@@ -351,6 +352,15 @@ boost::json::object frame_of(out_type type) {
 }
 
 std::string encode(const boost::json::object& frame) { return json::serialize(frame); }
+
+std::string encode_with_state(out_type type, const boost::json::object& state) {
+  std::string text = "{\"type\":\"";
+  text += out_type_names[index_of(type)];
+  text += "\",\"state\":";
+  text += json::serialize(state);
+  text += '}';
+  return text;
+}
 
 std::string encode_error(std::string_view code, std::string_view message,
                          std::string_view request_type) {

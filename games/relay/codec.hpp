@@ -118,6 +118,8 @@ std::string encode_error(std::string_view code, std::string_view message,
                          std::string_view request_type = {});
 std::string encode_handshake_error(std::string_view code, std::string_view message);
 std::string encode(const boost::json::object& frame);
+// {"type":"<type>","state":<state>}: the same text as encode() of that object, without building it.
+std::string encode_with_state(out_type type, const boost::json::object& state);
 boost::json::object frame_of(out_type type);
 
 }  // namespace partyd::relay

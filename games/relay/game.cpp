@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <exception>
 #include <utility>
 #include <vector>
@@ -139,11 +140,14 @@ relay_game::relay_game(relay_config config, relay::room_state state)
 room_summary relay_game::summary() const noexcept {
   room_summary result;
   result.connected_by_role[host_role] = state_.host_conn != 0 ? 1 : 0;
-  std::uint32_t players = 0;
-  for (const auto& [id, s] : state_.seats) {
-    players += s.conn != 0 ? 1 : 0;
-  }
-  result.connected_by_role[player_role] = players;
+  // Every joined connection is a member: the host, its connected players and the audience. The
+  // worker asks after every pass, so this counts without walking the seats.
+  const std::size_t host = state_.host_conn != 0 ? 1 : 0;
+  const std::size_t players = state_.members.size() - host - state_.audience.size();
+  assert(players == static_cast<std::size_t>(
+                        std::count_if(state_.seats.begin(), state_.seats.end(),
+                                      [](const auto& entry) { return entry.second.conn != 0; })));
+  result.connected_by_role[player_role] = static_cast<std::uint32_t>(players);
   result.connected_by_role[audience_role] = static_cast<std::uint32_t>(state_.audience.size());
   result.seats = static_cast<std::uint32_t>(state_.seats.size());
   return result;
@@ -242,7 +246,7 @@ void relay_game::on_command(const input& in, effects& out) {
       on_leave(conn, who, out);
       break;
     case in_type::set_game_state:
-      if (const auto* c = dynamic_cast<const relay::set_game_state_cmd*>(cmd)) {
+      if (auto* c = dynamic_cast<relay::set_game_state_cmd*>(in.cmd.get())) {
         on_set_game_state(*c, out);
       } else {
         handled = false;
@@ -588,11 +592,12 @@ void relay_game::close_all(const std::string& reason, effects& out) {
 
 // --- host commands ---
 
-void relay_game::on_set_game_state(const relay::set_game_state_cmd& cmd, effects& out) {
-  state_.game_state = cmd.state;
-  json::object frame = relay::frame_of(out_type::game_state);
-  frame["state"] = state_.game_state;
-  out.send_roles(clients, relay::index_of(out_type::game_state), make_frame(relay::encode(frame)));
+void relay_game::on_set_game_state(relay::set_game_state_cmd& cmd, effects& out) {
+  state_.game_state = std::move(cmd.state);  // the command is dropped after this step
+  // The frame is {"type":"game_state","state":<state>}, written directly: building it as an
+  // object first copied the whole state once more per update, the hottest path of a relay.
+  out.send_roles(clients, relay::index_of(out_type::game_state),
+                 make_frame(relay::encode_with_state(out_type::game_state, state_.game_state)));
   // Not important: hosts may set state many times a second, and encoding the whole room for each
   // would cost more than the fan-out. It reaches the store within the snapshot interval.
 }

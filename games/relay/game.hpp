@@ -38,7 +38,7 @@ class relay_game : public game {
                       effects& out);
 
   void on_leave(connection_id conn, const relay::member& who, effects& out);
-  void on_set_game_state(const relay::set_game_state_cmd& cmd, effects& out);
+  void on_set_game_state(relay::set_game_state_cmd& cmd, effects& out);
   void on_set_player_state(connection_id conn, const relay::set_player_state_cmd& cmd,
                            effects& out);
   void on_message_to_host(const relay::member& who, const relay::message_to_host_cmd& cmd,

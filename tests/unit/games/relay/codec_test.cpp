@@ -190,6 +190,15 @@ TEST(RelayCodec, NamesAndErrorFrame) {
                               {"message", "no room"}}));
 }
 
+TEST(RelayCodec, EncodeWithStateMatchesTheObjectEncoding) {
+  const auto state = boost::json::parse(R"({"seq":7,"t":12,"pad":"x\"y","nested":{"a":[1,2]}})");
+  boost::json::object frame = frame_of(out_type::game_state);
+  frame["state"] = state;
+  EXPECT_EQ(encode_with_state(out_type::game_state, state.as_object()), encode(frame));
+  EXPECT_EQ(encode_with_state(out_type::game_state, boost::json::object{}),
+            R"({"type":"game_state","state":{}})");
+}
+
 TEST(RelayModule, CreateOptionsTable) {
   struct row {
     const char* name;
