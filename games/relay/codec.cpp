@@ -84,6 +84,21 @@ bool state_object(decode_result& result, const relay_config& config, json::objec
   return true;
 }
 
+// The state as text, as every update is broadcast and stored. Exact size check.
+bool state_text(decode_result& result, const relay_config& config, const json::object& object,
+                std::string& out) {
+  const json::value* found = object.if_contains("state");
+  if (found == nullptr || !found->is_object()) {
+    return bad(result, "field 'state' must be an object");
+  }
+  out = json::serialize(*found);
+  if (out.size() > config.state_max_bytes) {
+    return bad(result,
+               "field 'state' exceeds " + std::to_string(config.state_max_bytes) + " bytes");
+  }
+  return true;
+}
+
 template <typename Command>
 std::unique_ptr<Command> make(in_type type) {
   auto cmd = std::make_unique<Command>();
@@ -187,7 +202,7 @@ bool decode_body(decode_result& result, const relay_config& config, in_type type
       return decode_handshake(result, config, object);
     case in_type::set_game_state: {
       auto cmd = make<set_game_state_cmd>(type);
-      if (!state_object(result, config, object, text_size, cmd->state)) {
+      if (!state_text(result, config, object, cmd->state)) {
         return false;
       }
       result.cmd = std::move(cmd);
@@ -353,11 +368,25 @@ boost::json::object frame_of(out_type type) {
 
 std::string encode(const boost::json::object& frame) { return json::serialize(frame); }
 
-std::string encode_with_state(out_type type, const boost::json::object& state) {
-  std::string text = "{\"type\":\"";
-  text += out_type_names[index_of(type)];
+boost::json::object parse_state(std::string_view state_json) {
+  // Always text this server serialized from an object; anything else would be a bug, and then an
+  // empty state is the safe answer.
+  boost::system::error_code ec;
+  json::value parsed = json::parse(state_json, ec);
+  if (ec || !parsed.is_object()) {
+    return {};
+  }
+  return std::move(parsed.get_object());
+}
+
+std::string encode_with_state(out_type type, std::string_view state_json) {
+  const std::string_view name = out_type_names[index_of(type)];
+  std::string text;
+  text.reserve(state_json.size() + name.size() + 21);
+  text += "{\"type\":\"";
+  text += name;
   text += "\",\"state\":";
-  text += json::serialize(state);
+  text += state_json;
   text += '}';
   return text;
 }

@@ -76,7 +76,7 @@ struct handshake_cmd : command {
   boost::json::value meta;  // null when absent
 };
 struct set_game_state_cmd : command {
-  boost::json::object state;
+  std::string state;  // the object, serialized: the relay never looks inside it
 };
 struct set_player_state_cmd : command {
   std::string client_id;
@@ -118,8 +118,11 @@ std::string encode_error(std::string_view code, std::string_view message,
                          std::string_view request_type = {});
 std::string encode_handshake_error(std::string_view code, std::string_view message);
 std::string encode(const boost::json::object& frame);
-// {"type":"<type>","state":<state>}: the same text as encode() of that object, without building it.
-std::string encode_with_state(out_type type, const boost::json::object& state);
+// {"type":"<type>","state":<state>} for a state already serialized: the same text as encode() of
+// that object, without building it.
+std::string encode_with_state(out_type type, std::string_view state_json);
+// A stored state back as an object (for replies and snapshots that embed it).
+boost::json::object parse_state(std::string_view state_json);
 boost::json::object frame_of(out_type type);
 
 }  // namespace partyd::relay

@@ -367,7 +367,7 @@ json::object relay_game::host_handshake_response() const {
   frame["roomCode"] = state_.room_code;
   frame["role"] = "host";
   frame["clientId"] = state_.host_client_id;
-  frame["gameState"] = state_.game_state;
+  frame["gameState"] = relay::parse_state(state_.game_state);
 
   // Seats in the order they were taken, then connected audience in join order.
   std::vector<const relay::seat*> seats;
@@ -465,7 +465,7 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
   response["roomCode"] = state_.room_code;
   response["role"] = "player";
   response["clientId"] = held->client_id;
-  response["gameState"] = state_.game_state;
+  response["gameState"] = relay::parse_state(state_.game_state);
   response["playerState"] =
       held->player_state ? json::value(*held->player_state) : json::value(nullptr);
   send(in.conn, out_type::handshake_response, response, out);
@@ -497,7 +497,7 @@ void relay_game::join_audience(const input& in, const relay::handshake_cmd& cmd,
   response["roomCode"] = state_.room_code;
   response["role"] = "audience";
   response["clientId"] = added.client_id;
-  response["gameState"] = state_.game_state;
+  response["gameState"] = relay::parse_state(state_.game_state);
   json::array active;
   for (const relay::poll& p : state_.polls) {
     if (p.active) {

@@ -162,7 +162,7 @@ std::unique_ptr<game> restore_unsafe(const relay_config& config, std::string_vie
   state.max_players = static_cast<std::uint32_t>(max_players);
   state.max_audience = static_cast<std::uint32_t>(max_audience);
 
-  state.game_state = as_object(field(root, "gameState"));
+  state.game_state = json::serialize(as_object(field(root, "gameState")));
   state.next_seq = as_uint(field(root, "nextSeq"));
 
   for (const json::value& entry : as_array(field(root, "seats"))) {
@@ -226,7 +226,7 @@ std::string relay_game::snapshot() const {
                                 {"hostKeyHash", state_.host_key_hash},
                                 {"maxPlayers", state_.max_players},
                                 {"maxAudience", state_.max_audience}};
-  root["gameState"] = state_.game_state;
+  root["gameState"] = relay::parse_state(state_.game_state);
   root["nextSeq"] = state_.next_seq;
 
   json::array seats;

@@ -72,7 +72,7 @@ struct room_state {
   std::uint32_t max_audience = 0;  // 0 = unlimited; counts connected audience
 
   // Persisted game data.
-  boost::json::object game_state;
+  std::string game_state = "{}";      // a JSON object, serialized: broadcast and stored as it is
   std::map<std::string, seat> seats;  // by clientId
   std::vector<poll> polls;            // in start order
   std::deque<queued_message> host_queue;

@@ -190,13 +190,14 @@ TEST(RelayCodec, NamesAndErrorFrame) {
                               {"message", "no room"}}));
 }
 
-TEST(RelayCodec, EncodeWithStateMatchesTheObjectEncoding) {
+TEST(RelayCodec, StateTextMatchesTheObjectEncoding) {
   const auto state = boost::json::parse(R"({"seq":7,"t":12,"pad":"x\"y","nested":{"a":[1,2]}})");
   boost::json::object frame = frame_of(out_type::game_state);
   frame["state"] = state;
-  EXPECT_EQ(encode_with_state(out_type::game_state, state.as_object()), encode(frame));
-  EXPECT_EQ(encode_with_state(out_type::game_state, boost::json::object{}),
-            R"({"type":"game_state","state":{}})");
+  EXPECT_EQ(encode_with_state(out_type::game_state, boost::json::serialize(state)), encode(frame));
+  EXPECT_EQ(encode_with_state(out_type::game_state, "{}"), R"({"type":"game_state","state":{}})");
+  EXPECT_EQ(parse_state(boost::json::serialize(state)), state.as_object());
+  EXPECT_TRUE(parse_state("not json").empty());
 }
 
 TEST(RelayModule, CreateOptionsTable) {
