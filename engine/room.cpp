@@ -5,15 +5,15 @@ namespace partyd {
 room::room(std::uint64_t serial, std::string code, const game_module& module,
            std::unique_ptr<game> instance, std::uint64_t seed, std::size_t worker_index,
            std::size_t inbox_max, time_ms created_at)
-    : serial_(serial),
+    : inbox_max_(inbox_max),
+      serial_(serial),
       code_(std::move(code)),
       module_(module),
       instance_(std::move(instance)),
-      rng_(seed),
       worker_index_(worker_index),
-      inbox_max_(inbox_max),
       created_at_(created_at),
-      last_activity_(created_at) {}
+      last_activity_(created_at),
+      rng_(seed) {}
 
 void room::restore_position(std::uint64_t version, std::uint64_t rng_seed, std::uint64_t rng_draws,
                             time_ms last_activity) {
