@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/container/flat_map.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
@@ -83,8 +84,9 @@ struct room_state {
   std::string host_client_id;
   std::map<connection_id, audience_member> audience;
   // Every joined connection. A connection the game closes leaves this map at once: the engine
-  // forgets it too and sends no disconnect for it.
-  std::map<connection_id, member> members;
+  // forgets it too and sends no disconnect for it. A sorted vector: every command looks its
+  // sender up here, and a std::map node was a cache miss per command.
+  boost::container::flat_map<connection_id, member> members;
   bool closed = false;
 };
 
