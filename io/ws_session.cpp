@@ -40,8 +40,8 @@ ws_session::ws_session(server_context& ctx, io_thread& thread, tcp::socket&& soc
       reader_(module.max_message_bytes(), /*expect_masked=*/true) {}
 
 ws_session::~ws_session() {
-  // Frames never written are no longer outbox bytes.
-  ctx_.io.outbox_bytes.sub(static_cast<std::int64_t>(outbox_bytes_));
+  // Bytes never written no longer wait.
+  ctx_.io.outbox_bytes.sub(static_cast<std::int64_t>(waiting_bytes_));
 }
 
 void ws_session::start(std::string_view upgrade_response, std::string_view early_bytes) {
@@ -291,7 +291,6 @@ void ws_session::deliver(const frame_ptr& frame) noexcept {
     return;
   }
   outbox_bytes_ += frame->size();
-  ctx_.io.outbox_bytes.add(static_cast<std::int64_t>(frame->size()));
   if (outbox_bytes_ > ctx_.config.outbox_max_bytes) {
     // The client stopped reading. Drop it before it grows server memory; it can reconnect.
     stop_delivery_ = true;
@@ -368,7 +367,6 @@ void ws_session::on_flush() {
       close_now = close_request_;
     }
   }
-  ctx_.io.outbox_bytes.sub(static_cast<std::int64_t>(taken_bytes));
   if (!finished_) {
     write_frames(taken_, {});
     if (close_now) {
@@ -406,7 +404,7 @@ void ws_session::write_frames(const std::vector<frame_ptr>& frames, std::string_
       std::lock_guard lock(outbox_mutex_);
       outbox_bytes_ += added;
     }
-    ctx_.io.outbox_bytes.add(static_cast<std::int64_t>(added));
+    note_waiting(static_cast<std::int64_t>(added));
     return;
   }
   if (out.empty()) {
@@ -434,8 +432,16 @@ void ws_session::write_out(std::string& bytes) {
     std::lock_guard lock(outbox_mutex_);
     outbox_bytes_ += unsent_.size();
   }
-  ctx_.io.outbox_bytes.add(static_cast<std::int64_t>(unsent_.size()));
+  note_waiting(static_cast<std::int64_t>(unsent_.size()));
   wait_writable();
+}
+
+// Only bytes that wait for a slow socket count in partyd_outbox_bytes: frames written at once pass
+// through the outbox in microseconds, and counting each of them cost two locked instructions per
+// delivery on a counter both threads write.
+void ws_session::note_waiting(std::int64_t bytes) {
+  waiting_bytes_ += bytes;
+  ctx_.io.outbox_bytes.add(bytes);
 }
 
 void ws_session::wait_writable() {
@@ -453,7 +459,7 @@ void ws_session::on_writable(const error_code& ec, std::size_t bytes) {
     std::lock_guard lock(outbox_mutex_);
     outbox_bytes_ -= in_flight_.size();
   }
-  ctx_.io.outbox_bytes.sub(static_cast<std::int64_t>(in_flight_.size()));
+  note_waiting(-static_cast<std::int64_t>(in_flight_.size()));
   ctx_.io.writes.inc();
   (void)bytes;
   std::string().swap(in_flight_);  // slow path only: give the memory back

@@ -70,6 +70,7 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   void write_frames(const std::vector<frame_ptr>& frames, std::string_view control);
   void write_out(std::string& bytes);
   void wait_writable();
+  void note_waiting(std::int64_t bytes);
   void on_writable(const boost::system::error_code& ec, std::size_t bytes);
   void send_close(std::uint16_t code, std::string_view reason);
   void after_writes();
@@ -84,10 +85,11 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
 
   // io thread only
   std::shared_ptr<room> room_;
-  std::string partial_;            // bytes of an incomplete frame
-  std::string in_flight_;          // framed bytes Asio is writing because the socket was full
-  std::string unsent_;             // framed bytes queued behind in_flight_
-  bool waiting_writable_ = false;  // an async_write of in_flight_ is pending
+  std::string partial_;             // bytes of an incomplete frame
+  std::string in_flight_;           // framed bytes Asio is writing because the socket was full
+  std::string unsent_;              // framed bytes queued behind in_flight_
+  std::int64_t waiting_bytes_ = 0;  // unsent_ + in_flight_, as counted in partyd_outbox_bytes
+  bool waiting_writable_ = false;   // an async_write of in_flight_ is pending
   bool first_message_ = true;
   bool finished_ = false;
   bool close_sent_ = false;      // our close frame is queued or written

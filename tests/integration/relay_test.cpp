@@ -1149,6 +1149,8 @@ TEST_F(relay_test, slow_consumer_is_disconnected_and_others_keep_receiving) {
     EXPECT_EQ(frame->at("state").as_object().at("n"), json::value(sent + i));
   }
   EXPECT_EQ(server_->metric("partyd_slow_consumer_disconnects_total").value_or(0), 1);
+  // The dropped connection's unwritten bytes no longer count.
+  EXPECT_EQ(server_->wait_metric_at_most("partyd_outbox_bytes", 0).value_or(-1), 0);
 }
 
 TEST_F(relay_test, upgrade_beyond_max_connections_is_503) {

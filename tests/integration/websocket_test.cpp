@@ -267,6 +267,8 @@ TEST_F(websocket_test, a_reader_with_a_tiny_buffer_gets_every_frame_in_order) {
                                         {"state", json::object{{"seq", i}, {"pad", padding}}}}));
   }
   EXPECT_GE(server_->wait_metric_at_least("partyd_ws_write_waits_total", 1).value_or(0), 1);
+  // What waits for the socket is counted while it waits.
+  EXPECT_GE(server_->wait_metric_at_least("partyd_outbox_bytes", 30000).value_or(0), 30000);
   for (int i = 0; i < kStates; ++i) {
     auto state = receive_type(player, "game_state");
     ASSERT_TRUE(state) << i;
@@ -275,6 +277,7 @@ TEST_F(websocket_test, a_reader_with_a_tiny_buffer_gets_every_frame_in_order) {
     EXPECT_EQ(body.at("pad").as_string().size(), padding.size());
   }
   EXPECT_EQ(server_->metric("partyd_slow_consumer_disconnects_total").value_or(-1), 0);
+  EXPECT_EQ(server_->wait_metric_at_most("partyd_outbox_bytes", 0).value_or(-1), 0);
 }
 
 TEST_F(websocket_test, silent_clients_are_pinged_and_closed_after_the_idle_timeout) {

@@ -354,16 +354,29 @@ std::optional<double> test_server::metric(std::string_view series) const {
   return find_metric(metrics_text(), series);
 }
 
-std::optional<double> test_server::wait_metric_at_least(std::string_view series, double at_least,
-                                                        std::chrono::milliseconds timeout) const {
+std::optional<double> test_server::wait_metric(std::string_view series,
+                                               const std::function<bool(double)>& done,
+                                               std::chrono::milliseconds timeout) const {
   std::optional<double> last;
   eventually(
       [&] {
         last = metric(series);
-        return last && *last >= at_least;
+        return last && done(*last);
       },
       timeout);
   return last;
+}
+
+std::optional<double> test_server::wait_metric_at_least(std::string_view series, double at_least,
+                                                        std::chrono::milliseconds timeout) const {
+  return wait_metric(
+      series, [at_least](double v) { return v >= at_least; }, timeout);
+}
+
+std::optional<double> test_server::wait_metric_at_most(std::string_view series, double at_most,
+                                                       std::chrono::milliseconds timeout) const {
+  return wait_metric(
+      series, [at_most](double v) { return v <= at_most; }, timeout);
 }
 
 std::optional<double> find_metric(std::string_view text, std::string_view series) {

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,8 +76,14 @@ class test_server {
   // Polls /metrics until `series` >= `at_least`; returns the last value seen.
   std::optional<double> wait_metric_at_least(std::string_view series, double at_least,
                                              std::chrono::milliseconds timeout = 5s) const;
+  // Polls /metrics until `series` <= `at_most`; returns the last value seen.
+  std::optional<double> wait_metric_at_most(std::string_view series, double at_most,
+                                            std::chrono::milliseconds timeout = 5s) const;
 
  private:
+  std::optional<double> wait_metric(std::string_view series,
+                                    const std::function<bool(double)>& done,
+                                    std::chrono::milliseconds timeout) const;
   bool spawn(const std::vector<std::string>& args);
   bool wait_ready(std::chrono::milliseconds timeout);
   std::optional<int> reap(bool block);
