@@ -86,7 +86,8 @@ io_metrics::io_metrics(metrics_registry& m)
                                   "Admin API requests with a missing or wrong token")),
       http_requests(m.get_counter("partyd_http_requests_total", "", "Plain HTTP requests served")),
       outbox_bytes(m.get_gauge("partyd_outbox_bytes", "",
-                               "Bytes waiting for slow client sockets to drain, all connections")) {}
+                               "Bytes waiting for slow client sockets to drain, all connections")) {
+}
 
 server::server(const server_config& config, runtime& engine, metrics_registry& metrics)
     : ctx_(config, engine, metrics) {

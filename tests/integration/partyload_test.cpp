@@ -120,6 +120,18 @@ TEST_F(partyload_scenarios, idle_reports_rss_per_connection) {
   EXPECT_TRUE(run.result.contains("server_rss_bytes_per_connection"));
 }
 
+// partyload answers the server's keep-alive pings: idle clients outlive several idle timeouts.
+TEST(partyload_client, answers_pings_and_stays_connected) {
+  test_server server{{"--store", "memory", "--idle-timeout-ms", "600"}};
+  ASSERT_TRUE(server.started());
+  const load_run run =
+      run_partyload(server, "--scenario idle --rooms 1 --connections 20 --duration 2");
+  EXPECT_EQ(run.status, 0) << run.stderr_text;
+  EXPECT_EQ(number(run.result, "errors"), 0) << json::serialize(run.result);
+  EXPECT_EQ(number(run.result, "joined"), 20) << json::serialize(run.result);
+  EXPECT_EQ(server.metric("partyd_ws_idle_timeouts_total").value_or(-1), 0);
+}
+
 TEST(partyload_histogram, percentiles_within_two_percent) {
   partyload::histogram h;
   for (std::int64_t v = 1; v <= 100000; ++v) h.record(v * 1000);  // 1 us .. 100 ms
