@@ -11,8 +11,12 @@
 #
 # Usage: tools/bench-matrix.sh [--quick] [--update-readme] [--build-dir DIR] [--step-seconds N]
 #                              [--servers "partyd baseline"] [--rooms "100 1000 2000"] [--no-build]
+#                              [--repeat N] [--max-offered DELIVERIES_PER_S]
 #        tools/bench-matrix.sh --report FILE.jsonl [--update-readme]   (table only, no runs)
 #   --quick   R = 100 only, 2 steps of 3 s per server: a smoke test in under a minute.
+#   --repeat  runs per step, each on a fresh server: the table shows medians, the climb stops on
+#             the median p99, and a second table gives partyd / baseline CPU per delivery.
+#   --max-offered  climb no higher than this many offered deliveries a second.
 # Needs 2 cores (taskset -c 0 and 1), python3, and a file limit >= 20,000 for R = 2000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +34,8 @@ quick=false
 update_readme=false
 build=true
 report_file=""
+repeat=1
+max_offered=1000000000
 token=bench-matrix
 
 while [[ $# -gt 0 ]]; do
@@ -42,7 +48,9 @@ while [[ $# -gt 0 ]]; do
     --rooms) rooms_list=$2; shift ;;
     --no-build) build=false ;;
     --report) report_file=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --repeat) repeat=$2; shift ;;
+    --max-offered) max_offered=$2; shift ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-matrix: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -69,15 +77,55 @@ print(f"Commit `{first['commit']}`, {first['date']}, {first['cpu_model']} ({firs
       f"Linux {first['kernel']}; server on core 0, partyload on core 1; "
       f"M = {first['players']} players per room, S = {first['size']} B states.")
 print()
+# Runs of one step (server, R, P) fold into one row of medians.
+def median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+steps = {}
+for r in rows:
+    steps.setdefault((r['server'], r['rooms'], r['rate']), []).append(r)
+folded = []
+for runs in steps.values():
+    m = dict(runs[0])
+    for key in ('delivered_per_s', 'to_players_p50_ms', 'to_players_p99_ms', 'server_cpu_percent',
+                'server_cpu_us_per_delivery'):
+        m[key] = median([r.get(key, 0) for r in runs])
+    us = [r.get('server_cpu_us_per_delivery', 0) for r in runs]
+    m['us_range'] = (min(us), max(us))
+    m['errors'] = sum(r['errors'] for r in runs)
+    m['runs'] = len(runs)
+    folded.append(m)
+rows = folded
+if any(r['runs'] > 1 for r in rows):
+    print(f"Each row is the median of up to {max(r['runs'] for r in rows)} runs, each on a fresh "
+          "server; CPU µs/delivery also as min-max.")
+    print()
 print("| server | R | P | offered/s | delivered/s | p50 / p99 (ms) | server CPU % | CPU µs/delivery | errors |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 def n(x, digits=0):
     return f"{x:,.{digits}f}"
 for r in rows:
+    us = f"{r.get('server_cpu_us_per_delivery', 0):.1f}"
+    if r['runs'] > 1:
+        us += f" ({r['us_range'][0]:.1f}-{r['us_range'][1]:.1f})"
     print(f"| {r['server']} | {r['rooms']} | {r['rate']:g} | {n(r['offered_per_s'])} "
           f"| {n(r['delivered_per_s'])} | {r['to_players_p50_ms']:.2f} / {r['to_players_p99_ms']:.2f} "
-          f"| {r.get('server_cpu_percent', 0):.0f} | {r.get('server_cpu_us_per_delivery', 0):.1f} "
-          f"| {r['errors']} |")
+          f"| {r.get('server_cpu_percent', 0):.0f} | {us} | {r['errors']} |")
+pairs = [(p, b) for p in rows for b in rows
+         if p['server'] == 'partyd' and b['server'] == 'baseline'
+         and p['rooms'] == b['rooms'] and p['rate'] == b['rate']
+         and p.get('server_cpu_us_per_delivery') and b.get('server_cpu_us_per_delivery')]
+if pairs:
+    print()
+    print("Server CPU per delivery, partyd / baseline at the same load:")
+    print()
+    print("| R | offered/s | partyd µs | baseline µs | ratio |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for p, b in pairs:
+        ratio = p['server_cpu_us_per_delivery'] / b['server_cpu_us_per_delivery']
+        print(f"| {p['rooms']} | {n(p['offered_per_s'])} | {p['server_cpu_us_per_delivery']:.1f} "
+              f"| {b['server_cpu_us_per_delivery']:.1f} | {ratio:.2f} |")
 print()
 print(f"Saturation (highest delivered/s with p99 < {limit:g} ms and no errors):")
 print()
@@ -192,33 +240,40 @@ for server in $servers; do
     step=0
     for offered in $ladder; do
       (( step++ < max_steps )) || break
+      (( offered <= max_offered )) || break
       rate=$(python3 -c "print(round($offered / ($rooms * $players), 3))")
-      start_server "$server"
-      echo "== $server R=$rooms P=$rate ($offered/s offered)" >&2
-      # Bounded: the measured seconds plus join, warm-up and teardown.
-      timeout $((step_seconds + 90)) taskset -c 1 "$build_dir/partyload" --scenario relay-fanout \
-        --token "$token" --port "$(cat "$work/port")" --server-pid "$server_pid" \
-        --rooms "$rooms" --players "$players" --rate "$rate" --size "$size" \
-        --duration "$step_seconds" >"$work/load.out" 2>"$work/load.err" || true
-      stop_server
-      line=$(tail -n 1 "$work/load.out")
-      if [[ ${line:0:1} != "{" ]]; then
-        echo "bench-matrix: partyload gave no result; its stderr:" >&2
-        tail -n 5 "$work/load.err" >&2
-        break
-      fi
-      record=$(jq -c --arg server "$server" --arg commit "$commit" --arg date "$stamp" \
-        --arg cpu "$cpu_model" --arg kernel "$kernel" --argjson nproc "$(nproc)" \
-        '{server: $server, commit: $commit, date: $date, cpu_model: $cpu, kernel: $kernel,
-          nproc: $nproc, offered_per_s: (.rooms * .players * .rate)} + .' <<<"$line")
-      echo "$record" >>"$results"
-      echo "$record" >>"$run_lines"
-      jq -r '"   delivered/s \(.delivered_per_s | floor)  p50 \(.to_players_p50_ms) ms  p99 \(.to_players_p99_ms) ms  cpu \(.server_cpu_percent // 0 | floor)%  errors \(.errors)"' \
-        <<<"$record" >&2
-      if jq -e --argjson limit "$p99_limit_ms" \
-        '.to_players_p99_ms >= $limit or .errors > 0' <<<"$record" >/dev/null; then
-        break
-      fi
+      step_lines=$(mktemp)
+      for run in $(seq "$repeat"); do
+        start_server "$server"
+        echo "== $server R=$rooms P=$rate ($offered/s offered), run $run of $repeat" >&2
+        timeout $((step_seconds + 90)) taskset -c 1 "$build_dir/partyload" --scenario relay-fanout \
+          --token "$token" --port "$(cat "$work/port")" --server-pid "$server_pid" \
+          --rooms "$rooms" --players "$players" --rate "$rate" --size "$size" \
+          --duration "$step_seconds" >"$work/load.out" 2>"$work/load.err" || true
+        stop_server
+        line=$(tail -n 1 "$work/load.out")
+        if [[ ${line:0:1} != "{" ]]; then
+          echo "bench-matrix: partyload gave no result; its stderr:" >&2
+          tail -n 5 "$work/load.err" >&2
+          continue
+        fi
+        record=$(jq -c --arg server "$server" --arg commit "$commit" --arg date "$stamp" \
+          --arg cpu "$cpu_model" --arg kernel "$kernel" --argjson nproc "$(nproc)" \
+          '{server: $server, commit: $commit, date: $date, cpu_model: $cpu, kernel: $kernel,
+            nproc: $nproc, offered_per_s: (.rooms * .players * .rate)} + .' <<<"$line")
+        echo "$record" >>"$results"
+        echo "$record" >>"$run_lines"
+        echo "$record" >>"$step_lines"
+        jq -r '"   delivered/s \(.delivered_per_s | floor)  p50 \(.to_players_p50_ms) ms  p99 \(.to_players_p99_ms) ms  cpu \(.server_cpu_percent // 0 | floor)%  errors \(.errors)"' \
+          <<<"$record" >&2
+      done
+      # Climb no further once the median p99 reaches the limit, or on an error or a missing result.
+      stop=$(jq -s --argjson limit "$p99_limit_ms" --argjson want "$repeat" \
+        'if length < $want or any(.[]; .errors > 0) then true
+         else ([.[].to_players_p99_ms] | sort | .[(length - 1) / 2 | floor]) >= $limit end' \
+        "$step_lines")
+      rm -f "$step_lines"
+      [[ $stop == false ]] || break
     done
   done
 done
