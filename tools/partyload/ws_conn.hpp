@@ -1,7 +1,7 @@
 // partyload: one lean WebSocket client connection. The upgrade and the framing are done here with
-// partyd's own codec (io/ws_codec), not Beast: a load generator must cost less per frame than the
-// server it measures, and Beast's client costs a post and several small reads per received frame
-// (partyload topped out near 100,000 frames/s per core with it; bench/README.md).
+// partyd's own codec (io/ws_codec), not Beast's websocket stream, so that the client adds little
+// to the kernel's cost of a received frame (recv and the ACK it sends: most of partyload's time,
+// bench/README.md) and so that a host's burst leaves as one segment.
 //
 // Reads: wait until readable, one recv of up to 64 KiB into the io thread's buffer, every complete
 // frame parsed in place and handed on as a string_view (no copy); a partial frame is kept for the
