@@ -86,6 +86,15 @@ json::object to_json(const summary& s) {
           {"max_ms", s.max_ms}};
 }
 
+void put_percentiles(json::object& out, std::string_view name, const summary& s) {
+  const std::string prefix(name);
+  out[prefix + "_p50_ms"] = s.p50_ms;
+  out[prefix + "_p95_ms"] = s.p95_ms;
+  out[prefix + "_p99_ms"] = s.p99_ms;
+  out[prefix + "_max_ms"] = s.max_ms;
+  out[prefix] = to_json(s);
+}
+
 const char* command_name(command c) {
   switch (c) {
     case command::create_room:

@@ -83,6 +83,8 @@ struct summary {
 // Several histograms (one per thread) merged.
 summary summarize(const std::vector<const histogram*>& parts);
 json::object to_json(const summary& s);
+// `name` as an object (to_json) and as flat keys <name>_p50_ms ... <name>_max_ms.
+void put_percentiles(json::object& out, std::string_view name, const summary& s);
 
 // Brainrot command types whose latency is reported.
 enum class command : int {

@@ -338,16 +338,8 @@ void run_relay_fanout(runner& r, json::object& result) {
   result["join_s"] = join_s;
   result["delivered_per_s"] = delivered_per_s;
   result["sent"] = r.sum(&shard::sent);
-  result["to_players_p50_ms"] = to_players.p50_ms;
-  result["to_players_p95_ms"] = to_players.p95_ms;
-  result["to_players_p99_ms"] = to_players.p99_ms;
-  result["to_players_max_ms"] = to_players.max_ms;
-  result["to_host_p50_ms"] = to_host.p50_ms;
-  result["to_host_p95_ms"] = to_host.p95_ms;
-  result["to_host_p99_ms"] = to_host.p99_ms;
-  result["to_host_max_ms"] = to_host.max_ms;
-  result["to_players"] = to_json(to_players);
-  result["to_host"] = to_json(to_host);
+  put_percentiles(result, "to_players", to_players);
+  put_percentiles(result, "to_host", to_host);
   if (opt.server_pid) {
     result["server_cpu_us_per_delivery"] =
         delivered ? 1e6 * r.window_server_cpu() / static_cast<double>(delivered) : 0.0;
