@@ -8,6 +8,7 @@
 #include "engine/log.hpp"
 #include "engine/room_snapshot.hpp"
 #include "engine/runtime.hpp"
+#include "engine/thread_name.hpp"
 
 namespace partyd {
 namespace {
@@ -45,7 +46,10 @@ worker::worker(std::size_t index, runtime& owner)
 worker::~worker() { stop(); }
 
 void worker::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("partyd-worker-" + std::to_string(index_));
+    run();
+  });
 }
 
 void worker::stop() {

@@ -58,7 +58,7 @@ class worker {
                   const frame_ptr& frame);
   void release_held(room& target, std::uint64_t durable_version);
 
-  [[maybe_unused]] std::size_t index_;  // checked by assertions
+  std::size_t index_;  // names the thread; checked by assertions
   runtime& owner_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};

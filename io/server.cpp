@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "engine/log.hpp"
+#include "engine/thread_name.hpp"
 #include "io/http_api.hpp"
 #include "io/listener.hpp"
 #include "io/ws_session.hpp"
@@ -107,10 +108,11 @@ std::uint16_t server::start() {
       std::min({ctx_.config.handshake_timeout_ms, ctx_.config.idle_timeout_ms / 2,
                 ctx_.config.http_timeout_ms});
   const auto interval = std::chrono::milliseconds(std::clamp<std::int64_t>(shortest / 4, 10, 1000));
-  for (auto& thread : threads_) {
-    io_thread* t = thread.get();
+  for (std::size_t i = 0; i < threads_.size(); ++i) {
+    io_thread* t = threads_[i].get();
     net::post(t->context, [t, interval] { sweep_sessions(*t, interval); });
-    t->thread = std::thread([t] {
+    t->thread = std::thread([t, i] {
+      name_this_thread("partyd-io-" + std::to_string(i));
       auto guard = net::make_work_guard(t->context);
       t->context.run();
     });

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/log.hpp"
+#include "engine/thread_name.hpp"
 
 namespace partyd {
 
@@ -47,7 +48,10 @@ snapshot_writer::snapshot_writer(std::unique_ptr<snapshot_store> store, metrics_
 snapshot_writer::~snapshot_writer() { stop(); }
 
 void snapshot_writer::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("partyd-writer");
+    run();
+  });
 }
 
 void snapshot_writer::stop() {

@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 
@@ -310,6 +312,22 @@ TEST_F(http_test, sigterm_closes_clients_with_1001_and_exits_0) {
   const auto status = server_->wait_exit(10s);
   ASSERT_TRUE(status) << "partyd still running 10 s after SIGTERM";
   EXPECT_EQ(*status, 0);
+}
+
+TEST_F(http_test, threads_are_named_by_role) {
+  start_server({"--io-threads", "2", "--workers", "2"});
+  std::multiset<std::string> names;
+  const std::string tasks = "/proc/" + std::to_string(server_->pid()) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    names.insert(name);
+  }
+  for (const char* expected :
+       {"partyd-io-0", "partyd-io-1", "partyd-worker-0", "partyd-worker-1", "partyd-writer"}) {
+    EXPECT_EQ(names.count(expected), 1u) << expected;
+  }
 }
 
 TEST(partyd_cli, help_exits_0_and_lists_flags) {
