@@ -11,6 +11,7 @@
 
 #include <boost/json.hpp>
 
+#include "bench/game_bench.hpp"
 #include "engine/effects.hpp"
 #include "engine/game.hpp"
 #include "games/brainrot/codec.hpp"
@@ -224,13 +225,7 @@ std::unique_ptr<brainrot_room> build_room(const brainrot_module& module, std::in
 void BM_brainrot_decode_submit_vote(benchmark::State& state) {
   brainrot_module module;
   auto r = build_room(module, 8);
-  const std::string text = r->vote_text(7);
-  for (auto _ : state) {
-    decode_result decoded = module.decode(text, false);
-    benchmark::DoNotOptimize(decoded.cmd.get());
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
-  state.counters["message_bytes"] = static_cast<double>(text.size());
+  bench::measure_decode(state, module, r->vote_text(7), false);
 }
 BENCHMARK(BM_brainrot_decode_submit_vote);
 
@@ -244,46 +239,21 @@ void BM_brainrot_step_submit_vote_8_players(benchmark::State& state) {
   in.kind = input_kind::command;
   in.conn = first_device;
   in.cmd = module.decode(r->vote_text(0), false).cmd;
-  effects out;
-  std::size_t made = 0;
-  for (auto _ : state) {
-    r->instance().step(in, 1700000100000, r->rng(), out);
-    made += out.list().size();
-    out.clear();
-  }
-  state.counters["effects_per_step"] =
-      static_cast<double>(made) / static_cast<double>(state.iterations());
+  bench::measure_step(state, r->instance(), r->rng(), 1700000100000, in, [](input&) {});
 }
 BENCHMARK(BM_brainrot_step_submit_vote_8_players);
 
 void BM_brainrot_snapshot_encode(benchmark::State& state) {
   brainrot_module module;
   auto r = build_room(module, state.range(0));
-  std::size_t bytes = 0;
-  for (auto _ : state) {
-    std::string snapshot = r->instance().snapshot();
-    bytes = snapshot.size();
-    benchmark::DoNotOptimize(snapshot.data());
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes));
-  state.counters["snapshot_bytes"] = static_cast<double>(bytes);
+  bench::measure_snapshot_encode(state, r->instance());
 }
 BENCHMARK(BM_brainrot_snapshot_encode)->ArgName("players")->Arg(8)->Arg(100);
 
 void BM_brainrot_snapshot_restore(benchmark::State& state) {
   brainrot_module module;
   auto r = build_room(module, state.range(0));
-  const std::string snapshot = r->instance().snapshot();
-  for (auto _ : state) {
-    std::unique_ptr<game> restored = module.restore(snapshot);
-    if (!restored) {
-      state.SkipWithError("restore failed");
-      break;
-    }
-    benchmark::DoNotOptimize(restored.get());
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(snapshot.size()));
-  state.counters["snapshot_bytes"] = static_cast<double>(snapshot.size());
+  bench::measure_snapshot_restore(state, module, r->instance().snapshot());
 }
 BENCHMARK(BM_brainrot_snapshot_restore)->ArgName("players")->Arg(8)->Arg(100);
 

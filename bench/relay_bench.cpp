@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 
+#include "bench/game_bench.hpp"
 #include "engine/effects.hpp"
 #include "engine/game.hpp"
 #include "games/relay/codec.hpp"
@@ -114,13 +115,7 @@ std::unique_ptr<relay_room> build_room(const relay_module& module, int players) 
 
 void BM_relay_decode_set_game_state(benchmark::State& state) {
   relay_module module;
-  const std::string text = set_game_state_text(3);
-  for (auto _ : state) {
-    decode_result decoded = module.decode(text, false);
-    benchmark::DoNotOptimize(decoded.cmd.get());
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
-  state.counters["message_bytes"] = static_cast<double>(text.size());
+  bench::measure_decode(state, module, set_game_state_text(3), false);
 }
 BENCHMARK(BM_relay_decode_set_game_state);
 
@@ -128,12 +123,7 @@ void BM_relay_decode_message_to_host(benchmark::State& state) {
   relay_module module;
   const std::string text = json::serialize(json::object{
       {"type", "message_to_host"}, {"message", {{"action", "answer"}, {"choice", 2}}}});
-  for (auto _ : state) {
-    decode_result decoded = module.decode(text, false);
-    benchmark::DoNotOptimize(decoded.cmd.get());
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
-  state.counters["message_bytes"] = static_cast<double>(text.size());
+  bench::measure_decode(state, module, text, false);
 }
 BENCHMARK(BM_relay_decode_message_to_host);
 
@@ -145,12 +135,7 @@ void BM_relay_decode_handshake(benchmark::State& state) {
                                    {"roomCode", code},
                                    {"role", "player"},
                                    {"meta", {{"name", "Alice"}, {"avatar", 3}}}});
-  for (auto _ : state) {
-    decode_result decoded = module.decode(text, true);
-    benchmark::DoNotOptimize(decoded.cmd.get());
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
-  state.counters["message_bytes"] = static_cast<double>(text.size());
+  bench::measure_decode(state, module, text, true);
 }
 BENCHMARK(BM_relay_decode_handshake);
 
@@ -166,16 +151,9 @@ void BM_relay_step_set_game_state_8_players(benchmark::State& state) {
   input in;
   in.kind = input_kind::command;
   in.conn = 1;
-  effects out;
-  std::size_t made = 0;
-  for (auto _ : state) {
-    in.cmd = std::make_unique<relay::set_game_state_cmd>(command);
-    r->instance().step(in, 2000, r->rng(), out);
-    made += out.list().size();
-    out.clear();
-  }
-  state.counters["effects_per_step"] =
-      static_cast<double>(made) / static_cast<double>(state.iterations());
+  bench::measure_step(state, r->instance(), r->rng(), 2000, in, [&command](input& next) {
+    next.cmd = std::make_unique<relay::set_game_state_cmd>(command);
+  });
 }
 BENCHMARK(BM_relay_step_set_game_state_8_players);
 
@@ -192,46 +170,21 @@ void BM_relay_step_message_to_host_8_players(benchmark::State& state) {
                                                {"message", {{"action", "answer"}, {"choice", 2}}}}),
                   false)
           .cmd;
-  effects out;
-  std::size_t made = 0;
-  for (auto _ : state) {
-    r->instance().step(in, 2000, r->rng(), out);
-    made += out.list().size();
-    out.clear();
-  }
-  state.counters["effects_per_step"] =
-      static_cast<double>(made) / static_cast<double>(state.iterations());
+  bench::measure_step(state, r->instance(), r->rng(), 2000, in, [](input&) {});
 }
 BENCHMARK(BM_relay_step_message_to_host_8_players);
 
 void BM_relay_snapshot_encode(benchmark::State& state) {
   relay_module module;
   auto r = build_room(module, static_cast<int>(state.range(0)));
-  std::size_t bytes = 0;
-  for (auto _ : state) {
-    std::string snapshot = r->instance().snapshot();
-    bytes = snapshot.size();
-    benchmark::DoNotOptimize(snapshot.data());
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes));
-  state.counters["snapshot_bytes"] = static_cast<double>(bytes);
+  bench::measure_snapshot_encode(state, r->instance());
 }
 BENCHMARK(BM_relay_snapshot_encode)->ArgName("seats")->Arg(8)->Arg(1000);
 
 void BM_relay_snapshot_restore(benchmark::State& state) {
   relay_module module;
   auto r = build_room(module, static_cast<int>(state.range(0)));
-  const std::string snapshot = r->instance().snapshot();
-  for (auto _ : state) {
-    std::unique_ptr<game> restored = module.restore(snapshot);
-    if (!restored) {
-      state.SkipWithError("restore failed");
-      break;
-    }
-    benchmark::DoNotOptimize(restored.get());
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(snapshot.size()));
-  state.counters["snapshot_bytes"] = static_cast<double>(snapshot.size());
+  bench::measure_snapshot_restore(state, module, r->instance().snapshot());
 }
 BENCHMARK(BM_relay_snapshot_restore)->ArgName("seats")->Arg(8)->Arg(1000);
 

@@ -194,7 +194,6 @@ void ws_conn::on_readable() {
     open_ = true;
     on_open();
     if (gen != generation_) return;
-    if (!out_.empty()) schedule_flush();
   }
   const auto consumed = read_frames(data, size);
   if (!consumed || gen != generation_) return;
