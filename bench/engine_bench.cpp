@@ -29,7 +29,7 @@ namespace {
 // Command 0 binds the sender as a player; command 1 broadcasts a ~200 B state to the players.
 class fanout_game final : public game {
  public:
-  void step(const input& in, time_ms now, room_rng& rng, effects& out) noexcept override {
+  void step(const input& in, time_ms now, room_rng& rng, effects& out) override {
     if (in.kind != input_kind::command || !in.cmd) {
       return;
     }
@@ -275,7 +275,7 @@ void BM_worker_broadcast(benchmark::State& state) {
   std::vector<std::shared_ptr<counting_sink>> sinks;
   for (connection_id id = 1; id <= recipients; ++id) {
     sinks.push_back(std::make_shared<counting_sink>(id));
-    input join = command_input(id, 0);
+    room_input join = command_input(id, 0);
     join.sink = sinks.back();
     rt.submit(made.created, std::move(join));
   }

@@ -53,7 +53,9 @@ int main(int argc, char** argv) {
   options.max_rooms = rooms + 1;
   options.room_code_length = 8;
   partyd::runtime engine(options, metrics);
-  partyd::register_games(engine, {});
+  for (const auto& game : partyd::game_factories()) {
+    engine.add_module(game->make());
+  }
   partyd::snapshot_writer writer(std::move(store), metrics);
   engine.set_snapshot_sink(&writer);
   engine.start();

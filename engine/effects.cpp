@@ -88,4 +88,12 @@ void effects::important() {
   list_.push_back(std::move(e));
 }
 
+void effects::log(std::string event, boost::json::object fields) {
+  effect e;
+  e.kind = effect_kind::log;
+  e.text = std::move(event);
+  e.fields = std::move(fields);
+  list_.push_back(std::move(e));
+}
+
 }  // namespace partyd

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "engine/types.hpp"
 
 namespace partyd {
@@ -20,6 +22,7 @@ enum class effect_kind : std::uint8_t {
   close_room,        // close every connection and remove the room; `text` is the reason
   count,             // increment the game counter named `text` (e.g. a dropped queued message)
   important,         // this step made a transition worth persisting at once (phase, scores, seats)
+  log,               // a structured log line `text` with `fields` (the worker adds room and game)
 };
 
 struct effect {
@@ -34,7 +37,8 @@ struct effect {
   frame_ptr frame;
   std::uint64_t timer_key = 0;
   time_ms deadline = 0;
-  std::string text;  // close reason, error code (for send), counter name, room close reason
+  std::string text;  // close reason, error code (for send), counter name, room close reason, event
+  boost::json::object fields;  // log only; never secrets
 };
 
 class effects {
@@ -50,13 +54,25 @@ class effects {
   void close_room(std::string reason);
   void count(std::string counter_name);
   void important();
+  // Writes the structured log line `event` at info level with `fields` plus the room's code and
+  // game (e.g. auth_failed). Games never put secrets in `fields`.
+  void log(std::string event, boost::json::object fields);
+  // This step changed nothing that a snapshot holds (a refused command, a no-op, a heartbeat):
+  // the state version stays, so the room is not written again. Without it, a step that took a
+  // client command or produced any effect counts as a change.
+  void unchanged() noexcept { unchanged_ = true; }
+  bool marked_unchanged() const noexcept { return unchanged_; }
 
   const std::vector<effect>& list() const noexcept { return list_; }
   bool empty() const noexcept { return list_.empty(); }
-  void clear() noexcept { list_.clear(); }
+  void clear() noexcept {
+    list_.clear();
+    unchanged_ = false;
+  }
 
  private:
   std::vector<effect> list_;
+  bool unchanged_ = false;
 };
 
 }  // namespace partyd

@@ -4,13 +4,12 @@
 // Threads: a game_module is immutable after start-up and is used from io threads (decode,
 // encode_error), the admin HTTP thread (create) and workers. A game instance is touched only by
 // its room's worker, one input at a time. step() is pure: it depends only on the state, the input,
-// `now` and the room's rng; it never reads a clock, never blocks and never throws.
+// `now` and the room's rng; it never reads a clock and never blocks.
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -18,7 +17,6 @@
 
 #include <boost/json/object.hpp>
 
-#include "engine/connection_sink.hpp"
 #include "engine/effects.hpp"
 #include "engine/rng.hpp"
 #include "engine/secrets.hpp"
@@ -42,19 +40,17 @@ enum class input_kind : std::uint8_t {
   admin_close,  // closed through the admin API
 };
 
+// What a game sees of one input. The engine's own envelope around it (the connection's sink, the
+// admin API's durability callback) is room_input in engine/room.hpp: a game reaches connections
+// only through its effects, so nothing it sends can pass the durability hold or the outbox.
 struct input {
   input_kind kind = input_kind::command;
   connection_id conn = 0;
   command_ptr cmd;
   std::uint64_t timer_key = 0;
-  // Engine only, on `created`: called once the new room's first snapshot is durable (or the
-  // wait timed out, or the room is not persisted). The admin API answers from here.
-  std::function<void()> on_durable;
   // A fresh secret from a secure source, present on a connection's first message: a game that
   // hands out seat tokens takes them from here, so step() stays deterministic.
   std::string secret;
-  // Engine only: present on a connection's first input so the room can reach it.
-  std::shared_ptr<connection_sink> sink;
 };
 
 // A client error, turned into a documented error frame by the game's encode_error().
@@ -74,6 +70,10 @@ struct decode_result {
   // input. `room_code` is ignored then.
   bool creates_room = false;
   boost::json::object create_options;
+  // The message's type (an entry of the module's in_types()) once the envelope named a known one,
+  // also when decoding failed after that; empty for bad JSON or an unknown type. io passes it to
+  // encode_request_error for errors of later messages.
+  std::string_view request_type;
 };
 
 // Counts a game reports for listings and metrics; read by the worker after each step.
@@ -87,7 +87,10 @@ class game {
   virtual ~game() = default;
   // `in.cmd` is this step's alone: a game may move payloads out of it (the worker drops the input
   // after the step), which spares a copy of large states.
-  virtual void step(const input& in, time_ms now, room_rng& rng, effects& out) noexcept = 0;
+  // A step that throws (a rule that finds its state impossible, allocation failure) fails only its
+  // room: the worker's step guard drops the step's effects, closes the room with 1011, counts it
+  // and keeps the room's last good snapshot aside (ARCHITECTURE.md, "Failures").
+  virtual void step(const input& in, time_ms now, room_rng& rng, effects& out) = 0;
   // Self-describing bytes with a schema version; restore() of the module reads them back.
   virtual std::string snapshot() const = 0;
   virtual room_summary summary() const noexcept = 0;
@@ -120,6 +123,14 @@ class game_module {
   virtual std::string encode_handshake_error(std::string_view code, std::string_view message,
                                              std::string_view room_code = {}) const {
     (void)room_code;
+    return encode_error(code, message);
+  }
+  // io thread: the frame for an error of a later message (not the connection's first) whose type
+  // was known (`request_type`: a field error found while decoding, a full inbox). Games whose
+  // error frames name the request override this; by default it is encode_error.
+  virtual std::string encode_request_error(std::string_view code, std::string_view message,
+                                           std::string_view request_type) const {
+    (void)request_type;
     return encode_error(code, message);
   }
 

@@ -15,15 +15,15 @@ room::room(std::uint64_t serial, std::string code, const game_module& module,
       last_activity_(created_at),
       rng_(seed) {}
 
-void room::restore_position(std::uint64_t version, std::uint64_t rng_seed, std::uint64_t rng_draws,
+void room::restore_position(std::uint64_t version, const room_rng::state_type& rng_state,
                             time_ms last_activity) {
   state_version_.store(version, std::memory_order_relaxed);
   snapshot_version = version;
-  rng_ = room_rng::at(rng_seed, rng_draws);
+  rng_ = room_rng::from_state(rng_state);
   last_activity_.store(last_activity, std::memory_order_relaxed);
 }
 
-push_result room::push(input&& in, bool exempt) {
+push_result room::push(room_input&& in, bool exempt) {
   if (closed()) {
     return push_result::closed;
   }
@@ -37,7 +37,7 @@ push_result room::push(input&& in, bool exempt) {
   return push_result::accepted;
 }
 
-bool room::pop(input& out) {
+bool room::pop(room_input& out) {
   if (!inbox_.try_dequeue(out)) {
     return false;
   }

@@ -18,11 +18,25 @@
 #include <concurrentqueue/concurrentqueue.h>
 #include <boost/container/flat_map.hpp>
 
+#include "engine/connection_sink.hpp"
 #include "engine/game.hpp"
 
 namespace partyd {
 
 enum class push_result { accepted, full, closed };
+
+// An input as the engine carries it: what the game sees, plus what only the engine may use.
+struct room_input {
+  room_input() = default;
+  room_input(input&& game_input) : in(std::move(game_input)) {}  // NOLINT: implicit on purpose
+
+  input in;
+  // Present on a connection's first input so the room can reach it.
+  std::shared_ptr<connection_sink> sink;
+  // On `created` from the admin API: called once the new room's first snapshot is durable (or the
+  // wait timed out, or the room is not persisted). The admin API answers from here.
+  std::function<void()> on_durable;
+};
 
 class room {
  public:
@@ -39,7 +53,7 @@ class room {
 
   // Client inputs are refused past `inbox_max` pending; engine inputs (disconnect, timers,
   // admin close) pass `exempt` because they are bounded by other means (one per connection...).
-  push_result push(input&& in, bool exempt);
+  push_result push(room_input&& in, bool exempt);
   // True when the caller must hand the room to its worker (it was not already queued there).
   bool claim_schedule() noexcept { return !scheduled_.exchange(true, std::memory_order_acq_rel); }
   std::size_t inbox_depth() const noexcept { return depth_.load(std::memory_order_relaxed); }
@@ -62,7 +76,7 @@ class room {
 
   // --- worker only ---
   void release_schedule() noexcept { scheduled_.store(false, std::memory_order_release); }
-  bool pop(input& out);
+  bool pop(room_input& out);
   game& instance() noexcept { return *instance_; }
   room_rng& rng() noexcept { return rng_; }
   void bump_version() noexcept { state_version_.fetch_add(1, std::memory_order_relaxed); }
@@ -83,11 +97,9 @@ class room {
   struct timer_state {
     time_ms deadline = 0;
     std::uint64_t generation = 0;
-    bool armed = false;
   };
   std::unordered_map<std::uint64_t, timer_state> timers;
   std::uint64_t timer_generation = 0;
-  time_ms inactivity_deadline = 0;  // when the inactivity check is armed for
 
   // Persistence bookkeeping (worker only).
   std::uint64_t snapshot_version = 0;  // state version of the last snapshot handed to the writer
@@ -112,7 +124,7 @@ class room {
   std::uint64_t hold_generation = 0;
 
   // Before the room is published (restore): continue from a snapshot's position.
-  void restore_position(std::uint64_t version, std::uint64_t rng_seed, std::uint64_t rng_draws,
+  void restore_position(std::uint64_t version, const room_rng::state_type& rng_state,
                         time_ms last_activity);
 
  private:
@@ -131,7 +143,7 @@ class room {
   std::atomic<bool> scheduled_{false};
   std::atomic<std::size_t> depth_{0};
   const std::size_t inbox_max_;
-  moodycamel::ConcurrentQueue<input, inbox_traits> inbox_{0};
+  moodycamel::ConcurrentQueue<room_input, inbox_traits> inbox_{0};
 
   const std::uint64_t serial_;
   const std::string code_;
@@ -144,7 +156,7 @@ class room {
   std::atomic<time_ms> last_activity_;
   std::array<std::atomic<std::uint32_t>, max_roles> connected_by_role_{};
   std::atomic<std::uint32_t> seats_{0};
-  room_rng rng_;  // 2.5 KiB of engine state, used only by games that draw
+  room_rng rng_;
 };
 
 }  // namespace partyd

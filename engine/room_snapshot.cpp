@@ -30,17 +30,49 @@ bool read_int(const json::object& object, std::string_view field, T& out) {
   return false;
 }
 
+bool parse_u64(std::string_view text, std::uint64_t& out) {
+  if (text.empty() || text.size() > 20) return false;
+  std::uint64_t value = 0;
+  for (const char ch : text) {
+    if (ch < '0' || ch > '9') return false;
+    const std::uint64_t digit = static_cast<std::uint64_t>(ch - '0');
+    if (value > (UINT64_MAX - digit) / 10) return false;
+    value = value * 10 + digit;
+  }
+  out = value;
+  return true;
+}
+
 bool read_u64_string(const json::object& object, std::string_view field, std::uint64_t& out) {
   const json::value* value = object.if_contains(field);
-  if (!value || !value->is_string()) return false;
-  try {
-    std::size_t used = 0;
-    const std::string text(value->as_string());
-    out = std::stoull(text, &used);
-    return used == text.size();
-  } catch (...) {
+  return value && value->is_string() && parse_u64(value->as_string(), out);
+}
+
+// Schema 2: "rng": four decimal strings.
+bool read_rng_state(const json::object& object, room_rng::state_type& out) {
+  const json::value* value = object.if_contains("rng");
+  const json::array* words = value ? value->if_array() : nullptr;
+  if (!words || words->size() != out.size()) return false;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!(*words)[i].is_string() || !parse_u64((*words)[i].as_string(), out[i])) return false;
+  }
+  return true;
+}
+
+// Schema 1: a seed and the number of draws since. The generator was replaced by a smaller one in
+// schema 2; no game drew before that, so a seed with draws is continued from the seed's state
+// advanced by the draws (bounded: an absurd count is a corrupt snapshot).
+bool read_rng_seed_and_draws(const json::object& object, room_rng::state_type& out) {
+  std::uint64_t seed = 0;
+  std::uint64_t draws = 0;
+  if (!read_u64_string(object, "rngSeed", seed) || !read_int(object, "rngDraws", draws) ||
+      draws > 1'000'000) {
     return false;
   }
+  room_rng rng(seed);
+  for (std::uint64_t i = 0; i < draws; ++i) rng.next();
+  out = rng.state();
+  return true;
 }
 
 }  // namespace
@@ -50,15 +82,18 @@ std::string encode_room_snapshot(const room_snapshot& snapshot) {
   for (const auto& [key, deadline] : snapshot.timers) {
     timers.push_back(json::array{std::to_string(key), deadline});
   }
-  // 64-bit values that JSON readers may round (seed, keys) are written as strings.
+  json::array rng;
+  for (const std::uint64_t word : snapshot.rng_state) {
+    rng.push_back(json::string(std::to_string(word)));
+  }
+  // 64-bit values that JSON readers may round (rng words, keys) are written as strings.
   json::object envelope{{"schema", room_snapshot_schema},
                         {"game", snapshot.game},
                         {"code", snapshot.code},
                         {"createdAt", snapshot.created_at},
                         {"lastActivity", snapshot.last_activity},
                         {"version", snapshot.version},
-                        {"rngSeed", std::to_string(snapshot.rng_seed)},
-                        {"rngDraws", snapshot.rng_draws},
+                        {"rng", std::move(rng)},
                         {"timers", std::move(timers)},
                         {"crc32", crc32_of(snapshot.state)},
                         {"state", snapshot.state}};
@@ -74,7 +109,7 @@ std::optional<room_snapshot> decode_room_snapshot(std::string_view bytes, std::s
   }
   const json::object& envelope = parsed.as_object();
   int schema = 0;
-  if (!read_int(envelope, "schema", schema) || schema != room_snapshot_schema) {
+  if (!read_int(envelope, "schema", schema) || schema < 1 || schema > room_snapshot_schema) {
     error = "unknown schema";
     return std::nullopt;
   }
@@ -88,8 +123,9 @@ std::optional<room_snapshot> decode_room_snapshot(std::string_view bytes, std::s
       !timers || !timers->is_array() || !read_int(envelope, "createdAt", out.created_at) ||
       !read_int(envelope, "lastActivity", out.last_activity) ||
       !read_int(envelope, "version", out.version) ||
-      !read_u64_string(envelope, "rngSeed", out.rng_seed) ||
-      !read_int(envelope, "rngDraws", out.rng_draws) || !read_int(envelope, "crc32", crc)) {
+      !(schema == 1 ? read_rng_seed_and_draws(envelope, out.rng_state)
+                    : read_rng_state(envelope, out.rng_state)) ||
+      !read_int(envelope, "crc32", crc)) {
     error = "missing or mistyped field";
     return std::nullopt;
   }
@@ -107,9 +143,7 @@ std::optional<room_snapshot> decode_room_snapshot(std::string_view bytes, std::s
       error = "bad timer";
       return std::nullopt;
     }
-    try {
-      key = std::stoull(std::string((*pair)[0].as_string()));
-    } catch (...) {
+    if (!parse_u64((*pair)[0].as_string(), key)) {
       error = "bad timer key";
       return std::nullopt;
     }

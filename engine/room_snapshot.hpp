@@ -1,5 +1,5 @@
 // The persisted form of a room: an envelope (schema version, game, code, times, state version,
-// rng position, armed timers, CRC-32 of the game state) around the game's own snapshot bytes.
+// rng state, armed timers, CRC-32 of the game state) around the game's own snapshot bytes.
 // JSON, so `redis-cli GET` shows it. Pure functions; any thread.
 #pragma once
 
@@ -9,11 +9,14 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/rng.hpp"
 #include "engine/types.hpp"
 
 namespace partyd {
 
-inline constexpr int room_snapshot_schema = 1;
+// 2: the rng's state as four words ("rng"). 1 (up to abb3642): a seed and a count of draws
+// ("rngSeed", "rngDraws"), still read: no game drew then, so the seed alone is the position.
+inline constexpr int room_snapshot_schema = 2;
 
 struct room_snapshot {
   std::string game;
@@ -21,8 +24,7 @@ struct room_snapshot {
   time_ms created_at = 0;
   time_ms last_activity = 0;
   std::uint64_t version = 0;
-  std::uint64_t rng_seed = 0;
-  std::uint64_t rng_draws = 0;
+  room_rng::state_type rng_state{};
   std::vector<std::pair<std::uint64_t, time_ms>> timers;  // (game timer key, deadline), sorted
   std::string state;                                      // the game's snapshot() bytes
 };

@@ -1,12 +1,12 @@
 #include "engine/runtime.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <chrono>
 #include <functional>
 #include <iterator>
 #include <mutex>
 
+#include "engine/check.hpp"
 #include "engine/log.hpp"
 #include "engine/room_snapshot.hpp"
 #include "engine/secrets.hpp"
@@ -52,7 +52,8 @@ runtime::runtime(runtime_options options, metrics_registry& metrics)
 runtime::~runtime() { stop(); }
 
 void runtime::add_module(std::unique_ptr<game_module> module) {
-  assert(!started_);
+  PARTYD_CHECK(!started_);
+  PARTYD_CHECK(module->role_names().size() <= max_roles);
   module_metrics m;
   const std::string game = game_label(*module);
   const auto in_types = module->in_types();
@@ -72,6 +73,9 @@ void runtime::add_module(std::unique_ptr<game_module> module) {
                             "Connections whose handshake was accepted, by role"));
   }
   m.rooms = &metrics_.get_gauge("partyd_rooms", game, "Open rooms, by game");
+  m.failures = &metrics_.get_counter(
+      "partyd_room_failures_total", game,
+      "Rooms closed because a game step failed (their last snapshot is quarantined)");
   modules_.push_back(std::move(module));
   module_metrics_.push_back(std::move(m));
 }
@@ -100,25 +104,25 @@ const runtime::module_metrics& runtime::metrics_of(const game_module& module) co
   for (std::size_t i = 0; i < modules_.size(); ++i) {
     if (modules_[i].get() == &module) return module_metrics_[i];
   }
-  assert(false && "module not registered");
+  PARTYD_CHECK(!"module not registered");
   std::abort();
 }
 
 counter& runtime::messages_in(const game_module& module, std::uint16_t type) {
   const auto& m = metrics_of(module);
-  assert(type < m.in_by_type.size());
+  PARTYD_CHECK(type < m.in_by_type.size());
   return *m.in_by_type[type];
 }
 
 counter& runtime::messages_out(const game_module& module, std::uint16_t type) {
   const auto& m = metrics_of(module);
-  assert(type < m.out_by_type.size());
+  PARTYD_CHECK(type < m.out_by_type.size());
   return *m.out_by_type[type];
 }
 
 gauge& runtime::connection_gauge(const game_module& module, role_id role) {
   const auto& m = metrics_of(module);
-  assert(role < m.connections_by_role.size());
+  PARTYD_CHECK(role < m.connections_by_role.size());
   return *m.connections_by_role[role];
 }
 
@@ -134,8 +138,10 @@ counter& runtime::game_event_counter(const game_module& module, const std::strin
                               "Events counted by game rules (e.g. dropped queued messages)");
 }
 
+counter& runtime::room_failures(const game_module& module) { return *metrics_of(module).failures; }
+
 void runtime::start() {
-  assert(!started_);
+  PARTYD_CHECK(!started_);
   started_ = true;
   for (std::size_t i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<worker>(i, *this));
@@ -203,8 +209,8 @@ runtime::create_outcome runtime::create_room(const game_module& module,
     }
     metrics_of(module).rooms->add(1);
     rooms_created_.inc();
-    input in;
-    in.kind = input_kind::created;
+    room_input in;
+    in.in.kind = input_kind::created;
     in.on_durable = std::move(on_durable);
     submit(created, std::move(in), true);
     log::info("room_created", {{"room", code}, {"game", module.name()}});
@@ -217,7 +223,7 @@ runtime::create_outcome runtime::create_room(const game_module& module,
 }
 
 runtime::restore_outcome runtime::restore_room(std::string_view bytes) {
-  assert(started_ && "restore after start(): the room's worker must exist");
+  PARTYD_CHECK(started_);  // restore after start(): the room's worker must exist
   restore_outcome outcome;
   auto snapshot = decode_room_snapshot(bytes, outcome.error);
   if (!snapshot) {
@@ -236,14 +242,12 @@ runtime::restore_outcome runtime::restore_room(std::string_view bytes) {
   }
   const std::size_t worker_index = std::hash<std::string>{}(snapshot->code) % options_.workers;
   auto restored = std::make_shared<room>(next_serial_.fetch_add(1), snapshot->code, *module,
-                                         std::move(instance), snapshot->rng_seed, worker_index,
-                                         options_.inbox_max, snapshot->created_at);
-  restored->restore_position(snapshot->version, snapshot->rng_seed, snapshot->rng_draws,
-                             snapshot->last_activity);
+                                         std::move(instance), 0, worker_index, options_.inbox_max,
+                                         snapshot->created_at);
+  restored->restore_position(snapshot->version, snapshot->rng_state, snapshot->last_activity);
   for (const auto& [key, deadline] : snapshot->timers) {
     auto& timer = restored->timers[key];
-    timer.deadline = deadline;
-    timer.armed = true;  // the worker puts it in its wheel when it sees `created`
+    timer.deadline = deadline;  // the worker puts it in its wheel when it sees `created`
   }
   restored->publish_summary();
   {
@@ -254,8 +258,8 @@ runtime::restore_outcome runtime::restore_room(std::string_view bytes) {
     }
   }
   metrics_of(*module).rooms->add(1);
-  input in;
-  in.kind = input_kind::created;
+  room_input in;
+  in.in.kind = input_kind::created;
   submit(restored, std::move(in), true);
   outcome.ok = true;
   return outcome;
@@ -266,12 +270,12 @@ bool runtime::close_room(std::string_view code) {
   if (!target) {
     return false;
   }
-  input in;
-  in.kind = input_kind::admin_close;
+  room_input in;
+  in.in.kind = input_kind::admin_close;
   return submit(target, std::move(in), true) == push_result::accepted;
 }
 
-push_result runtime::push(const std::shared_ptr<room>& target, input&& in, bool exempt,
+push_result runtime::push(const std::shared_ptr<room>& target, room_input&& in, bool exempt,
                           bool& became_ready) {
   const push_result result = target->push(std::move(in), exempt);
   became_ready = false;
@@ -284,7 +288,7 @@ push_result runtime::push(const std::shared_ptr<room>& target, input&& in, bool 
   return result;
 }
 
-push_result runtime::submit_deferred(const std::shared_ptr<room>& target, input&& in,
+push_result runtime::submit_deferred(const std::shared_ptr<room>& target, room_input&& in,
                                      deferred_wakes& wakes) {
   bool became_ready = false;
   const push_result result = push(target, std::move(in), false, became_ready);
@@ -306,7 +310,7 @@ void runtime::wake(deferred_wakes& wakes) {
   wakes.clear();
 }
 
-push_result runtime::submit(const std::shared_ptr<room>& target, input&& in, bool exempt) {
+push_result runtime::submit(const std::shared_ptr<room>& target, room_input&& in, bool exempt) {
   bool became_ready = false;
   const push_result result = push(target, std::move(in), exempt, became_ready);
   if (became_ready) {

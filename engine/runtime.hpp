@@ -97,14 +97,14 @@ class runtime {
 
   // Queues an input for the room's worker and wakes it. Client commands are refused when the
   // inbox is full; engine inputs pass `exempt`.
-  push_result submit(const std::shared_ptr<room>& target, input&& in, bool exempt = false);
+  push_result submit(const std::shared_ptr<room>& target, room_input&& in, bool exempt = false);
 
   // The same, but a room this makes ready is added to `wakes` instead of waking its worker; the
   // caller hands them over with wake(wakes). An io thread that reads many messages in one poll
   // thus wakes each worker once, not once per message (a context switch each when the server
   // shares one core). Thread: `wakes` belongs to the caller.
   using deferred_wakes = std::vector<std::shared_ptr<room>>;
-  push_result submit_deferred(const std::shared_ptr<room>& target, input&& in,
+  push_result submit_deferred(const std::shared_ptr<room>& target, room_input&& in,
                               deferred_wakes& wakes);
   void wake(deferred_wakes& wakes);
 
@@ -125,18 +125,20 @@ class runtime {
   gauge& connection_gauge(const game_module& module, role_id role);
   counter& error_counter(const game_module& module, const std::string& code);
   counter& game_event_counter(const game_module& module, const std::string& event);
+  counter& room_failures(const game_module& module);
   counter& replies_held() noexcept { return replies_held_; }
   counter& durable_timeouts() noexcept { return durable_timeouts_; }
 
  private:
   // Pushes into the room's inbox and counts; `became_ready`: the room must be handed to its worker.
-  push_result push(const std::shared_ptr<room>& target, input&& in, bool exempt,
+  push_result push(const std::shared_ptr<room>& target, room_input&& in, bool exempt,
                    bool& became_ready);
   struct module_metrics {
     std::vector<counter*> in_by_type;
     std::vector<counter*> out_by_type;
     std::vector<gauge*> connections_by_role;
     gauge* rooms = nullptr;
+    counter* failures = nullptr;
   };
   const module_metrics& metrics_of(const game_module& module) const;
 

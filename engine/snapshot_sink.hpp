@@ -13,7 +13,9 @@
 namespace partyd {
 
 struct snapshot_job {
-  enum class kind : std::uint8_t { write, remove };
+  // quarantine: the room failed; its stored snapshot (after any pending write of it) moves aside,
+  // kept for its remaining lifetime, never restored at boot.
+  enum class kind : std::uint8_t { write, remove, quarantine };
   kind what = kind::write;
   std::string code;
   std::string value;          // room snapshot bytes (write only)

@@ -1,13 +1,14 @@
 #include "engine/timer_wheel.hpp"
 
 #include <algorithm>
-#include <cassert>
+
+#include "engine/check.hpp"
 
 namespace partyd {
 
 timer_wheel::timer_wheel(time_ms start, time_ms tick_ms, std::size_t slots)
     : tick_ms_(tick_ms), current_tick_(start / tick_ms), slots_(slots) {
-  assert(tick_ms > 0 && slots > 0);
+  PARTYD_CHECK(tick_ms > 0 && slots > 0);
 }
 
 std::size_t timer_wheel::slot_of(time_ms deadline) const {

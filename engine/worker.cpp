@@ -1,10 +1,11 @@
 #include "engine/worker.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <chrono>
+#include <exception>
 #include <limits>
 
+#include "engine/check.hpp"
 #include "engine/log.hpp"
 #include "engine/room_snapshot.hpp"
 #include "engine/runtime.hpp"
@@ -13,10 +14,29 @@
 namespace partyd {
 namespace {
 
-// Reserved timer keys for the engine's own checks; game keys must differ.
+// The engine's own timer keys, inside the reserved range no game may use.
 constexpr std::uint64_t inactivity_timer_key = std::numeric_limits<std::uint64_t>::max();
 constexpr std::uint64_t snapshot_timer_key = std::numeric_limits<std::uint64_t>::max() - 1;
 constexpr std::uint64_t durable_timer_key = std::numeric_limits<std::uint64_t>::max() - 2;
+static_assert(durable_timer_key >= first_reserved_timer_key);
+
+std::string_view kind_name(input_kind kind) {
+  switch (kind) {
+    case input_kind::created:
+      return "created";
+    case input_kind::command:
+      return "command";
+    case input_kind::disconnect:
+      return "disconnect";
+    case input_kind::timer:
+      return "timer";
+    case input_kind::inactive:
+      return "inactive";
+    case input_kind::admin_close:
+      return "admin_close";
+  }
+  return "unknown";
+}
 
 bool has_important(const effects& out) {
   for (const effect& e : out.list()) {
@@ -105,7 +125,7 @@ void worker::run() {
 
 bool worker::run_pass(const std::shared_ptr<room>& ready) {
   room& target = *ready;
-  assert(target.worker_index() == index_);
+  PARTYD_CHECK(target.worker_index() == index_);
   // Release before draining: a producer that enqueues from now on re-queues the room itself.
   target.release_schedule();
   if (target.durable_version() > target.snapshot_durable_version) {
@@ -113,16 +133,16 @@ bool worker::run_pass(const std::shared_ptr<room>& ready) {
   }
   const time_ms now = owner_.now();
   const std::size_t batch = owner_.options().batch_per_room;
-  input in;
+  room_input in;
   std::size_t taken = 0;
   while (taken < batch && target.pop(in)) {
     ++taken;
     owner_.note_dequeued();
-    if (in.kind == input_kind::created) {
+    if (in.in.kind == input_kind::created) {
       rooms_[target.serial()] = ready;  // pinned here: its timers live in this wheel
     }
     process(target, in, now);
-    in = input{};
+    in = room_input{};
   }
   if (target.closed()) {
     // Whatever arrived after the close is dropped with the room.
@@ -140,21 +160,22 @@ bool worker::run_pass(const std::shared_ptr<room>& ready) {
   return target.inbox_depth() > 0 && target.claim_schedule();
 }
 
-void worker::process(room& target, input& in, time_ms now) {
+void worker::process(room& target, room_input& envelope, time_ms now) {
   if (target.closed()) {
     return;
   }
+  const input& in = envelope.in;
   if (in.kind == input_kind::created) {
-    if (in.on_durable) {
+    if (envelope.on_durable) {
       // The admin API's reply waits for the new room's first snapshot, like a seat claim's.
       if (hold_enabled()) {
         hold(target, now, target.state_version() + 1);
         room::held_delivery item;
         item.version = target.hold_version;
-        item.callback = std::move(in.on_durable);
+        item.callback = std::move(envelope.on_durable);
         target.held.push_back(std::move(item));
       } else {
-        in.on_durable();
+        envelope.on_durable();
       }
     }
     if (target.state_version() == 0) {
@@ -170,17 +191,20 @@ void worker::process(room& target, input& in, time_ms now) {
       wheel_.schedule(timer.deadline, target.serial(), key, timer.generation);
     }
   }
-  if (in.sink) {
-    target.connections[in.conn].sink = in.sink;
+  if (envelope.sink) {
+    target.connections[in.conn].sink = std::move(envelope.sink);
   }
   if (in.kind == input_kind::disconnect && !target.connections.count(in.conn)) {
     return;  // the room already let go of this connection
   }
   if (in.kind == input_kind::command) {
+    // Any client message that reaches the room counts as activity, refused ones included.
     target.touch(now);
   }
   const auto started = std::chrono::steady_clock::now();
-  target.instance().step(in, now, target.rng(), effects_);
+  if (!guarded_step(target, in, now)) {
+    return;
+  }
   if (in.kind == input_kind::disconnect) {
     auto it = target.connections.find(in.conn);
     if (it != target.connections.end()) {
@@ -190,7 +214,7 @@ void worker::process(room& target, input& in, time_ms now) {
       target.connections.erase(it);
     }
   }
-  if (!effects_.empty() || in.kind == input_kind::command) {
+  if ((!effects_.empty() || in.kind == input_kind::command) && !effects_.marked_unchanged()) {
     target.bump_version();
     if (target.dirty_since == 0) {
       target.dirty_since = now;
@@ -202,7 +226,7 @@ void worker::process(room& target, input& in, time_ms now) {
     hold(target, now, target.state_version());
     owner_.replies_held().inc();
   }
-  apply(target, effects_, now);
+  apply(target, effects_);
   effects_.clear();
   const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)
@@ -214,7 +238,80 @@ void worker::process(room& target, input& in, time_ms now) {
   }
 }
 
-void worker::apply(room& target, const effects& out, time_ms now) {
+bool worker::guarded_step(room& target, const input& in, time_ms now) {
+  std::string failure;
+  try {
+    target.instance().step(in, now, target.rng(), effects_);
+    failure = invalid_effect(target);
+  } catch (const std::exception& error) {
+    failure = error.what();
+    if (failure.empty()) failure = "exception";
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  if (failure.empty()) {
+    return true;
+  }
+  fail_room(target, in, failure);
+  return false;
+}
+
+std::string worker::invalid_effect(const room& target) const {
+  const game_module& module = target.module();
+  for (const effect& e : effects_.list()) {
+    switch (e.kind) {
+      case effect_kind::send:
+      case effect_kind::send_roles:
+        if (e.type >= module.out_types().size()) {
+          return "effect sends out type " + std::to_string(e.type) + " of " +
+                 std::to_string(module.out_types().size());
+        }
+        if (!e.frame) {
+          return "effect sends no frame";
+        }
+        break;
+      case effect_kind::bind:
+        if (e.role >= module.role_names().size()) {
+          return "effect binds unknown role " + std::to_string(e.role);
+        }
+        break;
+      case effect_kind::set_timer:
+      case effect_kind::cancel_timer:
+        if (e.timer_key >= first_reserved_timer_key) {
+          return "effect uses reserved timer key " + std::to_string(e.timer_key);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return {};
+}
+
+void worker::fail_room(room& target, const input& in, std::string_view what) {
+  effects_.clear();  // nothing a failed step asked for is applied
+  const game_module& module = target.module();
+  owner_.room_failures(module).inc();
+  // The input, never its payload: a first message may carry a key or a password.
+  boost::json::object trigger{{"kind", kind_name(in.kind)}, {"conn", in.conn}};
+  if (in.kind == input_kind::command && in.cmd) {
+    const auto types = module.in_types();
+    trigger["type"] = in.cmd->type < types.size() ? boost::json::value(types[in.cmd->type])
+                                                  : boost::json::value(in.cmd->type);
+  }
+  if (in.kind == input_kind::timer) {
+    trigger["timer_key"] = std::to_string(in.timer_key);
+  }
+  log::error("room_failed", {{"room", target.code()},
+                             {"game", module.name()},
+                             {"error", what},
+                             {"input", std::move(trigger)},
+                             {"state_version", target.state_version()},
+                             {"snapshot_version", target.snapshot_version}});
+  close_room(target, "internal_error", 1011, true);
+}
+
+void worker::apply(room& target, const effects& out) {
   const game_module& module = target.module();
   for (const effect& e : out.list()) {
     switch (e.kind) {
@@ -290,11 +387,9 @@ void worker::apply(room& target, const effects& out, time_ms now) {
         break;
       }
       case effect_kind::set_timer: {
-        assert(e.timer_key != inactivity_timer_key);
         auto& timer = target.timers[e.timer_key];
         timer.deadline = e.deadline;
         timer.generation = ++target.timer_generation;
-        timer.armed = true;
         wheel_.schedule(e.deadline, target.serial(), e.timer_key, timer.generation);
         break;
       }
@@ -310,15 +405,20 @@ void worker::apply(room& target, const effects& out, time_ms now) {
       case effect_kind::important:
         target.snapshot_important = true;  // maybe_snapshot() writes it at the end of the pass
         break;
+      case effect_kind::log: {
+        boost::json::object fields = e.fields;
+        fields["room"] = target.code();
+        fields["game"] = module.name();
+        log::info(e.text, std::move(fields));
+        break;
+      }
     }
   }
-  (void)now;
 }
 
 void worker::arm_inactivity(room& target, time_ms now) {
   const time_ms deadline = target.last_activity() + owner_.options().inactivity_ms;
-  target.inactivity_deadline = std::max(deadline, now);
-  wheel_.schedule(target.inactivity_deadline, target.serial(), inactivity_timer_key, 0);
+  wheel_.schedule(std::max(deadline, now), target.serial(), inactivity_timer_key, 0);
 }
 
 void worker::fire_timers(time_ms now) {
@@ -353,8 +453,8 @@ void worker::fire_timers(time_ms now) {
     }
     if (entry.key == inactivity_timer_key) {
       if (target->last_activity() + owner_.options().inactivity_ms <= now) {
-        input in;
-        in.kind = input_kind::inactive;
+        room_input in;
+        in.in.kind = input_kind::inactive;
         process(*target, in, now);
         if (!target->closed()) {
           // A game may decide to stay open; check again after another full period.
@@ -371,9 +471,9 @@ void worker::fire_timers(time_ms now) {
       continue;  // cancelled or re-armed since
     }
     target->timers.erase(timer_it);
-    input in;
-    in.kind = input_kind::timer;
-    in.timer_key = entry.key;
+    room_input in;
+    in.in.kind = input_kind::timer;
+    in.in.timer_key = entry.key;
     process(*target, in, now);
     if (!target->closed()) {
       target->publish_summary();
@@ -452,8 +552,7 @@ void worker::snapshot_now(room& target, time_ms now) {
   snapshot.created_at = target.created_at();
   snapshot.last_activity = target.last_activity();
   snapshot.version = target.state_version();
-  snapshot.rng_seed = target.rng().seed();
-  snapshot.rng_draws = target.rng().draws();
+  snapshot.rng_state = target.rng().state();
   for (const auto& [key, timer] : target.timers) {
     snapshot.timers.emplace_back(key, timer.deadline);
   }
@@ -499,21 +598,22 @@ void worker::snapshot_all_dirty(time_ms now) {
   }
 }
 
-void worker::close_room(room& target, const std::string& reason) {
+void worker::close_room(room& target, const std::string& reason, std::uint16_t code, bool failed) {
   const game_module& module = target.module();
   release_held(target, target.hold_version);  // in order, before the closes below
   for (auto& [id, conn] : target.connections) {
     if (conn.bound) {
       owner_.connection_gauge(module, conn.role).sub(1);
     }
-    conn.sink->close(1000, reason);  // the room_closed frame with the same reason went out first
+    conn.sink->close(code, reason);  // the room_closed frame with the same reason went out first
   }
   target.connections.clear();
   target.timers.clear();
   target.mark_closed();
   if (snapshot_sink* sink = owner_.snapshots()) {
+    // A failed room's last good snapshot is the evidence: it moves aside instead of going away.
     snapshot_job job;
-    job.what = snapshot_job::kind::remove;
+    job.what = failed ? snapshot_job::kind::quarantine : snapshot_job::kind::remove;
     job.code = target.code();
     job.version = target.state_version();
     job.important = true;

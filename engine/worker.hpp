@@ -44,11 +44,20 @@ class worker {
   void run();
   // One batch of the room's inputs; true when it has more and must go to the back of the line.
   bool run_pass(const std::shared_ptr<room>& ready);
-  void process(room& target, input& in, time_ms now);
-  void apply(room& target, const effects& out, time_ms now);
+  void process(room& target, room_input& in, time_ms now);
+  // Runs the game's step behind the step guard; false when the step failed the room.
+  bool guarded_step(room& target, const input& in, time_ms now);
+  // Empty when every effect is one the game may ask for; else what is wrong.
+  std::string invalid_effect(const room& target) const;
+  // A game-rule failure: drops the step's effects, closes the room with 1011 and quarantines its
+  // last good snapshot (ARCHITECTURE.md, "Failures").
+  void fail_room(room& target, const input& in, std::string_view what);
+  void apply(room& target, const effects& out);
   void fire_timers(time_ms now);
   void arm_inactivity(room& target, time_ms now);
-  void close_room(room& target, const std::string& reason);
+  // `code`: the close code every connection gets; `failed`: quarantine the snapshot, not remove it.
+  void close_room(room& target, const std::string& reason, std::uint16_t code = 1000,
+                  bool failed = false);
   void maybe_snapshot(room& target, time_ms now);
   void snapshot_now(room& target, time_ms now);
   void snapshot_all_dirty(time_ms now);
@@ -58,7 +67,7 @@ class worker {
                   const frame_ptr& frame);
   void release_held(room& target, std::uint64_t durable_version);
 
-  std::size_t index_;  // names the thread; checked by assertions
+  std::size_t index_;  // names the thread; checked by invariants
   runtime& owner_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
@@ -80,5 +89,9 @@ class worker {
   counter& steps_;
   counter& slow_steps_;
 };
+
+// Timer keys the engine keeps for itself (inactivity, snapshot, durable-reply checks). A game's
+// keys are below this; an effect that arms or cancels one of these fails the room.
+inline constexpr std::uint64_t first_reserved_timer_key = ~std::uint64_t{0} - 15;
 
 }  // namespace partyd

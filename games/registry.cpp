@@ -1,12 +1,15 @@
 #include "games/registry.hpp"
 
-#include <memory>
+#include "games/brainrot/module.hpp"
+#include "games/relay/module.hpp"
 
 namespace partyd {
 
-void register_games(runtime& rt, const games_config& config) {
-  rt.add_module(std::make_unique<relay_module>(config.relay));
-  rt.add_module(std::make_unique<brainrot_module>(config.brainrot));
+game_list game_factories() {
+  game_list games;
+  games.push_back(factory_of<relay_module>());
+  games.push_back(factory_of<brainrot_module>());
+  return games;
 }
 
 }  // namespace partyd

@@ -1,18 +1,12 @@
 // The list of games partyd serves: one registration line per game in registry.cpp.
-// Thread: called once at start-up, before runtime::start().
+// Thread: called once at start-up.
 #pragma once
 
-#include "engine/runtime.hpp"
-#include "games/brainrot/module.hpp"
-#include "games/relay/module.hpp"
+#include "engine/game_factory.hpp"
 
 namespace partyd {
 
-struct games_config {
-  relay_config relay;
-  brainrot_config brainrot;
-};
-
-void register_games(runtime& rt, const games_config& config);
+// A fresh factory for every game, in registration order (the first is the default game).
+game_list game_factories();
 
 }  // namespace partyd

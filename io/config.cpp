@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <iostream>
+#include <variant>
 
 #include <boost/program_options.hpp>
 
@@ -9,9 +10,52 @@ namespace partyd {
 
 namespace po = boost::program_options;
 
-std::optional<server_config> parse_config(int argc, char** argv, int& exit_code) {
+namespace {
+
+// Splits a comma-separated origin list, trimming spaces around each entry. An origin is what a
+// browser sends in the Origin header: "scheme://host[:port]" without a path, or "null".
+bool parse_origins(std::string_view list, std::vector<std::string>& out) {
+  constexpr std::string_view space = " \t";
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    std::string_view entry = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    const std::size_t begin = entry.find_first_not_of(space);
+    if (begin == std::string_view::npos) {
+      continue;  // an empty entry (",," or a trailing comma) adds nothing
+    }
+    entry = entry.substr(begin, entry.find_last_not_of(space) - begin + 1);
+    if (entry != "null") {
+      const std::size_t scheme_end = entry.find("://");
+      if (scheme_end == 0 || scheme_end == std::string_view::npos ||
+          scheme_end + 3 == entry.size() ||
+          entry.find_first_of("/ \t", scheme_end + 3) != std::string_view::npos) {
+        return false;
+      }
+    }
+    out.emplace_back(entry);
+  }
+  return true;
+}
+
+// Adds a game's declared options as flags with their config's defaults.
+void add_game_options(po::options_description& desc, const option_list& options) {
+  for (const option_list::option& o : options.options()) {
+    std::visit(
+        [&](auto* field) {
+          desc.add_options()(o.name.c_str(), po::value(field)->default_value(*field),
+                             o.help.c_str());
+        },
+        o.bound);
+  }
+}
+
+}  // namespace
+
+std::optional<server_config> parse_config(int argc, char** argv, game_list& games, int& exit_code) {
   server_config c;
   std::uint32_t port = c.port;
+  std::string allowed_origins;
   po::options_description desc(
       "partyd: party-game rooms over WebSocket.\n"
       "Every flag can also be set by an environment variable PARTYD_<FLAG> (upper case, '-' as "
@@ -26,12 +70,13 @@ std::optional<server_config> parse_config(int argc, char** argv, int& exit_code)
     ("store", po::value(&c.store)->default_value(c.store), "snapshot store: file:<dir> (embedded default), redis://[:password@]host:port[/db], or memory (no persistence)")
     ("durable-reply-timeout-ms", po::value(&c.engine.durable_reply_timeout_ms)->default_value(c.engine.durable_reply_timeout_ms), "replies confirming a seat or a new room wait for their snapshot to be stored, at most this long (0: never wait)")
     ("store-prefix", po::value(&c.store_prefix)->default_value(c.store_prefix), "key prefix of room snapshots in Redis")
+    ("store-quarantine-prefix", po::value(&c.store_quarantine_prefix)->default_value(c.store_quarantine_prefix), "key prefix in Redis of the snapshots of rooms a game failure closed (kept, never restored)")
     ("snapshot-interval-ms", po::value(&c.engine.snapshot_interval_ms)->default_value(c.engine.snapshot_interval_ms), "a changed room is snapshotted at most this long after its first change (important transitions at once)")
     ("io-threads", po::value(&c.io_threads)->default_value(c.io_threads), "network threads, one io_context each")
     ("workers", po::value(&c.engine.workers)->default_value(c.engine.workers), "worker threads running rooms")
     ("max-connections", po::value(&c.max_connections)->default_value(c.max_connections), "open WebSocket connections at most; more are refused with HTTP 503")
+    ("allowed-origins", po::value(&allowed_origins)->default_value(""), "comma-separated exact origins (e.g. https://party.example.com) a WebSocket upgrade's Origin header must match, else HTTP 403; upgrades without Origin are accepted; empty: any origin")
     ("max-rooms", po::value(&c.engine.max_rooms)->default_value(c.engine.max_rooms), "open rooms at most")
-    ("max-message-bytes", po::value(&c.games.relay.max_message_bytes)->default_value(c.games.relay.max_message_bytes), "largest relay WebSocket message; larger ones close the connection with 1009")
     ("http-timeout-ms", po::value(&c.http_timeout_ms)->default_value(c.http_timeout_ms), "an HTTP request (or WebSocket upgrade) must arrive, and its answer be written, within this time")
     ("handshake-timeout-ms", po::value(&c.handshake_timeout_ms)->default_value(c.handshake_timeout_ms), "a connection must complete its handshake within this time")
     ("idle-timeout-ms", po::value(&c.idle_timeout_ms)->default_value(c.idle_timeout_ms), "close a connection silent this long; pings are sent at half of it")
@@ -42,15 +87,16 @@ std::optional<server_config> parse_config(int argc, char** argv, int& exit_code)
     ("rate-limit-window-ms", po::value(&c.rate_limit_window_ms)->default_value(c.rate_limit_window_ms), "rate limit window")
     ("room-inactivity-ms", po::value(&c.engine.inactivity_ms)->default_value(c.engine.inactivity_ms), "a room with no client message for this long closes with reason 'inactive'")
     ("room-code-length", po::value(&c.engine.room_code_length)->default_value(c.engine.room_code_length), "characters in a room code")
-    ("relay-meta-max-bytes", po::value(&c.games.relay.meta_max_bytes)->default_value(c.games.relay.meta_max_bytes), "largest relay handshake meta (serialized JSON)")
-    ("relay-host-queue-max", po::value(&c.games.relay.host_queue_max)->default_value(c.games.relay.host_queue_max), "messages kept for an absent relay host; the oldest is dropped past this")
-    ("brainrot-max-message-bytes", po::value(&c.games.brainrot.max_message_bytes)->default_value(c.games.brainrot.max_message_bytes), "largest brainrot WebSocket message (must admit an avatar in its envelope)")
-    ("brainrot-avatar-max-chars", po::value(&c.games.brainrot.avatar_max_chars)->default_value(c.games.brainrot.avatar_max_chars), "longest brainrot avatar data URL")
     ("http-body-max-bytes", po::value(&c.http_body_max_bytes)->default_value(c.http_body_max_bytes), "largest HTTP request body")
     ("shutdown-grace-ms", po::value(&c.shutdown_grace_ms)->default_value(c.shutdown_grace_ms), "time given to connections to flush and close on SIGTERM")
-    ("default-game", po::value(&c.default_game)->default_value(c.default_game), "game served on WebSocket upgrades to '/' (e.g. for clients written for another server); empty: none")
+    ("default-game", po::value(&c.default_game)->default_value(c.default_game), "game served on WebSocket upgrades to '/' (e.g. for clients written for another server); empty: none; admin API room creation without a game uses the first registered game")
     ("log-level", po::value(&c.log_level)->default_value(c.log_level), "debug | info | warn | error");
   // clang-format on
+  for (auto& game : games) {
+    option_list options;
+    game->declare_options(options);
+    add_game_options(desc, options);
+  }
 
   po::variables_map vm;
   try {
@@ -86,6 +132,12 @@ std::optional<server_config> parse_config(int argc, char** argv, int& exit_code)
     return std::nullopt;
   }
   c.port = static_cast<std::uint16_t>(port);
+  if (!parse_origins(allowed_origins, c.allowed_origins)) {
+    std::cerr << "partyd: --allowed-origins takes origins like https://party.example.com "
+                 "(scheme://host[:port], no path), separated by commas\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
   if (c.io_threads == 0 || c.engine.workers == 0 || c.engine.inbox_max == 0 ||
       c.engine.batch_per_room == 0 || c.engine.room_code_length < 4 ||
       c.engine.room_code_length > 16 || c.rate_limit_window_ms <= 0 ||
@@ -96,6 +148,13 @@ std::optional<server_config> parse_config(int argc, char** argv, int& exit_code)
                  "4..16\n";
     exit_code = 2;
     return std::nullopt;
+  }
+  for (const auto& game : games) {
+    if (const std::string problem = game->check(); !problem.empty()) {
+      std::cerr << "partyd: " << problem << "\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
   }
   exit_code = 0;
   return c;

@@ -6,9 +6,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "engine/game_factory.hpp"
 #include "engine/runtime.hpp"
-#include "games/registry.hpp"
 
 namespace partyd {
 
@@ -33,12 +34,17 @@ struct server_config {
   std::int64_t shutdown_grace_ms = 5000;
   std::string log_level = "info";
   std::string default_game;  // game served on WebSocket upgrades to "/" (empty: none)
+  // Exact Origin values a WebSocket upgrade may carry (e.g. "https://party.example.com"); an
+  // upgrade with another Origin is refused with 403. Empty: any origin. An upgrade without an
+  // Origin header (not a browser) is always accepted.
+  std::vector<std::string> allowed_origins;
+  std::string store_quarantine_prefix = "partyd:quarantine:";
   runtime_options engine;
-  games_config games;
 };
 
-// Parses argv and the environment. Returns nullopt after printing help or an error; `exit_code`
-// tells main what to return.
-std::optional<server_config> parse_config(int argc, char** argv, int& exit_code);
+// Parses argv and the environment, the server's own flags and those each game in `games` declares
+// (bound to the game's factory, checked by it). Returns nullopt after printing help or an error;
+// `exit_code` tells main what to return.
+std::optional<server_config> parse_config(int argc, char** argv, game_list& games, int& exit_code);
 
 }  // namespace partyd

@@ -52,6 +52,19 @@ http_response error_response(const http_request& request, http::status status,
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
+// --allowed-origins: an upgrade without an Origin header is not from a browser and is let
+// through (the check defends browsers against cross-site WebSocket hijacking; other clients can
+// send any Origin they like). With no list configured every origin is allowed.
+bool origin_allowed(const http_request& request, const server_context& ctx) {
+  const auto& allowed = ctx.config.allowed_origins;
+  const auto found = request.find(http::field::origin);
+  if (allowed.empty() || found == request.end()) {
+    return true;
+  }
+  const std::string_view origin = found->value();
+  return std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
+}
+
 bool authorized(const http_request& request, server_context& ctx) {
   const auto header = request[http::field::authorization];
   constexpr std::string_view scheme = "Bearer ";
@@ -105,7 +118,10 @@ std::optional<http_response> handle_admin(const http_request& request, server_co
       }
       options = std::move(parsed.as_object());
     }
-    std::string game_name = "relay";
+    // Without a "game", the first registered game (games/registry.cpp).
+    const auto registered = ctx.engine.modules();
+    std::string game_name =
+        registered.empty() ? std::string() : std::string(registered.front()->name());
     if (auto* game = options.if_contains("game")) {
       if (!game->is_string()) {
         return error_response(request, http::status::bad_request, "bad_request",
@@ -186,6 +202,40 @@ std::optional<http_response> handle_admin(const http_request& request, server_co
                         target->state_version(), target->summary()};
       return json_response(request, http::status::ok, listing_json(item, &target->module()));
     }
+  }
+  if (path == "/api/quarantine" && request.method() == http::verb::get) {
+    if (!ctx.writer) {
+      return json_response(
+          request, http::status::ok,
+          json::object{{"rooms", json::array{}}, {"count", 0}, {"store", "memory"}});
+    }
+    // The store belongs to the writer thread: it reads, and answers from there.
+    ctx.writer->list_quarantined([request, respond, store = ctx.writer->describe()](
+                                     store_result result, std::vector<quarantined_room> rooms) {
+      if (!result.ok) {
+        respond(error_response(request, http::status::service_unavailable, "store_unavailable",
+                               result.error));
+        return;
+      }
+      json::array list;
+      for (const quarantined_room& item : rooms) {
+        list.push_back(json::object{{"roomCode", item.code},
+                                    {"game", item.game},
+                                    {"stateVersion", item.version},
+                                    {"createdAt", item.created_at},
+                                    {"lastActivity", item.last_activity},
+                                    {"bytes", item.bytes}});
+      }
+      const std::size_t count = list.size();
+      respond(json_response(
+          request, http::status::ok,
+          json::object{{"rooms", std::move(list)}, {"count", count}, {"store", store}}));
+    });
+    return std::nullopt;
+  }
+  if (path == "/api/quarantine") {
+    return error_response(request, http::status::method_not_allowed, "method_not_allowed",
+                          "see docs/operations.md for the admin API");
   }
   if (path == "/api/rooms" || path.substr(0, room_prefix.size()) == room_prefix) {
     return error_response(request, http::status::method_not_allowed, "method_not_allowed",
@@ -324,6 +374,14 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     } else if (!ws::valid_client_key(key)) {
       refusal = error_response(request, http::status::bad_request, "bad_websocket_key",
                                "Sec-WebSocket-Key must be the base64 of 16 bytes");
+    } else if (!origin_allowed(request, ctx_)) {
+      ctx_.io.ws_origin_rejected.inc();
+      const std::string_view origin = request[http::field::origin];
+      log::warn("connection_refused", {{"reason", "origin_not_allowed"},
+                                       {"game", module->name()},
+                                       {"origin", origin.substr(0, 200)}});
+      refusal = error_response(request, http::status::forbidden, "origin_not_allowed",
+                               "this Origin may not open WebSockets here");
     } else if (ctx_.ws_connections.fetch_add(1) >= ctx_.config.max_connections) {
       ctx_.ws_connections.fetch_sub(1);
       ctx_.io.ws_refused.inc();

@@ -62,6 +62,8 @@ io_metrics::io_metrics(metrics_registry& m)
           m.get_counter("partyd_ws_connections_accepted_total", "", "WebSocket upgrades accepted")),
       ws_refused(m.get_counter("partyd_ws_connections_refused_total", "reason=\"max_connections\"",
                                "WebSocket upgrades refused")),
+      ws_origin_rejected(m.get_counter("partyd_ws_origin_rejected_total", "",
+                                       "WebSocket upgrades refused for an Origin not allowed")),
       rate_limited(m.get_counter("partyd_rate_limited_total", "",
                                  "Client messages dropped by the per-client rate limit")),
       slow_consumers(m.get_counter("partyd_slow_consumer_disconnects_total", "",

@@ -63,6 +63,7 @@ struct io_metrics {
   gauge& ws_open;
   counter& ws_accepted;
   counter& ws_refused;
+  counter& ws_origin_rejected;
   counter& rate_limited;
   counter& slow_consumers;
   counter& handshake_timeouts;
@@ -90,7 +91,7 @@ struct server_context {
   metrics_registry& metrics;
   io_metrics io;
   std::atomic<server_phase> phase{server_phase::starting};
-  const snapshot_writer* writer = nullptr;     // null with --store memory
+  snapshot_writer* writer = nullptr;           // null with --store memory
   std::atomic<std::size_t> ws_connections{0};  // accepted upgrades not yet finished
   std::atomic<connection_id> next_connection_id{1};
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();

@@ -27,6 +27,29 @@ bool would_block(const error_code& ec) {
   return ec == net::error::would_block || ec == net::error::try_again;
 }
 
+// RFC 6455 7.1.5: the close code of a connection that ended without a close frame. Never sent.
+constexpr std::uint16_t kClosedAbnormally = 1006;
+
+// "203.0.113.7:51234" or "[2001:db8::1]:51234"; empty when the peer is already gone.
+std::string remote_of(const tcp::socket& socket) {
+  error_code ec;
+  const tcp::endpoint peer = socket.remote_endpoint(ec);
+  if (ec) {
+    return {};
+  }
+  std::string text;
+  if (peer.address().is_v6()) {
+    text += '[';
+    text += peer.address().to_string();
+    text += ']';
+  } else {
+    text += peer.address().to_string();
+  }
+  text += ':';
+  text += std::to_string(peer.port());
+  return text;
+}
+
 }  // namespace
 
 ws_session::ws_session(server_context& ctx, io_thread& thread, tcp::socket&& socket,
@@ -51,6 +74,8 @@ void ws_session::start(std::string_view upgrade_response, std::string_view early
   thread_.sessions[id_] = weak_from_this();
   ctx_.io.ws_accepted.inc();
   ctx_.io.ws_open.add(1);
+  log::info("client_connected",
+            {{"conn", id_}, {"game", module_.name()}, {"remote", remote_of(socket_)}});
   if (ec) {
     finish();
     return;
@@ -155,7 +180,9 @@ bool ws_session::on_frame(const ws::reader_event& event) {
       if (close_sent_) {
         after_writes();  // our close went out (or is going): the handshake is complete
       } else {
-        // Echo the peer's code, as RFC 6455 asks; then close TCP from our side.
+        // Echo the peer's code, as RFC 6455 asks; then close TCP from our side. The peer's reason
+        // text is its own and is not logged.
+        note_end(event.code, "client_closed");
         send_close(event.code == ws::close_no_status ? 0 : event.code, {});
       }
       break;
@@ -203,13 +230,15 @@ bool ws_session::allow_by_rate_limit() {
 }
 
 void ws_session::reply_error(std::string_view code, std::string_view message, bool first_message,
-                             std::string_view room_code) {
+                             std::string_view room_code, std::string_view request_type) {
   ctx_.engine.error_counter(module_, std::string(code)).inc();
   if (first_message) {
     deliver(make_frame(module_.encode_handshake_error(code, message, room_code)));
     if (module_.first_message_error_closes()) {
       close(ws::close_policy, code);
     }
+  } else if (!request_type.empty()) {
+    deliver(make_frame(module_.encode_request_error(code, message, request_type)));
   } else {
     deliver(make_frame(module_.encode_error(code, message)));
   }
@@ -230,15 +259,18 @@ void ws_session::handle_message(std::string_view text) {
   const bool first = first_message_;
   decode_result decoded = module_.decode(text, first);
   if (decoded.error) {
-    reply_error(decoded.error.code, decoded.error.message, first);
+    reply_error(decoded.error.code, decoded.error.message, first, {}, decoded.request_type);
     return;
   }
   ctx_.engine.messages_in(module_, decoded.cmd->type).inc();
+  const auto in_types = module_.in_types();
+  const std::string_view request_type =
+      decoded.cmd->type < in_types.size() ? in_types[decoded.cmd->type] : std::string_view();
 
-  input in;
-  in.kind = input_kind::command;
-  in.conn = id_;
-  in.cmd = std::move(decoded.cmd);
+  room_input in;
+  in.in.kind = input_kind::command;
+  in.in.conn = id_;
+  in.in.cmd = std::move(decoded.cmd);
   if (first) {
     if (decoded.creates_room) {
       auto created = ctx_.engine.create_room(module_, decoded.create_options);
@@ -255,7 +287,7 @@ void ws_session::handle_message(std::string_view text) {
       }
     }
     // 24 bytes: enough for a seat token or a master key (brainrot's is 24 random bytes).
-    in.secret = random_token(24);
+    in.in.secret = random_token(24);
     in.sink = shared_from_this();
   }
   const push_result pushed =
@@ -273,11 +305,11 @@ void ws_session::handle_message(std::string_view text) {
   }
   if (pushed == push_result::full) {
     ctx_.io.inbox_full.inc();
-    reply_error("inbox_full", "the room is busy; retry shortly", first);
+    reply_error("inbox_full", "the room is busy; retry shortly", first, {}, request_type);
     return;
   }
   // The room closed in the meantime.
-  reply_error("room_not_found", "no room with this code", first);
+  reply_error("room_not_found", "no room with this code", first, {}, request_type);
   if (!first) {
     close(ws::close_normal, "room_closed");
   }
@@ -298,6 +330,7 @@ void ws_session::deliver(const frame_ptr& frame) noexcept {
     net::post(thread_.context, [self = shared_from_this()] {
       log::info("slow_consumer_disconnected",
                 {{"conn", self->id_}, {"room", self->room_ ? self->room_->code() : ""}});
+      self->note_end(kClosedAbnormally, "slow_consumer");
       self->finish();
     });
     return;
@@ -306,7 +339,8 @@ void ws_session::deliver(const frame_ptr& frame) noexcept {
   schedule_flush_locked();
 }
 
-void ws_session::bind(role_id, bool rate_limited) noexcept {
+void ws_session::bind(role_id role, bool rate_limited) noexcept {
+  role_.store(role, std::memory_order_relaxed);  // published by bound_'s release below
   rate_exempt_.store(!rate_limited, std::memory_order_release);
   bound_.store(true, std::memory_order_release);
 }
@@ -480,6 +514,7 @@ void ws_session::send_close(std::uint16_t code, std::string_view reason) {
   if (close_sent_ || finished_) {
     return;
   }
+  note_end(code == 0 ? ws::close_no_status : code, reason);
   std::string frame;
   ws::append_frame(frame, ws::opcode::close,
                    code == 0 ? std::string() : ws::close_payload(code, reason));
@@ -519,6 +554,7 @@ void ws_session::sweep(std::int64_t now_ms) {
   if (idle >= ctx_.config.idle_timeout_ms) {
     ctx_.io.idle_timeouts.inc();
     log::info("idle_timeout", {{"conn", id_}, {"game", module_.name()}});
+    note_end(kClosedAbnormally, "idle_timeout");
     finish();
     return;
   }
@@ -545,14 +581,37 @@ void ws_session::finish() {
     stop_delivery_ = true;  // nothing more is queued for a finished session
   }
   if (room_ && !first_message_) {
-    input in;
-    in.kind = input_kind::disconnect;
-    in.conn = id_;
+    room_input in;
+    in.in.kind = input_kind::disconnect;
+    in.in.conn = id_;
     ctx_.engine.submit(room_, std::move(in), true);
   }
   thread_.sessions.erase(id_);
   ctx_.io.ws_open.sub(1);
   ctx_.ws_connections.fetch_sub(1);
+  note_end(kClosedAbnormally, "connection_lost");  // the peer went away without a close frame
+  boost::json::object fields{{"conn", id_}, {"game", module_.name()}};
+  if (room_) {
+    fields["room"] = room_->code();
+  }
+  if (bound_.load(std::memory_order_acquire)) {
+    const role_id role = role_.load(std::memory_order_relaxed);
+    const auto roles = module_.role_names();
+    if (role < roles.size()) {
+      fields["role"] = roles[role];
+    }
+  }
+  fields["code"] = end_code_;
+  fields["reason"] = end_reason_;
+  fields["duration_ms"] = steady_ms() - opened_ms_;
+  log::info("client_disconnected", std::move(fields));
+}
+
+void ws_session::note_end(std::uint16_t code, std::string_view reason) {
+  if (end_code_ == 0) {
+    end_code_ = code;
+    end_reason_ = reason;
+  }
 }
 
 }  // namespace partyd

@@ -61,8 +61,11 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   bool on_frame(const ws::reader_event& event);
   void handle_message(std::string_view text);
   bool allow_by_rate_limit();
+  // `request_type`: the message's type when it was known (named in a later message's error).
   void reply_error(std::string_view code, std::string_view message, bool first_message,
-                   std::string_view room_code = {});
+                   std::string_view room_code = {}, std::string_view request_type = {});
+  // Remembers how the connection ended, for its client_disconnected line; the first call wins.
+  void note_end(std::uint16_t code, std::string_view reason);
   void schedule_flush_locked();
   void on_flush();
   friend void drain_flush_queue(io_thread& thread);
@@ -101,11 +104,14 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   std::int64_t window_start_ms_ = 0;
   std::uint32_t window_count_ = 0;
   bool window_logged_ = false;
+  std::uint16_t end_code_ = 0;  // 0 until note_end(); 1006 = ended without a close frame
+  std::string end_reason_;
   std::vector<frame_ptr> taken_;  // frames moved out of the outbox for one flush
 
   // Written by workers, read by the io thread.
   std::atomic<bool> bound_{false};
   std::atomic<bool> rate_exempt_{false};
+  std::atomic<role_id> role_{0};  // valid once bound_
 
   // Outbox: guarded by outbox_mutex_.
   std::mutex outbox_mutex_;

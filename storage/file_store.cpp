@@ -21,6 +21,7 @@ namespace {
 constexpr std::string_view header_magic = "partyd-snapshot 1 ";
 constexpr std::size_t header_size_max = 64;
 constexpr std::string_view snap_suffix = ".snap";
+constexpr std::string_view quarantine_suffix = ".quarantine";
 constexpr std::string_view temp_marker = ".tmp.";
 
 std::string errno_text(int err) { return std::strerror(err); }
@@ -293,7 +294,39 @@ store_result file_store::remove(const std::vector<std::string>& keys) {
   return sync_dir();  // a closed room must not come back after a power loss
 }
 
+store_result file_store::quarantine(const std::vector<std::string>& keys) {
+  if (keys.empty()) {
+    return {};
+  }
+  if (store_result r = ensure_dir(); !r.ok) {
+    return r;
+  }
+  for (const std::string& key : keys) {
+    if (!valid_key(key)) {
+      continue;
+    }
+    // The header (and so the expiry) moves with the file.
+    const std::string from = dir_ + "/" + key + std::string(snap_suffix);
+    const std::string to = dir_ + "/" + key + std::string(quarantine_suffix);
+    if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) {
+      return failure(describe() + ": rename " + from + ": " + errno_text(errno));
+    }
+  }
+  return sync_dir();  // a failed room must not come back after a power loss
+}
+
 store_result file_store::load_all(
+    const std::function<void(std::string_view key, std::string_view value)>& visit) {
+  return load_suffixed(snap_suffix, visit);
+}
+
+store_result file_store::load_quarantined(
+    const std::function<void(std::string_view key, std::string_view value)>& visit) {
+  return load_suffixed(quarantine_suffix, visit);
+}
+
+store_result file_store::load_suffixed(
+    std::string_view suffix,
     const std::function<void(std::string_view key, std::string_view value)>& visit) {
   last_load_skipped_ = 0;
   if (store_result r = ensure_dir(); !r.ok) {
@@ -321,15 +354,16 @@ store_result file_store::load_all(
   std::string contents;
   for (const std::string& name : names) {
     const std::string path = dir_ + "/" + name;
-    if (name.starts_with('.') && name.find(temp_marker) != std::string::npos) {
+    if (suffix == snap_suffix && name.starts_with('.') &&
+        name.find(temp_marker) != std::string::npos) {
       // Left by a write interrupted before its rename; load runs before the writer starts.
       ::unlink(path.c_str());
       continue;
     }
-    if (!ends_with(name, snap_suffix)) {
+    if (!ends_with(name, suffix)) {
       continue;
     }
-    const std::string_view key = std::string_view(name).substr(0, name.size() - snap_suffix.size());
+    const std::string_view key = std::string_view(name).substr(0, name.size() - suffix.size());
     if (!valid_key(key)) {
       continue;  // not ours
     }

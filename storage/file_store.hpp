@@ -1,4 +1,5 @@
-// The embedded snapshot store: one file per room, `<dir>/<key>.snap`, holding a header line
+// The embedded snapshot store: one file per room, `<dir>/<key>.snap` (`<key>.quarantine` once the
+// room failed: see snapshot_store::quarantine), holding a header line
 // "partyd-snapshot 1 <expires_at_unix_s or 0>\n" and then the snapshot bytes. Each write goes to a
 // temp file made durable (fsync, or one syncfs per large batch) and renamed over the target; the
 // directory is fsynced once per batch, so a snapshot survives kill -9 and power loss. The
@@ -39,6 +40,10 @@ class file_store final : public snapshot_store {
   // Also deletes expired snapshots and every temp file left by an interrupted write.
   store_result load_all(
       const std::function<void(std::string_view key, std::string_view value)>& visit) override;
+  // <key>.snap -> <key>.quarantine (expiry kept); load_quarantined() reads those.
+  store_result quarantine(const std::vector<std::string>& keys) override;
+  store_result load_quarantined(
+      const std::function<void(std::string_view key, std::string_view value)>& visit) override;
   store_result ping() override;  // the directory exists (or can be created) and is writable
 
   // Snapshot files the last load_all() could not read or whose header was malformed.
@@ -50,6 +55,9 @@ class file_store final : public snapshot_store {
   store_result write_temp(const snapshot_record& record, std::int64_t now_s, bool sync,
                           std::string& temp);
   store_result sync_dir();
+  store_result load_suffixed(
+      std::string_view suffix,
+      const std::function<void(std::string_view key, std::string_view value)>& visit);
 
   std::string dir_;
   clock_fn now_s_;

@@ -190,10 +190,10 @@ bool parse_redis_url(std::string_view url, redis_settings& out, std::string& err
   return true;
 }
 
-redis_store::redis_store(redis_settings settings, std::string prefix)
+redis_store::redis_store(redis_settings settings, std::string prefix, std::string quarantine_prefix)
     : settings_(std::move(settings)),
       prefix_(std::move(prefix)),
-      match_pattern_(glob_escape(prefix_) + "*") {}
+      quarantine_prefix_(std::move(quarantine_prefix)) {}
 
 redis_store::~redis_store() { disconnect(); }
 
@@ -360,8 +360,55 @@ store_result redis_store::remove(const std::vector<std::string>& keys) {
   return {};
 }
 
+store_result redis_store::quarantine(const std::vector<std::string>& keys) {
+  if (keys.empty()) {
+    return {};
+  }
+  const sigpipe_guard guard;
+  if (store_result r = ensure_connected(); !r.ok) {
+    return r;
+  }
+  std::size_t next = 0;
+  while (next < keys.size()) {
+    const std::size_t end = std::min(keys.size(), next + pipeline_commands_max);
+    for (std::size_t i = next; i < end; ++i) {
+      // RENAME keeps the key's TTL: the evidence expires when the room would have.
+      if (redisAppendCommand(ctx_, "RENAME %b%b %b%b", prefix_.data(), prefix_.size(),
+                             keys[i].data(), keys[i].size(), quarantine_prefix_.data(),
+                             quarantine_prefix_.size(), keys[i].data(),
+                             keys[i].size()) != REDIS_OK) {
+        return fail("RENAME");
+      }
+    }
+    for (; next < end; ++next) {
+      const reply_ptr reply = next_reply(ctx_);
+      if (!reply) {
+        return fail("RENAME");
+      }
+      // "ERR no such key": the room was never stored, or expired; nothing to keep.
+      if (reply->type == REDIS_REPLY_ERROR &&
+          reply_text(*reply).find("no such key") == std::string_view::npos) {
+        return fail("RENAME", reply_text(*reply));
+      }
+    }
+  }
+  return {};
+}
+
 store_result redis_store::load_all(
     const std::function<void(std::string_view key, std::string_view value)>& visit) {
+  return load_prefixed(prefix_, visit);
+}
+
+store_result redis_store::load_quarantined(
+    const std::function<void(std::string_view key, std::string_view value)>& visit) {
+  return load_prefixed(quarantine_prefix_, visit);
+}
+
+store_result redis_store::load_prefixed(
+    const std::string& prefix,
+    const std::function<void(std::string_view key, std::string_view value)>& visit) {
+  const std::string match_pattern = glob_escape(prefix) + "*";
   const sigpipe_guard guard;
   if (store_result r = ensure_connected(); !r.ok) {
     return r;
@@ -372,7 +419,7 @@ store_result redis_store::load_all(
   std::string cursor = "0";
   do {
     if (redisAppendCommand(ctx_, "SCAN %b MATCH %b COUNT %d", cursor.data(), cursor.size(),
-                           match_pattern_.data(), match_pattern_.size(), scan_count) != REDIS_OK) {
+                           match_pattern.data(), match_pattern.size(), scan_count) != REDIS_OK) {
       return fail("SCAN");
     }
     const reply_ptr page = next_reply(ctx_);
@@ -393,7 +440,7 @@ store_result redis_store::load_all(
     const redisReply& keys = *page->element[1];
     for (std::size_t i = 0; i < keys.elements; ++i) {
       const redisReply& k = *keys.element[i];
-      if (k.type != REDIS_REPLY_STRING || k.len < prefix_.size()) {
+      if (k.type != REDIS_REPLY_STRING || k.len < prefix.size()) {
         continue;
       }
       std::string key(k.str, k.len);
@@ -421,7 +468,7 @@ store_result redis_store::load_all(
           continue;
         }
         const std::string_view full = page_keys[next];
-        visit(full.substr(prefix_.size()), reply_text(*value));
+        visit(full.substr(prefix.size()), reply_text(*value));
       }
     }
   } while (cursor != "0");

@@ -37,7 +37,10 @@ class redis_store final : public snapshot_store {
   static constexpr int scan_count = 1000;
 
   // Does not connect: the first call does, so start-up with Redis down still works.
-  redis_store(redis_settings settings, std::string prefix);
+  // Live snapshots live under `prefix`, quarantined ones under `quarantine_prefix` (neither may
+  // start with the other: make_snapshot_store checks).
+  redis_store(redis_settings settings, std::string prefix,
+              std::string quarantine_prefix = "partyd:quarantine:");
   ~redis_store() override;
   redis_store(const redis_store&) = delete;
   redis_store& operator=(const redis_store&) = delete;
@@ -46,6 +49,9 @@ class redis_store final : public snapshot_store {
   store_result write(const std::vector<snapshot_record>& records) override;
   store_result remove(const std::vector<std::string>& keys) override;
   store_result load_all(
+      const std::function<void(std::string_view key, std::string_view value)>& visit) override;
+  store_result quarantine(const std::vector<std::string>& keys) override;
+  store_result load_quarantined(
       const std::function<void(std::string_view key, std::string_view value)>& visit) override;
   store_result ping() override;
 
@@ -57,10 +63,14 @@ class redis_store final : public snapshot_store {
   // Builds the error from the context (or `detail` when given), drops the connection so the next
   // call reconnects, and scrubs the password from the message.
   store_result fail(std::string_view what, std::string_view detail = {});
+  // SCAN + GET over every key under `prefix`.
+  store_result load_prefixed(
+      const std::string& prefix,
+      const std::function<void(std::string_view key, std::string_view value)>& visit);
 
   redis_settings settings_;
   std::string prefix_;
-  std::string match_pattern_;  // prefix with glob characters escaped, then '*'
+  std::string quarantine_prefix_;
   redisContext* ctx_ = nullptr;
 };
 

@@ -8,7 +8,8 @@
 namespace partyd {
 
 std::unique_ptr<snapshot_store> make_snapshot_store(const std::string& setting,
-                                                    const std::string& prefix, std::string& error) {
+                                                    const std::string& prefix, std::string& error,
+                                                    const std::string& quarantine_prefix) {
   error.clear();
   const std::string_view s = setting;
   if (s == "memory") {
@@ -20,7 +21,15 @@ std::unique_ptr<snapshot_store> make_snapshot_store(const std::string& setting,
       error = "--store: " + error;
       return nullptr;
     }
-    return std::make_unique<redis_store>(std::move(settings), prefix);
+    if (quarantine_prefix.empty() || quarantine_prefix.starts_with(prefix) ||
+        prefix.starts_with(quarantine_prefix)) {
+      // Boot scans prefix*: a quarantined key under it would be restored.
+      error =
+          "--store-quarantine-prefix must be non-empty and neither contain nor be contained "
+          "in --store-prefix";
+      return nullptr;
+    }
+    return std::make_unique<redis_store>(std::move(settings), prefix, quarantine_prefix);
   }
   if (s.starts_with("file:")) {
     std::string dir(s.substr(5));

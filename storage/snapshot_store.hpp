@@ -46,15 +46,26 @@ class snapshot_store {
   virtual store_result load_all(
       const std::function<void(std::string_view key, std::string_view value)>& visit) = 0;
 
+  // Moves the snapshots of failed rooms aside (Redis: RENAME to the quarantine prefix, which keeps
+  // the key's TTL; files: <key>.snap -> <key>.quarantine, with its expiry). A quarantined snapshot
+  // is never visited by load_all(); a missing key is not an error.
+  virtual store_result quarantine(const std::vector<std::string>& keys) = 0;
+
+  // Like load_all(), over the quarantined snapshots that have not expired (admin listing).
+  virtual store_result load_quarantined(
+      const std::function<void(std::string_view key, std::string_view value)>& visit) = 0;
+
   // Cheap liveness probe (PING); also re-establishes a lost connection. Bounded by the store's
   // timeouts, like every other call.
   virtual store_result ping() = 0;
 };
 
 // Parses --store: "redis://[:password@]host:port[/db]", "file:/some/dir" (or a plain directory
-// path), or "memory" (no persistence: returns nullptr). `prefix` is the key prefix (Redis) or is
-// ignored (files). On a malformed setting returns nullptr and fills `error`.
-std::unique_ptr<snapshot_store> make_snapshot_store(const std::string& setting,
-                                                    const std::string& prefix, std::string& error);
+// path), or "memory" (no persistence: returns nullptr). `prefix` and `quarantine_prefix` are the
+// key prefixes of live and quarantined snapshots (Redis) or are ignored (files). On a malformed
+// setting returns nullptr and fills `error`.
+std::unique_ptr<snapshot_store> make_snapshot_store(
+    const std::string& setting, const std::string& prefix, std::string& error,
+    const std::string& quarantine_prefix = "partyd:quarantine:");
 
 }  // namespace partyd

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/log.hpp"
+#include "engine/room_snapshot.hpp"
 #include "engine/thread_name.hpp"
 
 namespace partyd {
@@ -27,6 +28,8 @@ snapshot_writer::snapshot_writer(std::unique_ptr<snapshot_store> store, metrics_
                                    "Room snapshots written to the store")),
       removed_(metrics.get_counter("partyd_snapshots_removed_total", "",
                                    "Snapshot keys deleted for closed rooms")),
+      quarantined_(metrics.get_counter("partyd_snapshots_quarantined_total", "",
+                                       "Snapshots of failed rooms moved aside (never restored)")),
       failures_(metrics.get_counter("partyd_snapshot_store_failures_total", "",
                                     "Store batches that failed (store down or refusing)")),
       retries_(metrics.get_counter("partyd_snapshot_store_retries_total", "",
@@ -61,6 +64,50 @@ void snapshot_writer::stop() {
   stopping_.store(true, std::memory_order_release);
   queue_.enqueue(snapshot_job{});  // an empty code wakes the thread and is ignored
   thread_.join();
+  serve_listings();  // nothing more will be written: answer whoever still waits
+}
+
+void snapshot_writer::list_quarantined(quarantine_listing done) {
+  {
+    std::lock_guard lock(listings_mutex_);
+    listings_.push_back(std::move(done));
+  }
+  queue_.enqueue(snapshot_job{});  // wakes the thread
+}
+
+void snapshot_writer::serve_listings() {
+  std::vector<quarantine_listing> waiting;
+  {
+    std::lock_guard lock(listings_mutex_);
+    waiting.swap(listings_);
+  }
+  if (waiting.empty()) {
+    return;
+  }
+  std::vector<quarantined_room> rooms;
+  store_result result;
+  if (thread_.joinable() && !stopping_.load(std::memory_order_acquire)) {
+    result = store_->load_quarantined([&](std::string_view key, std::string_view value) {
+      quarantined_room item;
+      item.code = std::string(key);
+      item.bytes = value.size();
+      std::string error;
+      if (auto decoded = decode_room_snapshot(value, error)) {
+        item.game = std::move(decoded->game);
+        item.version = decoded->version;
+        item.created_at = decoded->created_at;
+        item.last_activity = decoded->last_activity;
+      }
+      rooms.push_back(std::move(item));
+    });
+    std::sort(rooms.begin(), rooms.end(),
+              [](const quarantined_room& a, const quarantined_room& b) { return a.code < b.code; });
+  } else {
+    result = store_result{false, "the snapshot writer is stopped"};
+  }
+  for (auto& done : waiting) {
+    done(result, rooms);
+  }
 }
 
 void snapshot_writer::offer(snapshot_job&& job) noexcept { queue_.enqueue(std::move(job)); }
@@ -69,11 +116,17 @@ void snapshot_writer::absorb(snapshot_job&& job) {
   if (job.code.empty()) {
     return;  // the wake-up marker of stop()
   }
-  if (pending_writes_.empty() && pending_removes_.empty()) {
+  if (pending_writes_.empty() && pending_removes_.empty() && pending_quarantines_.empty()) {
     batch_due_ = std::chrono::steady_clock::now() + options_.linger;
   }
-  if (job.important || job.on_durable || job.what == snapshot_job::kind::remove) {
+  if (job.important || job.on_durable || job.what != snapshot_job::kind::write) {
     urgent_ = true;
+  }
+  if (job.what == snapshot_job::kind::quarantine) {
+    // A pending write of the room stays: it is the newest good snapshot, written first.
+    pending_removes_.erase(job.code);
+    pending_quarantines_.insert(job.code);
+    return;
   }
   if (job.what == snapshot_job::kind::remove) {
     // A closed room releases its held replies itself; a waiting write needs no callback now.
@@ -142,6 +195,19 @@ bool snapshot_writer::flush() {
     written_.inc(batch.size());
     batches_.inc();
   }
+  if (!pending_quarantines_.empty()) {
+    std::vector<std::string> keys(pending_quarantines_.begin(), pending_quarantines_.end());
+    const store_result result = store_->quarantine(keys);
+    if (!result.ok) {
+      log::warn("store_quarantine_failed", {{"store", description_}, {"error", result.error}});
+      return false;
+    }
+    for (const std::string& key : keys) {
+      log::warn("room_quarantined", {{"room", key}, {"store", description_}});
+    }
+    quarantined_.inc(keys.size());
+    pending_quarantines_.clear();
+  }
   return true;
 }
 
@@ -151,7 +217,7 @@ void snapshot_writer::run() {
   for (;;) {
     const auto now = std::chrono::steady_clock::now();
     std::int64_t timeout_us = 200000;  // wake now and then to publish the age gauge
-    if (!pending_writes_.empty() || !pending_removes_.empty()) {
+    if (!pending_writes_.empty() || !pending_removes_.empty() || !pending_quarantines_.empty()) {
       const auto due = std::max(retry_at_, batch_due_);
       timeout_us = std::max<std::int64_t>(
           0, std::chrono::duration_cast<std::chrono::microseconds>(due - now).count());
@@ -169,7 +235,9 @@ void snapshot_writer::run() {
     if (stopping && stop_deadline == std::chrono::steady_clock::time_point{}) {
       stop_deadline = std::chrono::steady_clock::now() + options_.stop_deadline;
     }
-    const bool has_work = !pending_writes_.empty() || !pending_removes_.empty();
+    serve_listings();
+    const bool has_work =
+        !pending_writes_.empty() || !pending_removes_.empty() || !pending_quarantines_.empty();
     // Let a batch gather for up to options_.linger unless someone waits on it (an important
     // snapshot holds replies; a removal; shutdown) or it is full: one pipelined write (and, on the
     // file store, one sync) then carries many rooms instead of one.
@@ -206,7 +274,8 @@ void snapshot_writer::run() {
     oldest_age_ms_.set(oldest == 0 ? 0 : std::max<time_ms>(0, wall_now_ms() - oldest));
 
     if (stopping && queue_.size_approx() == 0) {
-      const bool drained = pending_writes_.empty() && pending_removes_.empty();
+      const bool drained =
+          pending_writes_.empty() && pending_removes_.empty() && pending_quarantines_.empty();
       if (drained || std::chrono::steady_clock::now() >= stop_deadline) {
         if (!drained) {
           log::error("store_flush_incomplete",

@@ -8,11 +8,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <concurrentqueue/blockingconcurrentqueue.h>
 
@@ -22,6 +25,17 @@
 #include "storage/snapshot_store.hpp"
 
 namespace partyd {
+
+// A failed room's snapshot kept aside (snapshot_job::kind::quarantine), as the admin API lists it.
+struct quarantined_room {
+  std::string code;
+  std::string game;
+  std::uint64_t version = 0;  // state version of the kept snapshot
+  time_ms created_at = 0;
+  time_ms last_activity = 0;
+  std::size_t bytes = 0;
+};
+using quarantine_listing = std::function<void(store_result, std::vector<quarantined_room>)>;
 
 struct writer_options {
   std::size_t batch_max = 1000;  // records per pipelined batch
@@ -46,6 +60,10 @@ class snapshot_writer final : public snapshot_sink {
   bool healthy() const noexcept override { return !degraded(); }
 
   bool degraded() const noexcept { return degraded_.load(std::memory_order_relaxed); }
+  // Any thread: reads the quarantined snapshots on the writer thread (the store is its alone) and
+  // calls `done` there, sorted by code; with a failure when the store cannot be read or the writer
+  // is stopping.
+  void list_quarantined(quarantine_listing done);
   // Boot only, before start(): the store, for restore_rooms().
   snapshot_store& store() noexcept { return *store_; }
   const std::string& describe() const noexcept { return description_; }
@@ -54,6 +72,7 @@ class snapshot_writer final : public snapshot_sink {
   void run();
   void absorb(snapshot_job&& job);
   bool flush();  // false when the store failed
+  void serve_listings();
 
   std::unique_ptr<snapshot_store> store_;
   const std::string description_;
@@ -66,6 +85,7 @@ class snapshot_writer final : public snapshot_sink {
   // Writer thread only.
   std::map<std::string, snapshot_job> pending_writes_;
   std::set<std::string> pending_removes_;
+  std::set<std::string> pending_quarantines_;  // moved aside after any pending write of theirs
   std::chrono::steady_clock::time_point retry_at_{};
   std::chrono::milliseconds backoff_{0};
   std::chrono::steady_clock::time_point batch_due_{};
@@ -73,6 +93,7 @@ class snapshot_writer final : public snapshot_sink {
 
   counter& written_;
   counter& removed_;
+  counter& quarantined_;
   counter& failures_;
   counter& retries_;
   counter& batches_;
@@ -80,6 +101,9 @@ class snapshot_writer final : public snapshot_sink {
   gauge& oldest_age_ms_;
   gauge& store_up_;
   histogram& batch_latency_;
+
+  std::mutex listings_mutex_;
+  std::vector<quarantine_listing> listings_;  // guarded by listings_mutex_
 };
 
 struct restore_report {

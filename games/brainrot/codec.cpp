@@ -9,7 +9,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "games/envelope.hpp"
+#include "games/common/envelope.hpp"
 
 namespace partyd::brainrot {
 

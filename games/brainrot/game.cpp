@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <exception>
 #include <set>
 #include <utility>
 #include <vector>
@@ -83,21 +82,11 @@ room_summary brainrot_game::summary() const noexcept {
   return result;
 }
 
-void brainrot_game::step(const input& in, time_ms now, room_rng&, effects& out) noexcept {
-  try {
-    step_unsafe(in, now, out);
-  } catch (const std::exception&) {
-    // Only allocation failure can throw here. The state may be half-updated: close the room
-    // rather than run on with it.
-    out.count("brainrot_step_failed");
-    if (!state_.closed) {
-      state_.closed = true;
-      out.close_room("internal_error");
-    }
-  }
+void brainrot_game::step(const input& in, time_ms now, room_rng&, effects& out) {
+  on_input(in, now, out);
 }
 
-void brainrot_game::step_unsafe(const input& in, time_ms now, effects& out) {
+void brainrot_game::on_input(const input& in, time_ms now, effects& out) {
   if (state_.closed) {
     return;
   }

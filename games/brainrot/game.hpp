@@ -25,14 +25,14 @@ class brainrot_game : public game {
 
   brainrot_game(brainrot_config config, brainrot::room_state state);
 
-  void step(const input& in, time_ms now, room_rng& rng, effects& out) noexcept override;
+  void step(const input& in, time_ms now, room_rng& rng, effects& out) override;
   std::string snapshot() const override;  // snapshot.cpp
   room_summary summary() const noexcept override;
 
   const brainrot::room_state& state() const noexcept { return state_; }
 
  private:
-  void step_unsafe(const input& in, time_ms now, effects& out);
+  void on_input(const input& in, time_ms now, effects& out);
   void start_clock(time_ms now, effects& out);
   void on_command(const input& in, time_ms now, effects& out);
   void close_all(std::string reason, effects& out);

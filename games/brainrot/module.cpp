@@ -15,28 +15,33 @@ namespace json = boost::json;
 
 namespace {
 constexpr std::size_t master_key_bytes = 24;
+// Room for an UPDATE_AVATAR envelope around its data URL (type, code, ids, key).
+constexpr std::size_t avatar_envelope_bytes = 4096;
 }  // namespace
 
-brainrot_module::brainrot_module(brainrot_config config) : config_(config) {}
-
-std::string_view brainrot_module::name() const noexcept { return "brainrot"; }
-std::string_view brainrot_module::ws_path() const noexcept { return "/ws/brainrot"; }
-std::size_t brainrot_module::max_message_bytes() const noexcept {
-  return config_.max_message_bytes;
+void brainrot_module::declare_options(option_list& options, brainrot_config& config) {
+  options.add("brainrot-max-message-bytes", config.max_message_bytes,
+              "largest brainrot WebSocket message (must admit an avatar in its envelope)");
+  options.add("brainrot-avatar-max-chars", config.avatar_max_chars,
+              "longest brainrot avatar data URL");
 }
 
-std::span<const std::string_view> brainrot_module::role_names() const noexcept {
-  return brainrot::role_names;
+std::string brainrot_module::check_config(const brainrot_config& config) {
+  // A data URL is ASCII: one byte per character on the wire.
+  if (config.avatar_max_chars + avatar_envelope_bytes > config.max_message_bytes) {
+    return "--brainrot-max-message-bytes must exceed --brainrot-avatar-max-chars by " +
+           std::to_string(avatar_envelope_bytes) + " bytes: an avatar arrives in one message";
+  }
+  return {};
 }
-std::span<const std::string_view> brainrot_module::in_types() const noexcept {
-  return brainrot::in_type_names;
-}
-std::span<const std::string_view> brainrot_module::out_types() const noexcept {
-  return brainrot::out_type_names;
-}
+
+brainrot_module::brainrot_module(brainrot_config config)
+    : module_base(game_name, "/ws/brainrot",
+                  {brainrot::role_names, brainrot::in_type_names, brainrot::out_type_names},
+                  config) {}
 
 decode_result brainrot_module::decode(std::string_view text, bool first_message) const {
-  return brainrot::decode(config_, text, first_message);
+  return brainrot::decode(config(), text, first_message);
 }
 
 std::string brainrot_module::encode_error(std::string_view code, std::string_view message) const {
@@ -58,7 +63,7 @@ std::string_view brainrot_module::room_code_alphabet() const noexcept {
 create_result brainrot_module::create(const boost::json::object& options,
                                       std::string_view code) const {
   create_result result;
-  brainrot::create_validation checked = brainrot::validate_create_room(config_, options);
+  brainrot::create_validation checked = brainrot::validate_create_room(config(), options);
   if (!checked) {
     // Reached through the admin API only: CREATE_ROOM payloads were checked by decode.
     std::string message = checked.message;
@@ -79,18 +84,18 @@ create_result brainrot_module::create(const boost::json::object& options,
   result.reply["code"] = state.code;
   result.reply["master_key"] = master_key;
   result.reply["game"] = "brainrot";
-  result.instance = std::make_unique<brainrot_game>(config_, std::move(state));
+  result.instance = std::make_unique<brainrot_game>(config(), std::move(state));
   return result;
 }
 
 std::unique_ptr<game> brainrot_module::restore(std::string_view bytes) const {
-  return brainrot_restore(config_, bytes);
+  return brainrot_restore(config(), bytes);
 }
 
 std::int64_t brainrot_module::snapshot_ttl_s(time_ms created_at, time_ms now,
                                              time_ms inactivity_ms) const {
   (void)inactivity_ms;
-  const time_ms end = created_at + config_.room_lifetime_ms + config_.expired_grace_ms;
+  const time_ms end = created_at + config().room_lifetime_ms + config().expired_grace_ms;
   return std::max<std::int64_t>(1, (end - now + 999) / 1000);
 }
 

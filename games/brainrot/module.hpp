@@ -13,7 +13,8 @@
 #include <string>
 #include <string_view>
 
-#include "engine/game.hpp"
+#include "engine/game_factory.hpp"
+#include "games/common/module_base.hpp"
 
 namespace partyd {
 
@@ -29,16 +30,13 @@ struct brainrot_config {
   time_ms expired_grace_ms = 60LL * 60 * 1000;       // kept answering room_expired, then deleted
 };
 
-class brainrot_module : public game_module {
+class brainrot_module : public module_base<brainrot_config> {
  public:
-  explicit brainrot_module(brainrot_config config = {});
+  static constexpr std::string_view game_name = "brainrot";
+  static void declare_options(option_list& options, brainrot_config& config);
+  static std::string check_config(const brainrot_config& config);
 
-  std::string_view name() const noexcept override;
-  std::string_view ws_path() const noexcept override;
-  std::size_t max_message_bytes() const noexcept override;
-  std::span<const std::string_view> role_names() const noexcept override;
-  std::span<const std::string_view> in_types() const noexcept override;
-  std::span<const std::string_view> out_types() const noexcept override;
+  explicit brainrot_module(brainrot_config config = {});
 
   decode_result decode(std::string_view text, bool first_message) const override;
   // The seed's ERROR envelope, also for a refused first message (the socket stays open).
@@ -59,11 +57,6 @@ class brainrot_module : public game_module {
   // A room lives room_lifetime_ms + expired_grace_ms from creation, never refreshed.
   std::int64_t snapshot_ttl_s(time_ms created_at, time_ms now,
                               time_ms inactivity_ms) const override;
-
-  const brainrot_config& config() const noexcept { return config_; }
-
- private:
-  brainrot_config config_;
 };
 
 }  // namespace partyd

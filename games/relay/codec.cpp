@@ -9,7 +9,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "games/envelope.hpp"
+#include "games/common/envelope.hpp"
 
 namespace partyd::relay {
 
@@ -300,6 +300,8 @@ decode_result decode_unsafe(const relay_config& config, std::string_view text, b
   }
   json::object& object = message.parsed.get_object();
   const auto type = static_cast<in_type>(message.type_index);
+  // Known from here on: every later error names the request (docs/protocol/relay.md, error).
+  result.request_type = in_type_names[message.type_index];
   if (first_message && type != in_type::handshake) {
     result.error = protocol_error{"handshake_required", "the first message must be a handshake"};
     return result;

@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <array>
-#include <cassert>
-#include <exception>
 #include <utility>
 #include <vector>
 
+#include "engine/check.hpp"
 #include "engine/secrets.hpp"
 
 namespace partyd {
@@ -142,32 +141,26 @@ room_summary relay_game::summary() const noexcept {
   result.connected_by_role[host_role] = state_.host_conn != 0 ? 1 : 0;
   // Every joined connection is a member: the host, its connected players and the audience. The
   // worker asks after every pass, so this counts without walking the seats.
+  // on_input() checked after every step that the members cover the host and the audience.
   const std::size_t host = state_.host_conn != 0 ? 1 : 0;
   const std::size_t players = state_.members.size() - host - state_.audience.size();
-  assert(players == static_cast<std::size_t>(
-                        std::count_if(state_.seats.begin(), state_.seats.end(),
-                                      [](const auto& entry) { return entry.second.conn != 0; })));
   result.connected_by_role[player_role] = static_cast<std::uint32_t>(players);
   result.connected_by_role[audience_role] = static_cast<std::uint32_t>(state_.audience.size());
   result.seats = static_cast<std::uint32_t>(state_.seats.size());
   return result;
 }
 
-void relay_game::step(const input& in, time_ms, room_rng&, effects& out) noexcept {
-  try {
-    step_unsafe(in, out);
-  } catch (const std::exception&) {
-    // Only allocation failure can throw here. The state may be half-updated: close the room
-    // rather than run on with it.
-    out.count("relay_step_failed");
-    if (!state_.closed) {
-      state_.closed = true;
-      out.close_room("internal_error");
-    }
+void relay_game::step(const input& in, time_ms, room_rng&, effects& out) {
+  on_input(in, out);
+  // Every joined connection is a member, so the members can never be fewer than the host and the
+  // audience; the player count in summary() depends on it.
+  const std::size_t host = state_.host_conn != 0 ? 1 : 0;
+  if (state_.members.size() < host + state_.audience.size()) {
+    throw game_rule_violation("relay members fewer than the host and the audience");
   }
 }
 
-void relay_game::step_unsafe(const input& in, effects& out) {
+void relay_game::on_input(const input& in, effects& out) {
   if (state_.closed) {
     return;
   }
@@ -314,6 +307,10 @@ void relay_game::on_handshake(const input& in, const relay::handshake_cmd& cmd, 
     case host_role:
       if (!cmd.host_key || !secrets_equal(sha256_tagged(*cmd.host_key), state_.host_key_hash)) {
         fail_handshake(in.conn, "wrong_host_key", "wrong host key", out);
+        // Never the key itself, nor its digest. `conn` leads to the client_connected line, which
+        // has the remote address.
+        out.log("auth_failed",
+                json::object{{"conn", in.conn}, {"role", "host"}, {"reason", "invalid_host_key"}});
         return;
       }
       join_host(in, out);
@@ -419,6 +416,8 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
   if (!state_.password_hash.empty() &&
       (!cmd.password || !secrets_equal(sha256_tagged(*cmd.password), state_.password_hash))) {
     fail_handshake(in.conn, "wrong_password", "wrong room password", out);
+    out.log("auth_failed",
+            json::object{{"conn", in.conn}, {"role", "player"}, {"reason", "invalid_password"}});
     return;
   }
   bool reconnected = false;

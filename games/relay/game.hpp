@@ -18,14 +18,14 @@ class relay_game : public game {
  public:
   relay_game(relay_config config, relay::room_state state);
 
-  void step(const input& in, time_ms now, room_rng& rng, effects& out) noexcept override;
+  void step(const input& in, time_ms now, room_rng& rng, effects& out) override;
   std::string snapshot() const override;  // snapshot.cpp
   room_summary summary() const noexcept override;
 
   const relay::room_state& state() const noexcept { return state_; }
 
  private:
-  void step_unsafe(const input& in, effects& out);
+  void on_input(const input& in, effects& out);
   void on_command(const input& in, effects& out);
   void on_disconnect(connection_id conn, effects& out);
   void close_all(const std::string& reason, effects& out);

@@ -38,30 +38,57 @@ bool read_capacity(const json::object& options, std::string_view key, std::uint3
   return true;
 }
 
+relay_config with_state_limit(relay_config config) {
+  if (config.state_max_bytes == 0 || config.state_max_bytes > config.max_message_bytes) {
+    config.state_max_bytes = config.max_message_bytes;
+  }
+  return config;
+}
+
 }  // namespace
 
-relay_module::relay_module(relay_config config) : config_(config) {}
+void relay_module::declare_options(option_list& options, relay_config& config) {
+  // The relay was the first game: its message limit kept the server-wide flag name.
+  options.add("max-message-bytes", config.max_message_bytes,
+              "largest relay WebSocket message; larger ones close the connection with 1009");
+  options.add("relay-state-max-bytes", config.state_max_bytes,
+              "largest relay game or player state, serialized (0: --max-message-bytes)");
+  options.add("relay-meta-max-bytes", config.meta_max_bytes,
+              "largest relay handshake meta (serialized JSON)");
+  options.add("relay-host-queue-max", config.host_queue_max,
+              "messages kept for an absent relay host; the oldest is dropped past this");
+}
 
-std::string_view relay_module::name() const noexcept { return "relay"; }
-std::string_view relay_module::ws_path() const noexcept { return "/ws/relay"; }
-std::size_t relay_module::max_message_bytes() const noexcept { return config_.max_message_bytes; }
+std::string relay_module::check_config(const relay_config& config) {
+  if (config.max_message_bytes < 256) {
+    return "--max-message-bytes must be at least 256";
+  }
+  if (config.state_max_bytes > config.max_message_bytes) {
+    return "--relay-state-max-bytes cannot exceed --max-message-bytes: a state arrives in one "
+           "message";
+  }
+  if (config.meta_max_bytes > config.max_message_bytes) {
+    return "--relay-meta-max-bytes cannot exceed --max-message-bytes";
+  }
+  return {};
+}
 
-std::span<const std::string_view> relay_module::role_names() const noexcept {
-  return relay::role_names;
-}
-std::span<const std::string_view> relay_module::in_types() const noexcept {
-  return relay::in_type_names;
-}
-std::span<const std::string_view> relay_module::out_types() const noexcept {
-  return relay::out_type_names;
-}
+relay_module::relay_module(relay_config config)
+    : module_base(game_name, "/ws/relay",
+                  {relay::role_names, relay::in_type_names, relay::out_type_names},
+                  with_state_limit(config)) {}
 
 decode_result relay_module::decode(std::string_view text, bool first_message) const {
-  return relay::decode(config_, text, first_message);
+  return relay::decode(config(), text, first_message);
 }
 
 std::string relay_module::encode_error(std::string_view code, std::string_view message) const {
   return relay::encode_error(code, message);
+}
+
+std::string relay_module::encode_request_error(std::string_view code, std::string_view message,
+                                               std::string_view request_type) const {
+  return relay::encode_error(code, message, request_type);
 }
 
 std::string relay_module::encode_handshake_error(std::string_view code, std::string_view message,
@@ -112,12 +139,12 @@ create_result relay_module::create(const boost::json::object& options,
   result.reply["maxPlayers"] = state.max_players;
   result.reply["maxAudience"] = state.max_audience;
   result.reply["hasPassword"] = !password.empty();
-  result.instance = std::make_unique<relay_game>(config_, std::move(state));
+  result.instance = std::make_unique<relay_game>(config(), std::move(state));
   return result;
 }
 
 std::unique_ptr<game> relay_module::restore(std::string_view bytes) const {
-  return relay_restore(config_, bytes);
+  return relay_restore(config(), bytes);
 }
 
 }  // namespace partyd

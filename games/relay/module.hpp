@@ -9,7 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "engine/game.hpp"
+#include "engine/game_factory.hpp"
+#include "games/common/module_base.hpp"
 
 namespace partyd {
 
@@ -24,33 +25,30 @@ struct relay_config {
   std::size_t poll_id_max_chars = 64;
   std::size_t close_reason_max_chars = 200;
   std::size_t max_polls = 100;
-  std::size_t state_max_bytes = 65536;  // serialized game or player state; = max_message_bytes
+  // Serialized game or player state. A state arrives inside one message: never above
+  // max_message_bytes (check_config), 0 = the same as max_message_bytes.
+  std::size_t state_max_bytes = 0;
 };
 
-class relay_module : public game_module {
+class relay_module : public module_base<relay_config> {
  public:
-  explicit relay_module(relay_config config = {});
+  static constexpr std::string_view game_name = "relay";
+  static void declare_options(option_list& options, relay_config& config);
+  static std::string check_config(const relay_config& config);
 
-  std::string_view name() const noexcept override;
-  std::string_view ws_path() const noexcept override;
-  std::size_t max_message_bytes() const noexcept override;
-  std::span<const std::string_view> role_names() const noexcept override;
-  std::span<const std::string_view> in_types() const noexcept override;
-  std::span<const std::string_view> out_types() const noexcept override;
+  explicit relay_module(relay_config config = {});
 
   decode_result decode(std::string_view text, bool first_message) const override;
   std::string encode_error(std::string_view code, std::string_view message) const override;
+  // An error frame with `requestType`, as for the errors the room finds.
+  std::string encode_request_error(std::string_view code, std::string_view message,
+                                   std::string_view request_type) const override;
   // A refused first message is answered like a failed handshake: handshake_response, status error.
   std::string encode_handshake_error(std::string_view code, std::string_view message,
                                      std::string_view room_code = {}) const override;
 
   create_result create(const boost::json::object& options, std::string_view code) const override;
   std::unique_ptr<game> restore(std::string_view bytes) const override;
-
-  const relay_config& config() const noexcept { return config_; }
-
- private:
-  relay_config config_;
 };
 
 }  // namespace partyd

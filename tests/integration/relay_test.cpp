@@ -326,14 +326,45 @@ TEST_F(relay_test, decode_errors_after_the_handshake_keep_the_connection) {
   ASSERT_TRUE(player->send_raw(R"({"kind":"message_to_host"})"));
   EXPECT_TRUE(next_is_error(*player.ws, "unknown_type"));
   ASSERT_TRUE(player->send(json::object{{"type", "message_to_host"}}));
-  EXPECT_TRUE(next_is_error(*player.ws, "bad_request", any_request_type));
+  EXPECT_TRUE(next_is_error(*player.ws, "bad_request", "message_to_host"));
   ASSERT_TRUE(player->send(set_game_state({{"a", 1}})));
   EXPECT_TRUE(next_is_error(*player.ws, "forbidden", "set_game_state"));
   ASSERT_TRUE(host->send(json::object{{"type", "set_game_state"}, {"state", json::array{1}}}));
-  EXPECT_TRUE(next_is_error(*host.ws, "bad_request", any_request_type));
+  EXPECT_TRUE(next_is_error(*host.ws, "bad_request", "set_game_state"));
   EXPECT_TRUE(player->is_open());
   ASSERT_TRUE(player->send(to_host(1)));
   EXPECT_TRUE(host->receive_until("client_message"));
+}
+
+// docs/protocol/relay.md, error: every error of a message whose type was known names it in
+// `requestType`, field errors found while decoding included; only errors found before the type
+// (bad JSON, unknown type, rate limit) have none. The frame is compared byte for byte.
+TEST_F(relay_test, field_errors_after_the_handshake_carry_the_request_type) {
+  start_server();
+  const relay_room room = create_room();
+  auto host = join_host(room);
+  auto audience = join_audience(room);
+  ASSERT_TRUE(host && audience);
+  ASSERT_TRUE(host->receive_until("client_joined"));
+
+  ASSERT_TRUE(host->send_raw(R"({"type":"set_game_state","state":[1,2]})"));
+  auto error = host->receive();
+  ASSERT_TRUE(error);
+  EXPECT_EQ(json::serialize(*error),
+            R"({"type":"error","code":"bad_request","message":"field 'state' must be an object",)"
+            R"("requestType":"set_game_state"})");
+
+  ASSERT_TRUE(audience->send_raw(R"({"type":"poll_response","pollId":7,"response":"A"})"));
+  EXPECT_TRUE(next_is_error(*audience.ws, "bad_request", "poll_response"));
+  ASSERT_TRUE(audience->send_raw(R"({"type":"handshake","roomCode":"","role":"player"})"));
+  EXPECT_TRUE(next_is_error(*audience.ws, "bad_request", "handshake"));
+  // Found before the type: none.
+  ASSERT_TRUE(audience->send_raw(R"({"type":"poll_response",)"));
+  EXPECT_TRUE(next_is_error(*audience.ws, "invalid_json"));
+  ASSERT_TRUE(audience->send_raw(R"({"type":"set_gamestate"})"));
+  EXPECT_TRUE(next_is_error(*audience.ws, "unknown_type"));
+  EXPECT_TRUE(audience->is_open());
+  EXPECT_TRUE(host_got_nothing_more(*host.ws));
 }
 
 // ---- game and player state ----
@@ -855,8 +886,7 @@ TEST_F(relay_test, poll_errors_forbidden_exists_not_found_bad_request) {
   };
   for (const auto& message : bad) {
     ASSERT_TRUE(host->send(message));
-    EXPECT_TRUE(next_is_error(*host.ws, "bad_request", any_request_type))
-        << json::serialize(message);
+    EXPECT_TRUE(next_is_error(*host.ws, "bad_request", "poll_start")) << json::serialize(message);
   }
   // None of them started a poll.
   EXPECT_TRUE(host_got_nothing_more(*host.ws));
@@ -937,7 +967,7 @@ TEST_F(relay_test, close_room_reaches_everyone_and_removes_the_room) {
   ASSERT_TRUE(player2->send(json::object{{"type", "close_room"}}));
   EXPECT_TRUE(next_is_error(*player2.ws, "forbidden", "close_room"));
   ASSERT_TRUE(host2->send(json::object{{"type", "close_room"}, {"reason", std::string(201, 'r')}}));
-  EXPECT_TRUE(next_is_error(*host2.ws, "bad_request", any_request_type));
+  EXPECT_TRUE(next_is_error(*host2.ws, "bad_request", "close_room"));
   ASSERT_TRUE(host2->send(json::object{{"type", "close_room"}}));
   auto closed = player2->receive_until("room_closed");
   ASSERT_TRUE(closed);
@@ -1201,6 +1231,85 @@ TEST_F(relay_test, inactive_room_closes_with_reason_inactive) {
       },
       10s));
   EXPECT_EQ(server_->http("GET", "/api/rooms/" + room.code).status, 404);
+}
+
+// ---- structured logs (docs/operations.md, Logs) ----
+
+TEST_F(relay_test, auth_failures_and_connections_are_logged_without_secrets) {
+  start_server({"--log-level", "info"});
+  const std::string password = "pw-never-logged";
+  const relay_room room = create_room({{"password", password}});
+  const std::string tried_key = "tried-host-key-never-logged";
+
+  auto [intruder, first] =
+      try_handshake(handshake_message(room.code, "host", {{"hostKey", tried_key}}));
+  ASSERT_TRUE(intruder);
+  EXPECT_TRUE(handshake_refused(*intruder, first, "wrong_host_key"));
+  auto [guesser, guess] =
+      try_handshake(handshake_message(room.code, "player", {{"password", "wrong-guess"}}));
+  ASSERT_TRUE(guesser);
+  EXPECT_TRUE(handshake_refused(*guesser, guess, "wrong_password"));
+
+  auto failed = server_->wait_log_event(
+      "auth_failed", [](const json::object& line) { return str(line, "role") == "host"; });
+  ASSERT_TRUE(failed) << server_->log();
+  EXPECT_EQ(str(*failed, "room"), room.code);
+  EXPECT_EQ(str(*failed, "game"), "relay");
+  EXPECT_EQ(str(*failed, "reason"), "invalid_host_key");
+  ASSERT_TRUE(failed->contains("conn"));
+  const json::value intruder_conn = failed->at("conn");
+  auto failed_player = server_->wait_log_event(
+      "auth_failed", [](const json::object& line) { return str(line, "role") == "player"; });
+  ASSERT_TRUE(failed_player);
+  EXPECT_EQ(str(*failed_player, "reason"), "invalid_password");
+
+  // The refused connection: connected with its address, disconnected with the close it got.
+  auto connected = server_->wait_log_event("client_connected", [&](const json::object& line) {
+    return line.at("conn") == intruder_conn;
+  });
+  ASSERT_TRUE(connected);
+  EXPECT_EQ(str(*connected, "game"), "relay");
+  EXPECT_TRUE(starts_with(str(*connected, "remote"), "127.0.0.1:")) << json::serialize(*connected);
+  auto refused = server_->wait_log_event("client_disconnected", [&](const json::object& line) {
+    return line.at("conn") == intruder_conn;
+  });
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(str(*refused, "room"), room.code);
+  EXPECT_EQ(refused->at("code"), json::value(1008));
+  EXPECT_EQ(str(*refused, "reason"), "wrong_host_key");
+  EXPECT_FALSE(refused->contains("role")) << "it never joined";
+  EXPECT_TRUE(refused->at("duration_ms").is_int64());
+
+  // A player that joins and leaves.
+  auto player = join_player(room, {{"password", password}});
+  ASSERT_TRUE(player);
+  ASSERT_TRUE(player->send(json::object{{"type", "leave"}}));
+  EXPECT_TRUE(closed_with(*player.ws, 1000, "left"));
+  auto left = server_->wait_log_event("client_disconnected", [](const json::object& line) {
+    return str(line, "reason") == "left";
+  });
+  ASSERT_TRUE(left);
+  EXPECT_EQ(str(*left, "room"), room.code);
+  EXPECT_EQ(str(*left, "role"), "player");
+  EXPECT_EQ(left->at("code"), json::value(1000));
+  EXPECT_GE(left->at("duration_ms").to_number<double>(), 0);
+  EXPECT_EQ(server_->log_events("client_connected").size(), 3u);
+
+  // A connection that never names a room, dropped without a close frame.
+  auto silent = connect();
+  ASSERT_TRUE(silent);
+  silent->drop();
+  auto dropped = server_->wait_log_event(
+      "client_disconnected", [](const json::object& line) { return !line.contains("room"); });
+  ASSERT_TRUE(dropped);
+  EXPECT_EQ(dropped->at("code"), json::value(1006));
+  EXPECT_EQ(str(*dropped, "reason"), "connection_lost");
+
+  const std::string log = server_->log();
+  for (const std::string& secret :
+       {tried_key, password, std::string("wrong-guess"), room.host_key, player.client_id}) {
+    EXPECT_EQ(log.find(secret), std::string::npos) << secret << " appears in the log";
+  }
 }
 
 }  // namespace

@@ -2,8 +2,12 @@
 // client that can send what a client library never would: the upgrade's answers, fragmented and
 // control frames, protocol violations, the close handshake, frame coalescing and the slow-reader
 // path. The game on the wire is relay (docs/protocol/relay.md).
+#include <sys/wait.h>
+
 #include <cctype>
 #include <chrono>
+#include <cstdio>
+#include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -77,6 +81,29 @@ double metric(const test_server& server, std::string_view name) {
   return server.metric(name).value_or(-1);
 }
 
+// The status of a well-formed upgrade to the relay path with this Origin header (none: nullopt).
+int upgrade_from(std::uint16_t port, const std::optional<std::string>& origin,
+                 std::string* content_type = nullptr) {
+  raw_ws_client client;
+  if (!client.connect(port)) {
+    return 0;
+  }
+  std::string request =
+      "GET " + relay_path() +
+      " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+  if (origin) {
+    request += "Origin: " + *origin + "\r\n";
+  }
+  request += "\r\n";
+  const int status = client.upgrade_with(request);
+  if (content_type != nullptr) {
+    const auto found = client.headers().find("content-type");
+    *content_type = found == client.headers().end() ? std::string() : found->second;
+  }
+  return status;
+}
+
 TEST_F(websocket_test, upgrade_answers_101_with_the_rfc_accept_key) {
   start_server();
   raw_ws_client client;
@@ -101,6 +128,58 @@ TEST_F(websocket_test, bad_upgrades_are_refused_with_a_reason) {
   ASSERT_TRUE(bad_key.connect(server_->port()));
   EXPECT_EQ(bad_key.upgrade(relay_path(), "short"), 400);
   EXPECT_EQ(metric(*server_, "partyd_ws_connections_open"), 0);
+}
+
+// --allowed-origins (docs/operations.md): exact matches only; an upgrade without Origin is not
+// from a browser and is accepted; a refusal is a 403 before any WebSocket exists, counted.
+TEST_F(websocket_test, an_origin_outside_the_allow_list_is_refused_with_403) {
+  start_server({"--allowed-origins", "https://party.example.com, http://localhost:5173"});
+  const std::uint16_t port = server_->port();
+  EXPECT_EQ(upgrade_from(port, "https://party.example.com"), 101);
+  EXPECT_EQ(upgrade_from(port, "http://localhost:5173"), 101);
+  EXPECT_EQ(upgrade_from(port, std::nullopt), 101);
+  EXPECT_EQ(metric(*server_, "partyd_ws_origin_rejected_total"), 0);
+
+  std::string content_type;
+  EXPECT_EQ(upgrade_from(port, "https://evil.example", &content_type), 403);
+  EXPECT_EQ(content_type, "application/json");
+  EXPECT_EQ(metric(*server_, "partyd_ws_origin_rejected_total"), 1);
+  for (const char* near_miss :
+       {"https://party.example.com.evil.example", "http://party.example.com",
+        "https://party.example.com:8443", "null"}) {
+    EXPECT_EQ(upgrade_from(port, std::string(near_miss)), 403) << near_miss;
+  }
+  EXPECT_EQ(metric(*server_, "partyd_ws_origin_rejected_total"), 5);
+  // Only the three accepted upgrades became WebSockets.
+  EXPECT_EQ(metric(*server_, "partyd_ws_connections_accepted_total"), 3);
+  // Plain HTTP is not affected.
+  EXPECT_EQ(server_->http("GET", "/health").status, 200);
+}
+
+TEST_F(websocket_test, without_an_allow_list_any_origin_is_accepted) {
+  start_server();
+  EXPECT_EQ(upgrade_from(server_->port(), "https://anywhere.example"), 101);
+  EXPECT_EQ(upgrade_from(server_->port(), "null"), 101);
+  EXPECT_EQ(metric(*server_, "partyd_ws_origin_rejected_total"), 0);
+}
+
+TEST(partyd_cli_origins, the_environment_sets_the_list_and_a_malformed_entry_stops_the_start) {
+  // A path is not part of an origin: refused at start-up, read from PARTYD_ALLOWED_ORIGINS. If the
+  // variable were ignored partyd would start and serve: `timeout` bounds that (status 124).
+  const std::string command = "PARTYD_ALLOWED_ORIGINS='https://party.example.com/' timeout 10 " +
+                              std::string(PARTYD_BINARY) +
+                              " --port 0 --bind 127.0.0.1 --store memory 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char chunk[4096];
+  while (const std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe)) {
+    output.append(chunk, n);
+  }
+  const int status = ::pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status)) << output;
+  EXPECT_EQ(WEXITSTATUS(status), 2) << output;
+  EXPECT_NE(output.find("--allowed-origins"), std::string::npos) << output;
 }
 
 TEST_F(websocket_test, a_connection_that_never_sends_its_request_is_closed) {

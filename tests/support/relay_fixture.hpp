@@ -60,10 +60,6 @@ class relay_fixture : public ::testing::Test {
 // that this error is indeed the next frame: proves the host got nothing in between.
 ::testing::AssertionResult host_got_nothing_more(ws_client& host);
 
-// Pass as `request_type` to next_is_error to accept a requestType or none. The doc leaves open
-// whether a field error found while decoding (bad_request) names the request type.
-inline const std::string any_request_type = "<any>";
-
 // The next frame is an `error` with this code and a message; requestType must equal
 // `request_type`, or be absent when it is nullopt.
 ::testing::AssertionResult next_is_error(ws_client& client, const std::string& code,

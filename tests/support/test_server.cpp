@@ -72,6 +72,10 @@ int decode_status(int status) {
 }  // namespace
 
 test_server::test_server(std::vector<std::string> extra_args,
+                         std::chrono::milliseconds start_timeout)
+    : test_server(server_binary{PARTYD_BINARY}, std::move(extra_args), start_timeout) {}
+
+test_server::test_server(server_binary binary, std::vector<std::string> extra_args,
                          std::chrono::milliseconds start_timeout) {
   char dir_template[] = "/tmp/partyd-it-XXXXXX";
   if (!::mkdtemp(dir_template)) {
@@ -90,7 +94,7 @@ test_server::test_server(std::vector<std::string> extra_args,
       {"--bind", "127.0.0.1"},
       {"--store", "file:" + dir_ + "/data"},  // the embedded default store, private to this server
   };
-  std::vector<std::string> args = {PARTYD_BINARY};
+  std::vector<std::string> args = {binary.path};
   for (const auto& [flag, value] : defaults) {
     bool overridden = false;
     for (const auto& extra : extra_args) {
@@ -267,6 +271,42 @@ int test_server::stop(std::chrono::milliseconds timeout) {
 std::string test_server::log() const {
   std::ifstream in(log_file_);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::vector<json::object> test_server::log_events(std::string_view event) const {
+  std::vector<json::object> found;
+  std::istringstream lines(log());
+  std::string line;
+  while (std::getline(lines, line)) {
+    boost::system::error_code ec;
+    json::value parsed = json::parse(line, ec);
+    if (ec || !parsed.is_object()) {
+      continue;
+    }
+    const json::value* name = parsed.as_object().if_contains("event");
+    if (name != nullptr && name->is_string() && name->get_string() == event) {
+      found.push_back(std::move(parsed.as_object()));
+    }
+  }
+  return found;
+}
+
+std::optional<json::object> test_server::wait_log_event(
+    std::string_view event, const std::function<bool(const json::object&)>& match,
+    std::chrono::milliseconds timeout) const {
+  std::optional<json::object> hit;
+  eventually(
+      [&] {
+        for (json::object& line : log_events(event)) {
+          if (!match || match(line)) {
+            hit = std::move(line);
+            return true;
+          }
+        }
+        return false;
+      },
+      timeout);
+  return hit;
 }
 
 http_result test_server::http(std::string_view method, std::string_view path, std::string_view body,

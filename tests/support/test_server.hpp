@@ -33,6 +33,11 @@ struct http_result {
   boost::json::value json() const;
 };
 
+// Another server binary than partyd (e.g. partyd_probe, with a test-only game registered).
+struct server_binary {
+  std::string path;
+};
+
 class test_server {
  public:
   // Starts partyd with the default flags (--port 0 --port-file ... --admin-token test-token
@@ -41,6 +46,8 @@ class test_server {
   // and the reason was reported with ADD_FAILURE.
   explicit test_server(std::vector<std::string> extra_args = {},
                        std::chrono::milliseconds start_timeout = 10s);
+  test_server(server_binary binary, std::vector<std::string> extra_args = {},
+              std::chrono::milliseconds start_timeout = 10s);
   ~test_server();
   test_server(const test_server&) = delete;
   test_server& operator=(const test_server&) = delete;
@@ -60,6 +67,14 @@ class test_server {
 
   // The child's stdout+stderr so far.
   std::string log() const;
+  // The structured log lines (one JSON object a line, docs/operations.md "Logs") whose "event" is
+  // `event`, in order; other output is skipped. Info events need "--log-level", "info".
+  std::vector<boost::json::object> log_events(std::string_view event) const;
+  // Polls the log until a line of `event` satisfies `match` (any line when `match` is empty) and
+  // returns it; nullopt on timeout.
+  std::optional<boost::json::object> wait_log_event(
+      std::string_view event, const std::function<bool(const boost::json::object&)>& match = {},
+      std::chrono::milliseconds timeout = 5s) const;
 
   http_result http(std::string_view method, std::string_view path, std::string_view body = {},
                    std::optional<std::string_view> token = admin_token,

@@ -38,7 +38,7 @@ TEST_F(room_fixture, keeps_its_identity) {
   EXPECT_EQ(r->worker_index(), 0u);
   EXPECT_EQ(r->created_at(), 1000);
   EXPECT_EQ(r->last_activity(), 1000);
-  EXPECT_EQ(r->rng().seed(), 7u);
+  EXPECT_EQ(r->rng().state(), room_rng(7).state());
   EXPECT_FALSE(r->closed());
   EXPECT_EQ(r->state_version(), 0u);
   r->bump_version();
@@ -53,10 +53,10 @@ TEST_F(room_fixture, push_then_pop_in_order) {
     EXPECT_EQ(r->push(numbered(1, i), false), push_result::accepted);
   }
   EXPECT_EQ(r->inbox_depth(), 10u);
-  input out;
+  room_input out;
   for (std::uint64_t i = 0; i < 10; ++i) {
     ASSERT_TRUE(r->pop(out));
-    EXPECT_EQ(out.timer_key, i);
+    EXPECT_EQ(out.in.timer_key, i);
   }
   EXPECT_FALSE(r->pop(out));
   EXPECT_EQ(r->inbox_depth(), 0u);
@@ -75,7 +75,7 @@ TEST_F(room_fixture, inbox_is_full_past_its_bound_but_exempt_inputs_pass) {
   EXPECT_EQ(r->inbox_depth(), 5u);
   // Still full for clients while the exempt input is queued.
   EXPECT_EQ(r->push(numbered(1, 5), false), push_result::full);
-  input out;
+  room_input out;
   ASSERT_TRUE(r->pop(out));
   ASSERT_TRUE(r->pop(out));
   EXPECT_EQ(r->inbox_depth(), 3u);
@@ -142,7 +142,7 @@ TEST_F(room_fixture, concurrent_producers_never_exceed_the_bound) {
   EXPECT_EQ(accepted.load(), static_cast<int>(inbox_max));
   EXPECT_EQ(r->inbox_depth(), inbox_max);
   std::size_t popped = 0;
-  input out;
+  room_input out;
   while (r->pop(out)) {
     ++popped;
   }
@@ -175,13 +175,13 @@ TEST_F(room_fixture, concurrent_producers_and_consumer_pop_each_input_once) {
   }
   std::vector<std::vector<std::uint64_t>> popped(producers);
   std::size_t max_depth_seen = 0;
-  input out;
+  room_input out;
   for (;;) {
     const bool finished = producers_done.load() == producers;
     max_depth_seen = std::max(max_depth_seen, r->inbox_depth());
     if (r->pop(out)) {
-      ASSERT_LT(out.conn, static_cast<connection_id>(producers));
-      popped[out.conn].push_back(out.timer_key);
+      ASSERT_LT(out.in.conn, static_cast<connection_id>(producers));
+      popped[out.in.conn].push_back(out.in.timer_key);
     } else if (finished) {
       break;
     } else {

@@ -182,7 +182,7 @@ class echo_game final : public game {
  public:
   echo_game(std::string code, std::shared_ptr<journal> log) : code_(std::move(code)), log_(log) {}
 
-  void step(const input& in, time_ms now, room_rng& rng, effects& out) noexcept override {
+  void step(const input& in, time_ms now, room_rng& rng, effects& out) override {
     step_record r;
     r.room = code_;
     r.kind = in.kind;
@@ -460,10 +460,10 @@ struct echo_fixture {
   // A connection's first input carries its sink; later ones do not need to.
   push_result send(const std::shared_ptr<room>& target, connection_id conn, command_ptr cmd,
                    std::shared_ptr<connection_sink> sink = nullptr) {
-    input in;
-    in.kind = input_kind::command;
-    in.conn = conn;
-    in.cmd = std::move(cmd);
+    room_input in;
+    in.in.kind = input_kind::command;
+    in.in.conn = conn;
+    in.in.cmd = std::move(cmd);
     in.sink = std::move(sink);
     return rt->submit(target, std::move(in));
   }

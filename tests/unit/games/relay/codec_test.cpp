@@ -190,6 +190,46 @@ TEST(RelayCodec, NamesAndErrorFrame) {
                               {"message", "no room"}}));
 }
 
+// A decode error names the request once the envelope named a known type; io turns it into an
+// error frame with requestType for every message after the first.
+TEST(RelayCodec, DecodeErrorsKeepTheRequestType) {
+  relay_module module;
+  struct row {
+    const char* name;
+    std::string text;
+    bool first;
+    std::string_view request_type;  // empty: none
+  };
+  std::vector<row> rows = {
+      {"game state array", R"({"type":"set_game_state","state":[1,2]})", false, "set_game_state"},
+      {"poll id number", R"({"type":"poll_response","pollId":1,"response":"a"})", false,
+       "poll_response"},
+      {"later handshake", R"({"type":"handshake","role":"host"})", false, "handshake"},
+      {"first handshake", R"({"type":"handshake","role":"host"})", true, "handshake"},
+      {"first not handshake", R"({"type":"leave"})", true, "leave"},
+      {"not json", "{nope", false, ""},
+      {"missing type", R"({"state":{}})", false, ""},
+      {"unknown type", R"({"type":"dance"})", false, ""},
+  };
+  for (const row& r : rows) {
+    decode_result d = module.decode(r.text, r.first);
+    ASSERT_TRUE(d.error) << r.name;
+    EXPECT_EQ(d.request_type, r.request_type) << r.name;
+  }
+  decode_result ok = module.decode(R"({"type":"poll_end","pollId":"p"})", false);
+  EXPECT_FALSE(ok.error);
+  EXPECT_EQ(ok.request_type, "poll_end");
+
+  decode_result d = module.decode(R"({"type":"set_game_state","state":[1,2]})", false);
+  EXPECT_EQ(module.encode_request_error(d.error.code, d.error.message, d.request_type),
+            R"({"type":"error","code":"bad_request","message":"field 'state' must be an object",)"
+            R"("requestType":"set_game_state"})");
+  // Errors without a known type keep their frame.
+  EXPECT_EQ(
+      module.encode_error("invalid_json", "message must be one JSON object"),
+      R"({"type":"error","code":"invalid_json","message":"message must be one JSON object"})");
+}
+
 TEST(RelayCodec, StateTextMatchesTheObjectEncoding) {
   const auto state = boost::json::parse(R"({"seq":7,"t":12,"pad":"x\"y","nested":{"a":[1,2]}})");
   boost::json::object frame = frame_of(out_type::game_state);

@@ -59,6 +59,45 @@ TEST(RelayHandshake, WrongOrMissingHostKeyFailsAndCloses) {
   }
 }
 
+// A refused host key or password is logged as auth_failed (the worker adds room and game); the
+// key or password tried never appears, and other refusals are not authentication failures.
+TEST(RelayHandshake, AuthFailuresAreLoggedWithoutTheSecret) {
+  harness h({{"password", "secret"}});
+  outcome host = h.handshake(5, {{"role", "host"}, {"hostKey", "tried-host-key"}});
+  auto logs = host.of_kind(effect_kind::log);
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_EQ(logs[0]->text, "auth_failed");
+  EXPECT_EQ(logs[0]->fields,
+            (json::object{{"conn", 5}, {"role", "host"}, {"reason", "invalid_host_key"}}));
+  EXPECT_EQ(host.effects.front().text, "wrong_host_key");  // the error send stays first
+
+  outcome player = h.handshake(6, {{"role", "player"}, {"password", "tried-password"}});
+  logs = player.of_kind(effect_kind::log);
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_EQ(logs[0]->text, "auth_failed");
+  EXPECT_EQ(logs[0]->fields,
+            (json::object{{"conn", 6}, {"role", "player"}, {"reason", "invalid_password"}}));
+  EXPECT_EQ(h.handshake(7, {{"role", "player"}}).of_kind(effect_kind::log).size(), 1u);
+
+  for (const outcome* o : {&host, &player}) {
+    for (const effect& e : o->effects) {
+      const std::string fields = json::serialize(e.fields);
+      EXPECT_EQ(fields.find("tried-"), std::string::npos) << fields;
+      EXPECT_EQ(fields.find("sha256"), std::string::npos) << fields;
+    }
+  }
+  // Not authentication failures: an unknown seat, a good password, the right key.
+  EXPECT_TRUE(h.handshake(8, {{"role", "player"}, {"password", "secret"}, {"clientId", "p_none"}})
+                  .of_kind(effect_kind::log)
+                  .empty());
+  EXPECT_TRUE(h.handshake(9, {{"role", "player"}, {"password", "secret"}})
+                  .of_kind(effect_kind::log)
+                  .empty());
+  EXPECT_TRUE(h.handshake(10, {{"role", "host"}, {"hostKey", h.host_key()}})
+                  .of_kind(effect_kind::log)
+                  .empty());
+}
+
 TEST(RelayHandshake, PasswordTable) {
   struct row {
     const char* name;

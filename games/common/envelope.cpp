@@ -1,4 +1,4 @@
-#include "games/envelope.hpp"
+#include "games/common/envelope.hpp"
 
 #include <algorithm>
 

@@ -1,0 +1,61 @@
+// JSON helpers every game's codec and snapshot use.
+//
+// Writing: strings_to_json.
+// Reading a snapshot: the strict readers below throw snapshot_malformed on anything unexpected;
+// restore_guarded() turns that (and std::bad_alloc on absurd sizes) into "cannot restore", so a
+// restore reads like the schema it checks and still never throws.
+// Thread: pure.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+namespace partyd {
+
+boost::json::array strings_to_json(const std::vector<std::string>& strings);
+
+namespace snapshot_read {
+
+// Thrown by the readers; caught by restore_guarded().
+struct snapshot_malformed {};
+
+inline void require(bool condition) {
+  if (!condition) throw snapshot_malformed{};
+}
+
+const boost::json::value& field(const boost::json::object& object, std::string_view key);
+const boost::json::object& as_object(const boost::json::value& v);
+const boost::json::array& as_array(const boost::json::value& v);
+std::string as_string(const boost::json::value& v);
+std::string as_id(const boost::json::value& v);  // a non-empty string
+bool as_bool(const boost::json::value& v);
+std::uint64_t as_uint(const boost::json::value& v);
+std::int64_t as_int(const boost::json::value& v);
+std::vector<std::string> as_strings(const boost::json::value& v);
+std::vector<std::string> as_ids(const boost::json::value& v);
+// "sha256:" + 64 lower-case hex digits, as engine/secrets.hpp writes them; "" when allow_empty.
+std::string as_hash(const boost::json::value& v, bool allow_empty);
+// Parses a snapshot document (nesting up to `max_depth`); throws when it is not a JSON object.
+boost::json::value parse_document(std::string_view bytes, unsigned max_depth = 64);
+
+}  // namespace snapshot_read
+
+// Runs `restore` (which may throw snapshot_malformed or std::bad_alloc) and returns its result,
+// or nullptr when it threw.
+template <class Restore>
+auto restore_guarded(Restore&& restore) noexcept -> decltype(restore()) {
+  try {
+    return restore();
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+}  // namespace partyd

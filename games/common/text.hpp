@@ -1,0 +1,17 @@
+// Text measures every game's limits use. Inputs are valid UTF-8 (io checks every text frame).
+// Thread: pure.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace partyd {
+
+// Code points.
+std::size_t utf8_length(std::string_view text) noexcept;
+// UTF-16 code units (JavaScript's String.length): a code point past U+FFFF counts 2.
+std::size_t utf16_length(std::string_view text) noexcept;
+// Without leading and trailing ASCII whitespace.
+std::string_view trim(std::string_view text) noexcept;
+
+}  // namespace partyd
