@@ -10,6 +10,9 @@ PACKAGES=(
   libconcurrentqueue-dev libhiredis-dev libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   redis-server clang-format
+  # tools/run-fuzz.sh: clang 14 and its compiler-rt (libFuzzer, ASan and UBSan runtimes; only
+  # recommended by clang-14's libclang-common-14-dev, so --no-install-recommends leaves it out).
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -10,6 +10,8 @@
 #include <boost/json/serialize.hpp>
 
 #include "games/common/envelope.hpp"
+#include "games/common/json_io.hpp"
+#include "games/common/text.hpp"
 
 namespace partyd::brainrot {
 
@@ -471,27 +473,6 @@ create_validation validate_create_room(const brainrot_config& config,
   return out;
 }
 
-std::size_t utf8_length(std::string_view text) noexcept {
-  std::size_t length = 0;
-  for (char c : text) {
-    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) {
-      ++length;
-    }
-  }
-  return length;
-}
-
-std::size_t utf16_length(std::string_view text) noexcept {
-  std::size_t length = 0;
-  for (char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if ((byte & 0xC0) != 0x80) {
-      length += byte >= 0xF0 ? 2 : 1;  // a 4-byte sequence is a surrogate pair in UTF-16
-    }
-  }
-  return length;
-}
-
 std::string normalize_name(std::string_view text) {
   constexpr std::string_view space = " \t\n\r\f\v";
   std::string out;
@@ -553,6 +534,22 @@ std::optional<status> parse_status(std::string_view name) noexcept {
     }
   }
   return std::nullopt;
+}
+
+json::object results_json(const vote_results& results) {
+  json::array players;
+  for (const player_result& r : results.players) {
+    players.emplace_back(json::object{{"player_id", r.player_id},
+                                      {"selections", strings_to_json(r.selections)},
+                                      {"correct", strings_to_json(r.correct)},
+                                      {"incorrect", strings_to_json(r.incorrect)},
+                                      {"points_gained", r.points_gained},
+                                      {"score_total", r.score_total}});
+  }
+  return json::object{{"round_id", results.round_id},
+                      {"item_id", results.item_id},
+                      {"true_senders", strings_to_json(results.true_senders)},
+                      {"players", std::move(players)}};
 }
 
 std::string encode(out_type type, boost::json::object payload) {

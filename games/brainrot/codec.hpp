@@ -109,9 +109,6 @@ struct create_validation {
 create_validation validate_create_room(const brainrot_config& config,
                                        const boost::json::object& payload);
 
-// Code points in valid UTF-8 text; UTF-16 code units (JavaScript's String.length).
-std::size_t utf8_length(std::string_view text) noexcept;
-std::size_t utf16_length(std::string_view text) noexcept;
 // Trims and collapses inner runs of whitespace to one space.
 std::string normalize_name(std::string_view text);
 
@@ -124,6 +121,8 @@ std::optional<status> parse_status(std::string_view name) noexcept;
 
 // {"type": <name>, "payload": payload} serialized.
 std::string encode(out_type type, boost::json::object payload);
+// A vote's results as the seed's VoteResults object (VOTE_RESULTS, STATE_SYNC and the snapshot).
+boost::json::object results_json(const vote_results& results);
 // ERROR payload {code?, error, message?, details?}; empty strings / objects are left out.
 boost::json::object error_payload(std::string_view room_code, std::string_view error,
                                   std::string_view message, const boost::json::object& details);

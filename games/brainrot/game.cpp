@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "engine/secrets.hpp"
+#include "games/common/json_io.hpp"
+#include "games/common/text.hpp"
 
 namespace partyd {
 
@@ -51,15 +53,6 @@ bool is_play_action(in_type type) {
     default:
       return false;
   }
-}
-
-json::array to_json(const std::vector<std::string>& strings) {
-  json::array list;
-  list.reserve(strings.size());
-  for (const std::string& s : strings) {
-    list.emplace_back(s);
-  }
-  return list;
 }
 
 bool contains(const std::vector<std::string>& list, std::string_view value) {
@@ -340,7 +333,7 @@ void brainrot_game::on_rename_player(connection_id conn, const brainrot::request
     return;
   }
   std::string name = brainrot::normalize_name(req.new_name);
-  const std::size_t length = brainrot::utf8_length(name);
+  const std::size_t length = utf8_length(name);
   if (length == 0 || length > config_.name_max_chars) {
     send_error(conn, "bad_request", "invalid_name",
                json::object{{"field", "new_name"},
@@ -381,7 +374,7 @@ void brainrot_game::on_update_avatar(connection_id conn, const brainrot::request
     reason = "not_string";
   } else if (!req.image->starts_with("data:image/")) {
     reason = "bad_prefix";
-  } else if (brainrot::utf16_length(*req.image) > config_.avatar_max_chars) {
+  } else if (utf16_length(*req.image) > config_.avatar_max_chars) {
     reason = "too_large";
   }
   if (!reason.empty()) {
@@ -624,7 +617,7 @@ void brainrot_game::close_vote(effects& out) {
   state_.votes.clear();
   state_.results = std::move(results);
   json::object payload = base_payload();
-  for (auto& field : results_json(*state_.results)) {
+  for (auto& field : brainrot::results_json(*state_.results)) {
     payload[field.key()] = field.value();
   }
   send_to(masters, out_type::vote_results, std::move(payload), out);
@@ -783,10 +776,10 @@ void brainrot_game::on_state_sync(connection_id conn, const brainrot::request& r
                                 {"k", static_cast<std::uint64_t>(it.true_sender_ids.size())},
                                 {"senders_selectable", senders_selectable()}};
     if (master && state_.status == status::vote) {
-      sync["votes_received_player_ids"] = to_json(state_.votes_received);
+      sync["votes_received_player_ids"] = strings_to_json(state_.votes_received);
     }
     if (master && state_.status == status::reveal_wait && state_.results) {
-      sync["current_vote_results"] = results_json(*state_.results);
+      sync["current_vote_results"] = brainrot::results_json(*state_.results);
     }
   } else {
     sync["current_round_id"] = nullptr;
@@ -906,22 +899,6 @@ json::array brainrot_game::senders_selectable() const {
     }
   }
   return list;
-}
-
-json::object brainrot_game::results_json(const brainrot::vote_results& results) const {
-  json::array players;
-  for (const brainrot::player_result& r : results.players) {
-    players.emplace_back(json::object{{"player_id", r.player_id},
-                                      {"selections", to_json(r.selections)},
-                                      {"correct", to_json(r.correct)},
-                                      {"incorrect", to_json(r.incorrect)},
-                                      {"points_gained", r.points_gained},
-                                      {"score_total", r.score_total}});
-  }
-  return json::object{{"round_id", results.round_id},
-                      {"item_id", results.item_id},
-                      {"true_senders", to_json(results.true_senders)},
-                      {"players", std::move(players)}};
 }
 
 // --- output ---

@@ -75,7 +75,6 @@ class brainrot_game : public game {
   boost::json::array players_visible() const;
   boost::json::array senders_visible() const;
   boost::json::array senders_selectable() const;
-  boost::json::object results_json(const brainrot::vote_results& results) const;
   boost::json::object base_payload() const;  // {code}
 
   // Output helpers.

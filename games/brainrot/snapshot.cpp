@@ -7,101 +7,20 @@
 #include <set>
 #include <utility>
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "games/brainrot/game.hpp"
+#include "games/common/json_io.hpp"
 
 namespace partyd {
 
 namespace json = boost::json;
 using namespace brainrot;
+using namespace snapshot_read;
 
 namespace {
 
 constexpr std::int64_t snapshot_schema = 1;
-
-json::array strings_to_json(const std::vector<std::string>& strings) {
-  json::array list;
-  list.reserve(strings.size());
-  for (const std::string& s : strings) {
-    list.emplace_back(s);
-  }
-  return list;
-}
-
-// Thrown inside restore only, caught at its boundary.
-struct malformed {};
-
-void require(bool condition) {
-  if (!condition) {
-    throw malformed{};
-  }
-}
-
-const json::value& field(const json::object& object, std::string_view key) {
-  const json::value* found = object.if_contains(key);
-  require(found != nullptr);
-  return *found;
-}
-
-const json::object& as_object(const json::value& v) {
-  require(v.is_object());
-  return v.get_object();
-}
-
-const json::array& as_array(const json::value& v) {
-  require(v.is_array());
-  return v.get_array();
-}
-
-std::string as_string(const json::value& v) {
-  require(v.is_string());
-  return std::string(v.get_string());
-}
-
-std::string as_id(const json::value& v) {
-  std::string id = as_string(v);
-  require(!id.empty());
-  return id;
-}
-
-bool as_bool(const json::value& v) {
-  require(v.is_bool());
-  return v.get_bool();
-}
-
-std::int64_t as_int(const json::value& v) {
-  if (v.is_int64()) {
-    return v.get_int64();
-  }
-  require(v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX));
-  return static_cast<std::int64_t>(v.get_uint64());
-}
-
-std::vector<std::string> as_ids(const json::value& v) {
-  std::vector<std::string> ids;
-  for (const json::value& item : as_array(v)) {
-    ids.push_back(as_id(item));
-  }
-  return ids;
-}
-
-json::object results_to_json(const vote_results& results) {
-  json::array players;
-  for (const player_result& r : results.players) {
-    players.emplace_back(json::object{{"player_id", r.player_id},
-                                      {"selections", strings_to_json(r.selections)},
-                                      {"correct", strings_to_json(r.correct)},
-                                      {"incorrect", strings_to_json(r.incorrect)},
-                                      {"points_gained", r.points_gained},
-                                      {"score_total", r.score_total}});
-  }
-  return json::object{{"round_id", results.round_id},
-                      {"item_id", results.item_id},
-                      {"true_senders", strings_to_json(results.true_senders)},
-                      {"players", std::move(players)}};
-}
 
 vote_results results_from_json(const json::object& object) {
   vote_results results;
@@ -123,11 +42,7 @@ vote_results results_from_json(const json::object& object) {
 }
 
 std::unique_ptr<game> restore_unsafe(const brainrot_config& config, std::string_view bytes) {
-  boost::system::error_code ec;
-  json::value parsed = json::parse(bytes, ec);
-  if (ec) {
-    return nullptr;
-  }
+  const json::value parsed = parse_document(bytes, 32);
   const json::object& root = as_object(parsed);
   if (as_int(field(root, "schema")) != snapshot_schema ||
       as_string(field(root, "game")) != "brainrot") {
@@ -135,10 +50,7 @@ std::unique_ptr<game> restore_unsafe(const brainrot_config& config, std::string_
   }
   room_state state;
   state.code = as_id(field(root, "code"));
-  state.master_key_hash = as_string(field(root, "master_key_hash"));
-  require(state.master_key_hash.size() == 7 + 64 &&
-          state.master_key_hash.compare(0, 7, "sha256:") == 0 &&
-          state.master_key_hash.find_first_not_of("0123456789abcdef", 7) == std::string::npos);
+  state.master_key_hash = as_hash(field(root, "master_key_hash"), false);
   state.master_claimed = as_bool(field(root, "master_claimed"));
   state.created_at = as_int(field(root, "created_at"));
   state.expires_at = as_int(field(root, "expires_at"));
@@ -322,18 +234,13 @@ std::string brainrot_game::snapshot() const {
   }
   root["votes"] = std::move(votes);
   root["results"] =
-      state_.results ? json::value(results_to_json(*state_.results)) : json::value(nullptr);
+      state_.results ? json::value(results_json(*state_.results)) : json::value(nullptr);
   return json::serialize(root);
 }
 
 std::unique_ptr<game> brainrot_restore(const brainrot_config& config,
                                        std::string_view bytes) noexcept {
-  try {
-    return restore_unsafe(config, bytes);
-  } catch (...) {
-    // malformed{} for bad input, std::bad_alloc for absurd sizes: both mean "cannot restore".
-    return nullptr;
-  }
+  return restore_guarded([&] { return restore_unsafe(config, bytes); });
 }
 
 }  // namespace partyd

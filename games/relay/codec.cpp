@@ -10,6 +10,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "games/common/envelope.hpp"
+#include "games/common/text.hpp"
 
 namespace partyd::relay {
 
@@ -339,16 +340,6 @@ std::optional<poll_type> parse_poll_type(std::string_view name) noexcept {
     return poll_type::free_text;
   }
   return std::nullopt;
-}
-
-std::size_t utf8_length(std::string_view text) noexcept {
-  std::size_t length = 0;
-  for (char c : text) {
-    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) {
-      ++length;
-    }
-  }
-  return length;
 }
 
 decode_result decode(const relay_config& config, std::string_view text, bool first_message) {

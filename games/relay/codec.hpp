@@ -14,6 +14,7 @@
 #include <boost/json/value.hpp>
 
 #include "engine/game.hpp"
+#include "games/common/text.hpp"
 #include "games/relay/module.hpp"
 #include "games/relay/state.hpp"
 
@@ -108,9 +109,6 @@ struct close_room_cmd : command {
 
 // Never throws. For a first message, anything but a handshake is `handshake_required`.
 decode_result decode(const relay_config& config, std::string_view text, bool first_message);
-
-// Number of Unicode code points in valid UTF-8 text.
-std::size_t utf8_length(std::string_view text) noexcept;
 
 // --- outbound frames ---
 

@@ -7,6 +7,8 @@
 
 #include "engine/check.hpp"
 #include "engine/secrets.hpp"
+#include "games/common/json_io.hpp"
+#include "games/common/text.hpp"
 
 namespace partyd {
 
@@ -46,32 +48,13 @@ constexpr std::array<role_mask, relay::in_type_names.size()> allowed_roles = {
     role_bit(host_role),      // close_room
 };
 
-json::array to_json(const std::vector<std::string>& strings) {
-  json::array list;
-  list.reserve(strings.size());
-  for (const std::string& s : strings) {
-    list.emplace_back(s);
-  }
-  return list;
-}
-
 json::object poll_announcement(const relay::poll& p, out_type type) {
   json::object frame = relay::frame_of(type);
   frame["pollId"] = p.id;
   frame["pollType"] = relay::poll_type_name(p.type);
   frame["question"] = p.question;
-  frame["options"] = to_json(p.options);
+  frame["options"] = strings_to_json(p.options);
   return frame;
-}
-
-std::string_view trim(std::string_view text) {
-  constexpr std::string_view space = " \t\n\r\f\v";
-  const std::size_t begin = text.find_first_not_of(space);
-  if (begin == std::string_view::npos) {
-    return {};
-  }
-  const std::size_t end = text.find_last_not_of(space);
-  return text.substr(begin, end - begin + 1);
 }
 
 // Validates a response against its poll and returns its recorded form; nullopt when invalid.
@@ -114,7 +97,7 @@ std::optional<std::vector<std::string>> normalize_response(const relay::poll& p,
         return std::nullopt;
       }
       const std::string_view text = trim(response.get_string());
-      const std::size_t length = relay::utf8_length(text);
+      const std::size_t length = utf8_length(text);
       if (length == 0 || length > free_text_max_chars) {
         return std::nullopt;
       }
@@ -126,7 +109,7 @@ std::optional<std::vector<std::string>> normalize_response(const relay::poll& p,
 
 json::value response_to_json(const relay::poll& p, const std::vector<std::string>& answer) {
   if (p.type == relay::poll_type::multiple_choice) {
-    return to_json(answer);
+    return strings_to_json(answer);
   }
   return answer.empty() ? json::value(nullptr) : json::value(answer.front());
 }
@@ -404,7 +387,7 @@ json::object relay_game::host_handshake_response() const {
     entry["pollId"] = p.id;
     entry["pollType"] = relay::poll_type_name(p.type);
     entry["question"] = p.question;
-    entry["options"] = to_json(p.options);
+    entry["options"] = strings_to_json(p.options);
     entry["active"] = p.active;
     polls.emplace_back(std::move(entry));
   }

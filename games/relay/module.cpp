@@ -105,7 +105,7 @@ create_result relay_module::create(const boost::json::object& options,
   std::string password;
   if (const json::value* found = options.if_contains("password");
       found != nullptr && !found->is_null()) {
-    if (!found->is_string() || relay::utf8_length(found->get_string()) > password_max_chars) {
+    if (!found->is_string() || utf8_length(found->get_string()) > password_max_chars) {
       result.error =
           protocol_error{"bad_request", "option 'password' must be a string of at most " +
                                             std::to_string(password_max_chars) + " characters"};

@@ -6,97 +6,20 @@
 #include <set>
 #include <utility>
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "games/common/json_io.hpp"
 #include "games/relay/game.hpp"
 
 namespace partyd {
 
 namespace json = boost::json;
+using namespace snapshot_read;
 
 namespace {
 
 constexpr std::int64_t snapshot_schema = 1;
 constexpr std::uint64_t capacity_max = 100000;
-
-json::array strings_to_json(const std::vector<std::string>& strings) {
-  json::array list;
-  list.reserve(strings.size());
-  for (const std::string& s : strings) {
-    list.emplace_back(s);
-  }
-  return list;
-}
-
-// Thrown inside restore only, caught at its boundary.
-struct malformed {};
-
-const json::value& field(const json::object& object, std::string_view key) {
-  const json::value* found = object.if_contains(key);
-  if (found == nullptr) {
-    throw malformed{};
-  }
-  return *found;
-}
-
-const json::object& as_object(const json::value& v) {
-  if (!v.is_object()) {
-    throw malformed{};
-  }
-  return v.get_object();
-}
-
-const json::array& as_array(const json::value& v) {
-  if (!v.is_array()) {
-    throw malformed{};
-  }
-  return v.get_array();
-}
-
-std::string as_string(const json::value& v) {
-  if (!v.is_string()) {
-    throw malformed{};
-  }
-  return std::string(v.get_string());
-}
-
-bool as_bool(const json::value& v) {
-  if (!v.is_bool()) {
-    throw malformed{};
-  }
-  return v.get_bool();
-}
-
-std::uint64_t as_uint(const json::value& v) {
-  if (v.is_uint64()) {
-    return v.get_uint64();
-  }
-  if (v.is_int64() && v.get_int64() >= 0) {
-    return static_cast<std::uint64_t>(v.get_int64());
-  }
-  throw malformed{};
-}
-
-std::string as_hash(const json::value& v, bool allow_empty) {
-  std::string hash = as_string(v);
-  if (hash.empty() && allow_empty) {
-    return hash;
-  }
-  if (hash.size() != 7 + 64 || hash.compare(0, 7, "sha256:") != 0 ||
-      hash.find_first_not_of("0123456789abcdef", 7) != std::string::npos) {
-    throw malformed{};
-  }
-  return hash;
-}
-
-std::vector<std::string> as_strings(const json::value& v) {
-  std::vector<std::string> strings;
-  for (const json::value& item : as_array(v)) {
-    strings.push_back(as_string(item));
-  }
-  return strings;
-}
 
 relay::poll read_poll(const json::object& object) {
   relay::poll p;
@@ -104,7 +27,7 @@ relay::poll read_poll(const json::object& object) {
   std::optional<relay::poll_type> kind =
       relay::parse_poll_type(as_string(field(object, "pollType")));
   if (p.id.empty() || !kind) {
-    throw malformed{};
+    throw snapshot_malformed{};
   }
   p.type = *kind;
   p.question = as_string(field(object, "question"));
@@ -113,37 +36,32 @@ relay::poll read_poll(const json::object& object) {
   const bool choice = p.type != relay::poll_type::free_text;
   if (choice != !p.options.empty() ||
       std::set<std::string>(p.options.begin(), p.options.end()).size() != p.options.size()) {
-    throw malformed{};
+    throw snapshot_malformed{};
   }
   for (const json::value& entry : as_array(field(object, "responses"))) {
     const json::object& response = as_object(entry);
     std::string client_id = as_string(field(response, "clientId"));
     std::vector<std::string> answer = as_strings(field(response, "response"));
     if (answer.empty() || (p.type != relay::poll_type::multiple_choice && answer.size() != 1)) {
-      throw malformed{};
+      throw snapshot_malformed{};
     }
     if (choice) {
       for (const std::string& chosen : answer) {
         if (std::find(p.options.begin(), p.options.end(), chosen) == p.options.end()) {
-          throw malformed{};
+          throw snapshot_malformed{};
         }
       }
     }
     if (client_id.empty() || !p.responses.emplace(std::move(client_id), std::move(answer)).second) {
-      throw malformed{};
+      throw snapshot_malformed{};
     }
   }
   return p;
 }
 
 std::unique_ptr<game> restore_unsafe(const relay_config& config, std::string_view bytes) {
-  boost::system::error_code ec;
-  json::parse_options options;
-  options.max_depth = 64;  // client JSON (depth <= 32) nested inside the snapshot's own levels
-  json::value parsed = json::parse(bytes, ec, json::storage_ptr(), options);
-  if (ec) {
-    return nullptr;
-  }
+  // Client JSON (depth <= 32) nested inside the snapshot's own levels.
+  const json::value parsed = parse_document(bytes, 64);
   const json::object& root = as_object(parsed);
   if (!field(root, "schema").is_int64() || field(root, "schema").get_int64() != snapshot_schema ||
       as_string(field(root, "game")) != "relay") {
@@ -273,12 +191,7 @@ std::string relay_game::snapshot() const {
 }
 
 std::unique_ptr<game> relay_restore(const relay_config& config, std::string_view bytes) noexcept {
-  try {
-    return restore_unsafe(config, bytes);
-  } catch (...) {
-    // malformed{} for bad input, std::bad_alloc for absurd sizes: both mean "cannot restore".
-    return nullptr;
-  }
+  return restore_guarded([&] { return restore_unsafe(config, bytes); });
 }
 
 }  // namespace partyd

@@ -118,6 +118,28 @@ TEST_F(FileStore, RemoveDeletesAndIgnoresMissing) {
   EXPECT_TRUE(store.remove({}).ok);
 }
 
+TEST_F(FileStore, QuarantineMovesFilesAsideWithTheirExpiry) {
+  file_store store = make_store();
+  ASSERT_TRUE(store.write({{"bad", "b", 10}, {"good", "g", 0}}).ok);
+  const store_result r = store.quarantine({"bad", "never-written", "../escape"});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(load(store), (std::map<std::string, std::string>{{"good", "g"}}));
+  EXPECT_TRUE(fs::exists(fs::path(dir_) / "bad.quarantine"));
+  const auto quarantined = [&] {
+    std::map<std::string, std::string> kept;
+    EXPECT_TRUE(store
+                    .load_quarantined([&](std::string_view key, std::string_view value) {
+                      kept.emplace(std::string(key), std::string(value));
+                    })
+                    .ok);
+    return kept;
+  };
+  EXPECT_EQ(quarantined(), (std::map<std::string, std::string>{{"bad", "b"}}));
+  now_s_ += 10;  // it expires when the room's snapshot would have
+  EXPECT_TRUE(quarantined().empty());
+  EXPECT_FALSE(fs::exists(fs::path(dir_) / "bad.quarantine"));
+}
+
 TEST_F(FileStore, InvalidKeysRejectTheWholeBatch) {
   file_store store = make_store();
   for (const std::string& bad :

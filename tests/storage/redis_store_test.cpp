@@ -128,6 +128,26 @@ TEST_F(RedisStore, RemoveDeletesAndIgnoresMissing) {
   EXPECT_TRUE(store->remove({}).ok);
 }
 
+TEST_F(RedisStore, QuarantineMovesKeysAsideWithTheirTtl) {
+  auto store = make_store(server_.url({}, 0));
+  ASSERT_TRUE(store->write({{"bad", "b", 100}, {"good", "g", 100}}).ok);
+  const store_result r = store->quarantine({"bad", "never-written"});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(load(*store), (std::map<std::string, std::string>{{"good", "g"}}));
+  std::map<std::string, std::string> kept;
+  ASSERT_TRUE(store
+                  ->load_quarantined([&](std::string_view key, std::string_view value) {
+                    kept.emplace(std::string(key), std::string(value));
+                  })
+                  .ok);
+  EXPECT_EQ(kept, (std::map<std::string, std::string>{{"bad", "b"}}));
+  const reply_ptr ttl = raw(0, "TTL %b", std::string("partyd:quarantine:bad"));
+  ASSERT_TRUE(ttl);
+  EXPECT_GE(ttl->integer, 95);
+  EXPECT_LE(ttl->integer, 100);
+  EXPECT_TRUE(store->quarantine({}).ok);
+}
+
 TEST_F(RedisStore, LoadAllPagesThroughFiveThousandKeys) {
   auto store = make_store(server_.url({}, 0));
   std::vector<snapshot_record> all;
@@ -328,6 +348,15 @@ TEST(StoreSetting, MemoryAndFileAndRedisAreRecognised) {
   redis = make_snapshot_store("redis://localhost:6379/", prefix, error);
   ASSERT_TRUE(redis) << error;
   EXPECT_EQ(redis->describe(), "redis://localhost:6379/0");
+}
+
+TEST(StoreSetting, AQuarantinePrefixInsideTheLivePrefixIsRefused) {
+  std::string error;
+  // Boot scans the live prefix: quarantined keys under it would come back.
+  EXPECT_EQ(make_snapshot_store("redis://127.0.0.1", "partyd:room:", error, "partyd:room:q:"),
+            nullptr);
+  EXPECT_NE(error.find("--store-quarantine-prefix"), std::string::npos) << error;
+  EXPECT_NE(make_snapshot_store("redis://127.0.0.1", "partyd:room:", error, "partyd:q:"), nullptr);
 }
 
 TEST(StoreSetting, MalformedSettingsAreRejectedClearly) {
