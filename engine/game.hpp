@@ -40,6 +40,10 @@ enum class input_kind : std::uint8_t {
   admin_close,  // closed through the admin API
 };
 
+// Timer keys the engine keeps for itself (inactivity, snapshot, durable-reply checks). A game's
+// keys are below this; an effect that arms or cancels one of these fails the room.
+inline constexpr std::uint64_t first_reserved_timer_key = ~std::uint64_t{0} - 15;
+
 // What a game sees of one input. The engine's own envelope around it (the connection's sink, the
 // admin API's durability callback) is room_input in engine/room.hpp: a game reaches connections
 // only through its effects, so nothing it sends can pass the durability hold or the outbox.

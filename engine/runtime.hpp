@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/game.hpp"
+#include "engine/limits.hpp"
 #include "engine/metrics.hpp"
 #include "engine/room.hpp"
 #include "engine/snapshot_sink.hpp"
@@ -22,18 +23,18 @@ class worker;
 
 struct runtime_options {
   std::size_t workers = 1;
-  std::size_t inbox_max = 1024;           // pending client inputs per room
-  std::size_t batch_per_room = 64;        // inputs a worker takes from one room per pass
-  time_ms inactivity_ms = 5 * 60 * 1000;  // a room with no message for this long closes
-  std::size_t room_code_length = 6;
-  std::size_t max_rooms = 100000;
+  std::size_t inbox_max = limits::inbox_max;            // pending client inputs per room
+  std::size_t batch_per_room = limits::batch_per_room;  // inputs taken from a room per pass
+  time_ms inactivity_ms = limits::inactivity_ms;        // a room with no message this long closes
+  std::size_t room_code_length = limits::room_code_length;
+  std::size_t max_rooms = limits::max_rooms;
   time_ms timer_tick_ms = 10;
   // A changed room is snapshotted at most this long after its first change (sooner when a game
   // marks a transition important).
-  time_ms snapshot_interval_ms = 1000;
+  time_ms snapshot_interval_ms = limits::snapshot_interval_ms;
   // Replies that confirm an important transition (a seat claim, a new room) wait until its
   // snapshot is in the store, at most this long; 0 = never wait.
-  time_ms durable_reply_timeout_ms = 1000;
+  time_ms durable_reply_timeout_ms = limits::durable_reply_timeout_ms;
   // Injected wall clock (ms since epoch); tests replace it.
   std::function<time_ms()> clock;
 };

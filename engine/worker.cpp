@@ -38,6 +38,19 @@ std::string_view kind_name(input_kind kind) {
   return "unknown";
 }
 
+// A step's own word that it changed nothing, unless it also armed timers or asked for a snapshot:
+// those are state, whatever the step said.
+bool marked_unchanged(const effects& out) {
+  if (!out.marked_unchanged()) return false;
+  for (const effect& e : out.list()) {
+    if (e.kind == effect_kind::important || e.kind == effect_kind::set_timer ||
+        e.kind == effect_kind::cancel_timer) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool has_important(const effects& out) {
   for (const effect& e : out.list()) {
     if (e.kind == effect_kind::important) return true;
@@ -214,7 +227,7 @@ void worker::process(room& target, room_input& envelope, time_ms now) {
       target.connections.erase(it);
     }
   }
-  if ((!effects_.empty() || in.kind == input_kind::command) && !effects_.marked_unchanged()) {
+  if ((!effects_.empty() || in.kind == input_kind::command) && !marked_unchanged(effects_)) {
     target.bump_version();
     if (target.dirty_since == 0) {
       target.dirty_since = now;

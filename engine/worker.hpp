@@ -90,8 +90,4 @@ class worker {
   counter& slow_steps_;
 };
 
-// Timer keys the engine keeps for itself (inactivity, snapshot, durable-reply checks). A game's
-// keys are below this; an effect that arms or cancels one of these fails the room.
-inline constexpr std::uint64_t first_reserved_timer_key = ~std::uint64_t{0} - 15;
-
 }  // namespace partyd

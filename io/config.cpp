@@ -139,8 +139,8 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
     return std::nullopt;
   }
   if (c.io_threads == 0 || c.engine.workers == 0 || c.engine.inbox_max == 0 ||
-      c.engine.batch_per_room == 0 || c.engine.room_code_length < 4 ||
-      c.engine.room_code_length > 16 || c.rate_limit_window_ms <= 0 ||
+      c.engine.batch_per_room == 0 || c.engine.room_code_length < limits::room_code_length_min ||
+      c.engine.room_code_length > limits::room_code_length_max || c.rate_limit_window_ms <= 0 ||
       c.handshake_timeout_ms <= 0 || c.http_timeout_ms <= 0 || c.engine.snapshot_interval_ms <= 0 ||
       c.engine.durable_reply_timeout_ms < 0 || c.idle_timeout_ms <= 0 ||
       c.engine.inactivity_ms <= 0) {
@@ -150,7 +150,13 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
     return std::nullopt;
   }
   for (const auto& game : games) {
-    if (const std::string problem = game->check(); !problem.empty()) {
+    std::string problem = game->check();
+    // A connection's outbox must hold the largest frame its game may send it.
+    if (problem.empty() && game->make()->max_message_bytes() > c.outbox_max_bytes) {
+      problem = "--outbox-max-bytes must be at least the largest message of game '" +
+                std::string(game->name()) + "'";
+    }
+    if (!problem.empty()) {
       std::cerr << "partyd: " << problem << "\n";
       exit_code = 2;
       return std::nullopt;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/game_factory.hpp"
+#include "engine/limits.hpp"
 #include "engine/runtime.hpp"
 
 namespace partyd {
@@ -23,14 +24,14 @@ struct server_config {
   std::string store = "file:partyd-data";
   std::string store_prefix = "partyd:room:";
   std::size_t io_threads = 1;
-  std::size_t max_connections = 10000;
-  std::int64_t http_timeout_ms = 30000;
-  std::int64_t handshake_timeout_ms = 10000;
-  std::int64_t idle_timeout_ms = 60000;  // pings go out at half of it
-  std::size_t outbox_max_bytes = 1 << 20;
-  std::size_t http_body_max_bytes = 64 * 1024;
-  std::uint32_t rate_limit_messages = 100;
-  std::int64_t rate_limit_window_ms = 60000;
+  std::size_t max_connections = limits::max_connections;
+  std::int64_t http_timeout_ms = limits::http_timeout_ms;
+  std::int64_t handshake_timeout_ms = limits::handshake_timeout_ms;
+  std::int64_t idle_timeout_ms = limits::idle_timeout_ms;  // pings go out at half of it
+  std::size_t outbox_max_bytes = limits::outbox_max_bytes;
+  std::size_t http_body_max_bytes = limits::http_body_max_bytes;
+  std::uint32_t rate_limit_messages = limits::rate_limit_messages;
+  std::int64_t rate_limit_window_ms = limits::rate_limit_window_ms;
   std::int64_t shutdown_grace_ms = 5000;
   std::string log_level = "info";
   std::string default_game;  // game served on WebSocket upgrades to "/" (empty: none)

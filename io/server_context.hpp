@@ -41,7 +41,7 @@ struct io_thread {
   // Shared by every connection of the thread: a connection reads into read_buffer and parses in
   // place, and frames its outgoing batch into write_buffer; only leftovers (an incomplete frame,
   // bytes the socket did not take) are copied into the connection.
-  std::string read_buffer = std::string(64 * 1024, '\0');
+  std::string read_buffer = std::string(limits::read_buffer_bytes, '\0');
   std::string write_buffer;
   boost::asio::steady_timer sweep_timer{context};
   // Sessions with frames to write, queued by workers (ws_session::deliver); one posted handler

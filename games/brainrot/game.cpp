@@ -920,6 +920,9 @@ void brainrot_game::send_error(connection_id conn, std::string_view error, std::
       conn, brainrot::index_of(out_type::error), std::string(error),
       make_frame(brainrot::encode(out_type::error,
                                   brainrot::error_payload(state_.code, error, message, details))));
+  // A refusal changes nothing (rules validate before they mutate; the test driver compares the
+  // snapshot bytes of every step marked so): the room is not written again for it.
+  out.unchanged();
 }
 
 }  // namespace partyd

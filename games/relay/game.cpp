@@ -776,6 +776,9 @@ void relay_game::send_error(connection_id conn, std::string_view code, std::stri
                             std::string_view request_type, effects& out) const {
   out.send_error(conn, relay::index_of(out_type::error), std::string(code),
                  make_frame(relay::encode_error(code, message, request_type)));
+  // A refusal changes nothing (rules validate before they mutate; the test driver compares the
+  // snapshot bytes of every step marked so): the room is not written again for it.
+  out.unchanged();
 }
 
 }  // namespace partyd

@@ -118,6 +118,14 @@ TEST(game_registration, a_games_flag_is_listed_set_by_the_environment_and_checke
   EXPECT_NE(output.find("--probe-greeting must be at most 64 bytes"), std::string::npos) << output;
 }
 
+TEST(limits, an_outbox_smaller_than_a_games_message_limit_stops_the_start) {
+  const auto [status, output] = run("timeout 10 " + std::string(PARTYD_PROBE_BINARY) +
+                                    " --port 0 --bind 127.0.0.1 --store memory"
+                                    " --outbox-max-bytes 100000");
+  EXPECT_EQ(status, 2) << output;
+  EXPECT_NE(output.find("game 'brainrot'"), std::string::npos) << output;
+}
+
 TEST(game_failure, a_failing_step_closes_only_its_room_and_quarantines_its_snapshot) {
   temp_dir dir;
   auto server = start_probe(dir.path());

@@ -21,6 +21,7 @@
 #include "games/brainrot/codec.hpp"
 #include "games/brainrot/game.hpp"
 #include "games/brainrot/module.hpp"
+#include "support/game_driver.hpp"
 
 namespace partyd::brainrot::testing {
 
@@ -62,28 +63,11 @@ inline std::string envelope(std::string_view type, json::object payload) {
   return json::serialize(json::object{{"type", type}, {"payload", std::move(payload)}});
 }
 
-// One step's output.
-struct outcome {
-  protocol_error decode_error;  // set when decode refused the text (no step ran)
-  std::vector<effect> effects;
+// One step's output, with brainrot's own questions.
+struct outcome : partyd::testing::step_outcome {
+  outcome() = default;
+  outcome(partyd::testing::step_outcome o) : step_outcome(std::move(o)) {}  // NOLINT
 
-  static json::object parse(const effect& e) { return json::parse(*e.frame).as_object(); }
-  // Frames sent to one connection (send), in order.
-  std::vector<json::object> to(connection_id conn) const {
-    std::vector<json::object> frames;
-    for (const effect& e : effects) {
-      if (e.kind == effect_kind::send && e.conn == conn) frames.push_back(parse(e));
-    }
-    return frames;
-  }
-  // Frames broadcast with send_roles, with their role masks.
-  std::vector<std::pair<role_mask, json::object>> broadcasts() const {
-    std::vector<std::pair<role_mask, json::object>> frames;
-    for (const effect& e : effects) {
-      if (e.kind == effect_kind::send_roles) frames.emplace_back(e.roles, parse(e));
-    }
-    return frames;
-  }
   // The payload of the first frame of `type` sent to `conn`; empty object when none.
   json::object sent(connection_id conn, std::string_view type) const {
     for (const json::object& frame : to(conn)) {
@@ -104,14 +88,6 @@ struct outcome {
     }
     return {0, {}};
   }
-  std::vector<const effect*> of_kind(effect_kind kind) const {
-    std::vector<const effect*> found;
-    for (const effect& e : effects) {
-      if (e.kind == kind) found.push_back(&e);
-    }
-    return found;
-  }
-  bool important() const { return !of_kind(effect_kind::important).empty(); }
   // The ERROR payload sent to `conn` (or produced by decode); empty when none.
   json::object error(connection_id conn) const {
     if (decode_error) {
@@ -142,53 +118,34 @@ inline constexpr role_mask everyone = master_bit | play_bit;
 class harness {
  public:
   explicit harness(json::object payload = default_payload(), brainrot_config config = {})
-      : module_(config) {
+      : module_(config), driver_(module_, nullptr, t0) {
     decode_result decoded = module_.decode(envelope("CREATE_ROOM", payload), true);
     EXPECT_FALSE(decoded.error) << decoded.error.message;
     EXPECT_TRUE(decoded.creates_room);
     create_result made = module_.create(decoded.create_options, room_code);
     EXPECT_FALSE(made.error) << made.error.message;
-    game_ = std::move(made.instance);
-    if (!game_) return;
+    if (!made.instance) return;
+    driver_ = partyd::testing::game_driver(module_, std::move(made.instance), t0);
     engine_input(input_kind::created);
-    seen_.insert(master_conn);
+    // The CREATE_ROOM socket's first message is the room's first command (io hands it over).
+    driver_.mark_seen(master_conn);
     input in;
     in.kind = input_kind::command;
     in.conn = master_conn;
     in.cmd = std::move(decoded.cmd);
     in.secret = std::string(master_secret);
-    created_ = run(in);
+    created_ = driver_.step(in);
     json::object p = created_.sent(master_conn, "ROOM_CREATED");
     EXPECT_FALSE(p.empty());
     if (!p.empty()) master_key_ = str(p.at("master_key"));
   }
   explicit harness(std::unique_ptr<game> restored, brainrot_config config = {})
-      : module_(config), game_(std::move(restored)) {
+      : module_(config), driver_(module_, std::move(restored), t0) {
     master_key_ = std::string(master_secret);
   }
 
   outcome send_text(connection_id conn, std::string_view text) {
-    const bool first = seen_.insert(conn).second;
-    decode_result decoded = module_.decode(text, first);
-    outcome result;
-    if (decoded.error) {
-      result.decode_error = decoded.error;
-      if (first) seen_.erase(conn);  // a refused first message leaves the socket unrouted
-      return result;
-    }
-    input in;
-    in.kind = input_kind::command;
-    in.conn = conn;
-    in.cmd = std::move(decoded.cmd);
-    if (first && decoded.creates_room) {
-      seen_.erase(conn);  // io would create another room for it: not this room's business
-      return result;
-    }
-    if (first) {
-      in.secret = "secret";
-      in.secret += std::to_string(conn);
-    }
-    return run(in);
+    return driver_.send_text(conn, text);
   }
   outcome send(connection_id conn, std::string_view type, json::object payload) {
     if (!payload.contains("code")) payload["code"] = room_code;
@@ -201,11 +158,7 @@ class harness {
     return send(conn, type, std::move(payload));
   }
   outcome engine_input(input_kind kind, connection_id conn = 0, std::uint64_t timer_key = 0) {
-    input in;
-    in.kind = kind;
-    in.conn = conn;
-    in.timer_key = timer_key;
-    return run(in);
+    return driver_.engine_input(kind, conn, timer_key);
   }
 
   // --- steps of a game ---
@@ -256,34 +209,23 @@ class harness {
     EXPECT_FALSE(o.broadcast("GAME_START").second.empty());
   }
 
-  void advance(time_ms ms) { now_ += ms; }
-  time_ms now() const { return now_; }
+  // Moves the manual clock, firing the timers that fall due (the expiry's grace timer).
+  std::vector<partyd::testing::step_outcome> advance(time_ms ms) { return driver_.advance(ms); }
+  time_ms now() const { return driver_.now(); }
   const outcome& created() const { return created_; }
   const std::string& master_key() const { return master_key_; }
-  game& instance() { return *game_; }
-  brainrot_game& brainrot() { return dynamic_cast<brainrot_game&>(*game_); }
+  game& instance() { return driver_.instance(); }
+  brainrot_game& brainrot() { return dynamic_cast<brainrot_game&>(driver_.instance()); }
   const room_state& state() { return brainrot().state(); }
   const brainrot_module& module() const { return module_; }
-  std::vector<effect>& log() { return log_; }
+  std::vector<effect>& log() { return driver_.log(); }
+  partyd::testing::game_driver& driver() { return driver_; }
 
  private:
-  outcome run(input& in) {
-    effects out;
-    game_->step(in, now_, rng_, out);
-    outcome result;
-    result.effects = out.list();
-    log_.insert(log_.end(), out.list().begin(), out.list().end());
-    return result;
-  }
-
   brainrot_module module_;
-  std::unique_ptr<game> game_;
-  room_rng rng_{7};
-  time_ms now_ = t0;
+  partyd::testing::game_driver driver_;
   std::string master_key_;
-  std::set<connection_id> seen_;
   outcome created_;
-  std::vector<effect> log_;
 };
 
 }  // namespace partyd::brainrot::testing

@@ -284,6 +284,7 @@ TEST(BrainrotLobby, MasterMessagesNeedTheKey) {
     EXPECT_EQ(e.at("error"), "forbidden") << std::string(type);
     EXPECT_EQ(e.at("message"), "invalid_master_key") << std::string(type);
     EXPECT_TRUE(o.of_kind(effect_kind::bind).empty()) << std::string(type);
+    EXPECT_TRUE(o.unchanged) << "a refusal does not move the state version";
   }
   // A second socket that proves the key becomes master.
   outcome o = h.master("TOGGLE_PLAYER", {{"player_id", "p_s5"}, {"active", false}}, 31);

@@ -137,9 +137,9 @@ TEST(BrainrotLifetime, ExpiredRoomsAnswerRoomExpiredThenClose) {
   EXPECT_TRUE(h.engine_input(input_kind::inactive).effects.empty());
   // The grace timer deletes it one hour after expiry.
   EXPECT_EQ(h.state().expires_at, t0 + 12LL * 3600 * 1000);
-  h.advance(3600 * 1000);
-  outcome o = h.engine_input(input_kind::timer, 0, brainrot_game::expiry_timer_key);
-  auto closes = o.of_kind(effect_kind::close_room);
+  const auto fired = h.advance(3600 * 1000);  // the manual clock fires the armed timer
+  ASSERT_EQ(fired.size(), 1u);
+  auto closes = fired[0].of_kind(effect_kind::close_room);
   ASSERT_EQ(closes.size(), 1u);
   EXPECT_EQ(closes[0]->text, "expired");
 }

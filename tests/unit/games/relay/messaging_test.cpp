@@ -53,8 +53,8 @@ TEST(RelayMessaging, RolePermissionTable) {
     }
     const connection_id sender = role == "none" ? 2 : 1;
     if (role == "none") {
-      // Mark connection 2 as already seen so decode treats this as a later message.
-      h.send_text(2, "{}");
+      // Connection 2 counts as seen, so decode treats this as a later message.
+      h.driver().mark_seen(2);
     }
     outcome o = h.send(sender, r.message);
     ASSERT_FALSE(o.decode_error) << o.decode_error.message;
@@ -67,6 +67,7 @@ TEST(RelayMessaging, RolePermissionTable) {
       EXPECT_EQ(frame.at("code"), r.code) << role << " " << type;
       EXPECT_EQ(str(frame.at("requestType")), type);
       EXPECT_FALSE(str(frame.at("message")).empty());
+      EXPECT_TRUE(o.unchanged) << "a refusal does not move the state version";
       EXPECT_EQ(o.effects.size(), 1u);
       EXPECT_EQ(o.effects[0].text, r.code);  // counted as an error
       EXPECT_EQ(o.effects[0].type, index_of(out_type::error));

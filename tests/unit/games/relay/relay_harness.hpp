@@ -1,5 +1,5 @@
-// Test harness for the relay game: drives a relay_game through its module's decode and the Game
-// interface, without sockets, and parses the produced frames. Single-threaded (test thread only).
+// Test harness for the relay game: the shared game_driver (tests/support/game_driver.hpp) with the
+// relay's handshakes and questions. Single-threaded (test thread only).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,7 @@
 #include "games/relay/codec.hpp"
 #include "games/relay/game.hpp"
 #include "games/relay/module.hpp"
+#include "support/game_driver.hpp"
 
 namespace partyd::relay::testing {
 
@@ -27,56 +28,11 @@ namespace json = boost::json;
 
 inline constexpr std::string_view room_code = "ROOM42";
 
-// One step's output.
-struct outcome {
-  protocol_error decode_error;  // set when decode refused the text (no step ran)
-  std::vector<effect> effects;
+// One step's output, with the relay's own questions.
+struct outcome : partyd::testing::step_outcome {
+  outcome() = default;
+  outcome(partyd::testing::step_outcome o) : step_outcome(std::move(o)) {}  // NOLINT
 
-  // Frames (parsed) sent to one connection by `send`, in order.
-  std::vector<json::object> to(connection_id conn) const {
-    std::vector<json::object> frames;
-    for (const effect& e : effects) {
-      if (e.kind == effect_kind::send && e.conn == conn) {
-        frames.push_back(json::parse(*e.frame).as_object());
-      }
-    }
-    return frames;
-  }
-  // Frames broadcast with send_roles, with their role masks.
-  std::vector<std::pair<role_mask, json::object>> broadcasts() const {
-    std::vector<std::pair<role_mask, json::object>> frames;
-    for (const effect& e : effects) {
-      if (e.kind == effect_kind::send_roles) {
-        frames.emplace_back(e.roles, json::parse(*e.frame).as_object());
-      }
-    }
-    return frames;
-  }
-  std::vector<const effect*> of_kind(effect_kind kind) const {
-    std::vector<const effect*> found;
-    for (const effect& e : effects) {
-      if (e.kind == kind) {
-        found.push_back(&e);
-      }
-    }
-    return found;
-  }
-  const effect* close_of(connection_id conn) const {
-    for (const effect& e : effects) {
-      if (e.kind == effect_kind::close_connection && e.conn == conn) {
-        return &e;
-      }
-    }
-    return nullptr;
-  }
-  std::size_t count_of(std::string_view counter) const {
-    std::size_t n = 0;
-    for (const effect& e : effects) {
-      n += (e.kind == effect_kind::count && e.text == counter) ? 1 : 0;
-    }
-    return n;
-  }
-  bool important() const { return !of_kind(effect_kind::important).empty(); }
   // The single frame sent to `conn`; fails the test when there is not exactly one.
   json::object only(connection_id conn) const {
     std::vector<json::object> frames = to(conn);
@@ -99,48 +55,25 @@ inline std::string str(const json::value& v) { return std::string(v.as_string())
 
 class harness {
  public:
-  explicit harness(json::object options = {}, relay_config config = {}) : module_(config) {
-    create_result created = module_.create(options, room_code);
-    EXPECT_FALSE(created.error) << created.error.code << ": " << created.error.message;
-    host_key_ = str(created.reply.at("hostKey"));
-    game_ = std::move(created.instance);
-  }
+  explicit harness(json::object options = {}, relay_config config = {})
+      : module_(config), driver_(module_, create(options), 1000) {}
   explicit harness(std::unique_ptr<game> restored, relay_config config = {})
-      : module_(config), game_(std::move(restored)) {}
+      : module_(config), driver_(module_, std::move(restored), 1000) {}
 
   // Decodes `text` as the module would on the io thread, then steps the game with it.
   outcome send_text(connection_id conn, std::string_view text) {
-    const bool first = seen_.insert(conn).second;
-    decode_result decoded = module_.decode(text, first);
-    outcome result;
-    if (decoded.error) {
-      result.decode_error = decoded.error;
-      return result;
-    }
-    if (first) {
-      EXPECT_EQ(decoded.room_code, room_code);
-    }
-    input in;
-    in.kind = input_kind::command;
-    in.conn = conn;
-    in.cmd = std::move(decoded.cmd);
-    if (first) {
-      // Built by appending: "s" + to_string(...) trips a GCC 12 false -Wrestrict warning.
-      in.secret = "s";
-      in.secret += std::to_string(++secrets_);
-      in.secret += "x";
-      in.secret += std::to_string(conn);
-    }
-    return run(in);
+    // Built by appending: "s" + to_string(...) trips a GCC 12 false -Wrestrict warning.
+    std::string secret = "s";
+    secret += std::to_string(++secrets_);
+    secret += "x";
+    secret += std::to_string(conn);
+    return driver_.send_text(conn, text, std::move(secret));
   }
   outcome send(connection_id conn, const json::object& message) {
     return send_text(conn, json::serialize(message));
   }
   outcome engine_input(input_kind kind, connection_id conn = 0) {
-    input in;
-    in.kind = kind;
-    in.conn = conn;
-    return run(in);
+    return driver_.engine_input(kind, conn);
   }
   outcome disconnect(connection_id conn) { return engine_input(input_kind::disconnect, conn); }
 
@@ -171,19 +104,18 @@ class harness {
   }
 
   const std::string& host_key() const { return host_key_; }
-  game& instance() { return *game_; }
-  relay_game& relay() { return dynamic_cast<relay_game&>(*game_); }
+  game& instance() { return driver_.instance(); }
+  relay_game& relay() { return dynamic_cast<relay_game&>(driver_.instance()); }
   const relay_module& module() const { return module_; }
-  std::vector<effect>& log() { return log_; }
+  std::vector<effect>& log() { return driver_.log(); }
+  partyd::testing::game_driver& driver() { return driver_; }
 
  private:
-  outcome run(input& in) {
-    effects out;
-    game_->step(in, 1000, rng_, out);
-    outcome result;
-    result.effects = out.list();
-    log_.insert(log_.end(), out.list().begin(), out.list().end());
-    return result;
+  std::unique_ptr<game> create(const json::object& options) {
+    create_result created = module_.create(options, room_code);
+    EXPECT_FALSE(created.error) << created.error.code << ": " << created.error.message;
+    if (created.reply.contains("hostKey")) host_key_ = str(created.reply.at("hostKey"));
+    return std::move(created.instance);
   }
   static std::string client_id_of(const outcome& o, connection_id conn) {
     EXPECT_FALSE(o.decode_error) << o.decode_error.code << ": " << o.decode_error.message;
@@ -200,12 +132,9 @@ class harness {
   }
 
   relay_module module_;
-  std::unique_ptr<game> game_;
-  room_rng rng_{7};
   std::string host_key_;
-  std::set<connection_id> seen_;
+  partyd::testing::game_driver driver_;
   std::uint64_t secrets_ = 0;
-  std::vector<effect> log_;
 };
 
 }  // namespace partyd::relay::testing
