@@ -173,6 +173,12 @@ TEST(game_failure, a_failing_step_closes_only_its_room_and_quarantines_its_snaps
   EXPECT_EQ(str(*quarantined, "roomCode"), failing);
   EXPECT_EQ(str(*quarantined, "game"), "probe");
   EXPECT_EQ(static_cast<std::uint64_t>(number(*quarantined, "stateVersion")), good_version);
+  // partyctl lists it too.
+  const auto [ctl_status, ctl_output] =
+      run(std::string(PARTYD_SOURCE_DIR) + "/tools/partyctl --url http://127.0.0.1:" +
+          std::to_string(server->port()) + " --token " + std::string(admin_token) + " quarantine");
+  EXPECT_EQ(ctl_status, 0) << ctl_output;
+  EXPECT_NE(ctl_output.find(failing), std::string::npos) << ctl_output;
   EXPECT_TRUE(std::filesystem::exists(dir.path() + "/" + failing + ".quarantine"));
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/" + failing + ".snap"));
   const std::string kept = read_file(dir.path() + "/" + failing + ".quarantine");
