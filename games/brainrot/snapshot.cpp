@@ -44,10 +44,7 @@ vote_results results_from_json(const json::object& object) {
 std::unique_ptr<game> restore_unsafe(const brainrot_config& config, std::string_view bytes) {
   const json::value parsed = parse_document(bytes, 32);
   const json::object& root = as_object(parsed);
-  if (as_int(field(root, "schema")) != snapshot_schema ||
-      as_string(field(root, "game")) != "brainrot") {
-    return nullptr;
-  }
+  require_header(root, snapshot_schema, "brainrot");
   room_state state;
   state.code = as_id(field(root, "code"));
   state.master_key_hash = as_hash(field(root, "master_key_hash"), false);
@@ -161,9 +158,7 @@ std::unique_ptr<game> restore_unsafe(const brainrot_config& config, std::string_
 }  // namespace
 
 std::string brainrot_game::snapshot() const {
-  json::object root;
-  root["schema"] = snapshot_schema;
-  root["game"] = "brainrot";
+  json::object root = snapshot_read::snapshot_document(snapshot_schema, "brainrot");
   root["code"] = state_.code;
   root["master_key_hash"] = state_.master_key_hash;
   root["master_claimed"] = state_.master_claimed;

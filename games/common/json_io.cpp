@@ -91,6 +91,16 @@ std::string as_hash(const json::value& v, bool allow_empty) {
   return hash;
 }
 
+json::object snapshot_document(std::int64_t schema, std::string_view game) {
+  return json::object{{"schema", schema}, {"game", game}};
+}
+
+void require_header(const json::object& root, std::int64_t schema, std::string_view game) {
+  const json::value& version = field(root, "schema");
+  require(version.is_int64() && version.get_int64() == schema &&
+          as_string(field(root, "game")) == game);
+}
+
 json::value parse_document(std::string_view bytes, unsigned max_depth) {
   boost::system::error_code ec;
   json::parse_options options;

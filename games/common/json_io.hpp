@@ -42,6 +42,9 @@ std::vector<std::string> as_strings(const boost::json::value& v);
 std::vector<std::string> as_ids(const boost::json::value& v);
 // "sha256:" + 64 lower-case hex digits, as engine/secrets.hpp writes them; "" when allow_empty.
 std::string as_hash(const boost::json::value& v, bool allow_empty);
+// Every game's snapshot document starts {"schema": N, "game": name}; restore requires both.
+boost::json::object snapshot_document(std::int64_t schema, std::string_view game);
+void require_header(const boost::json::object& root, std::int64_t schema, std::string_view game);
 // Parses a snapshot document (nesting up to `max_depth`); throws when it is not a JSON object.
 boost::json::value parse_document(std::string_view bytes, unsigned max_depth = 64);
 

@@ -63,10 +63,7 @@ std::unique_ptr<game> restore_unsafe(const relay_config& config, std::string_vie
   // Client JSON (depth <= 32) nested inside the snapshot's own levels.
   const json::value parsed = parse_document(bytes, 64);
   const json::object& root = as_object(parsed);
-  if (!field(root, "schema").is_int64() || field(root, "schema").get_int64() != snapshot_schema ||
-      as_string(field(root, "game")) != "relay") {
-    return nullptr;
-  }
+  require_header(root, snapshot_schema, "relay");
   relay::room_state state;
   state.room_code = as_string(field(root, "roomCode"));
   const json::object& room_config = as_object(field(root, "config"));
@@ -136,9 +133,7 @@ std::unique_ptr<game> restore_unsafe(const relay_config& config, std::string_vie
 }  // namespace
 
 std::string relay_game::snapshot() const {
-  json::object root;
-  root["schema"] = snapshot_schema;
-  root["game"] = "relay";
+  json::object root = snapshot_read::snapshot_document(snapshot_schema, "relay");
   root["roomCode"] = state_.room_code;
   root["config"] = json::object{{"passwordHash", state_.password_hash},
                                 {"hostKeyHash", state_.host_key_hash},
