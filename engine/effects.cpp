@@ -88,8 +88,9 @@ void effects::important() {
   list_.push_back(std::move(e));
 }
 
-void effects::log(std::string event, boost::json::object fields) {
+void effects::log(std::string event, boost::json::object fields, bool warn) {
   effect e;
+  e.warn = warn;
   e.kind = effect_kind::log;
   e.text = std::move(event);
   e.fields = std::move(fields);

@@ -39,6 +39,7 @@ struct effect {
   time_ms deadline = 0;
   std::string text;  // close reason, error code (for send), counter name, room close reason, event
   boost::json::object fields;  // log only; never secrets
+  bool warn = false;           // log only: warn level instead of info
 };
 
 class effects {
@@ -54,9 +55,9 @@ class effects {
   void close_room(std::string reason);
   void count(std::string counter_name);
   void important();
-  // Writes the structured log line `event` at info level with `fields` plus the room's code and
-  // game (e.g. auth_failed). Games never put secrets in `fields`.
-  void log(std::string event, boost::json::object fields);
+  // Writes the structured log line `event` with `fields` plus the room's code and game (e.g.
+  // auth_failed, at warn). Games never put secrets in `fields`.
+  void log(std::string event, boost::json::object fields, bool warn = false);
   // This step changed nothing that a snapshot holds (a refused command, a no-op, a heartbeat):
   // the state version stays, so the room is not written again. Without it, a step that took a
   // client command or produced any effect counts as a change.

@@ -422,7 +422,7 @@ void worker::apply(room& target, const effects& out) {
         boost::json::object fields = e.fields;
         fields["room"] = target.code();
         fields["game"] = module.name();
-        log::info(e.text, std::move(fields));
+        log::write(e.warn ? log::level::warn : log::level::info, e.text, std::move(fields));
         break;
       }
     }

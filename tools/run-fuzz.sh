@@ -54,6 +54,8 @@ JOBS="${JOBS:-2}"
 FUZZ_PARALLEL="${FUZZ_PARALLEL:-$JOBS}"
 [[ "$FUZZ_PARALLEL" =~ ^[1-9][0-9]*$ ]] || { echo "run-fuzz: FUZZ_PARALLEL must be > 0" >&2; exit 2; }
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
+# Paths relative to the checkout, so a fresh clone elsewhere hits the same cache entries.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
 # UBSan reports only stop the process (and so reach libFuzzer as a crash) with halt_on_error.
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 

@@ -36,6 +36,8 @@ done
 
 JOBS="${JOBS:-2}"
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
+# Paths relative to the checkout, so a fresh clone elsewhere hits the same cache entries.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
 
 cmake_args=(-DPARTYD_TESTS=ON)
 case "$mode" in

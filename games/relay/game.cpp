@@ -293,7 +293,8 @@ void relay_game::on_handshake(const input& in, const relay::handshake_cmd& cmd, 
         // Never the key itself, nor its digest. `conn` leads to the client_connected line, which
         // has the remote address.
         out.log("auth_failed",
-                json::object{{"conn", in.conn}, {"role", "host"}, {"reason", "invalid_host_key"}});
+                json::object{{"conn", in.conn}, {"role", "host"}, {"reason", "invalid_host_key"}},
+                /*warn=*/true);
         return;
       }
       join_host(in, out);
@@ -400,7 +401,8 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
       (!cmd.password || !secrets_equal(sha256_tagged(*cmd.password), state_.password_hash))) {
     fail_handshake(in.conn, "wrong_password", "wrong room password", out);
     out.log("auth_failed",
-            json::object{{"conn", in.conn}, {"role", "player"}, {"reason", "invalid_password"}});
+            json::object{{"conn", in.conn}, {"role", "player"}, {"reason", "invalid_password"}},
+            /*warn=*/true);
     return;
   }
   bool reconnected = false;

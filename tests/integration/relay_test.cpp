@@ -1258,6 +1258,7 @@ TEST_F(relay_test, auth_failures_and_connections_are_logged_without_secrets) {
   EXPECT_EQ(str(*failed, "room"), room.code);
   EXPECT_EQ(str(*failed, "game"), "relay");
   EXPECT_EQ(str(*failed, "reason"), "invalid_host_key");
+  EXPECT_EQ(str(*failed, "level"), "warn");
   ASSERT_TRUE(failed->contains("conn"));
   const json::value intruder_conn = failed->at("conn");
   auto failed_player = server_->wait_log_event(

@@ -2,7 +2,7 @@
 // engine, on a manual clock. It does what the worker would: decodes text as io does (a secret on
 // each connection's first message), steps the game, keeps the timers the effects arm and fires
 // them when the clock passes their deadline, and checks the engine's rules on every step:
-// - a step that marks itself unchanged really leaves the snapshot bytes as they were;
+// - a step that marks itself unchanged really leaves the snapshot bytes and the rng as they were;
 // - no effect uses an out type, role or timer key the engine would refuse;
 // - snapshot -> restore -> snapshot gives the same bytes (restore_round_trip()).
 // Each game's harness (tests/unit/games/<game>/) wraps one with that game's vocabulary.
@@ -119,12 +119,14 @@ class game_driver {
   step_outcome step(const input& in) {
     effects out;
     const std::string before = game_->snapshot();
+    const room_rng::state_type rng_before = rng_.state();
     game_->step(in, now_, rng_, out);
     step_outcome result;
     result.effects = out.list();
     result.unchanged = out.marked_unchanged();
     if (result.unchanged) {
       EXPECT_EQ(game_->snapshot(), before) << "a step marked unchanged changed the snapshot";
+      EXPECT_EQ(rng_.state(), rng_before) << "a step marked unchanged drew from the room rng";
     }
     check_and_track(result.effects);
     log_.insert(log_.end(), out.list().begin(), out.list().end());
@@ -154,7 +156,9 @@ class game_driver {
     const std::string bytes = game_->snapshot();
     std::unique_ptr<game> restored = module_->restore(bytes);
     EXPECT_TRUE(restored) << "the module refused its own snapshot";
-    if (restored) EXPECT_EQ(restored->snapshot(), bytes);
+    if (restored) {
+      EXPECT_EQ(restored->snapshot(), bytes);
+    }
     return restored;
   }
 

@@ -69,6 +69,7 @@ TEST(RelayHandshake, AuthFailuresAreLoggedWithoutTheSecret) {
   EXPECT_EQ(logs[0]->text, "auth_failed");
   EXPECT_EQ(logs[0]->fields,
             (json::object{{"conn", 5}, {"role", "host"}, {"reason", "invalid_host_key"}}));
+  EXPECT_TRUE(logs[0]->warn);
   EXPECT_EQ(host.effects.front().text, "wrong_host_key");  // the error send stays first
 
   outcome player = h.handshake(6, {{"role", "player"}, {"password", "tried-password"}});
