@@ -26,9 +26,10 @@ declare -A MAX_LEN=(
   [brainrot_snapshot_fuzz]=8192
   [room_snapshot_fuzz]=8192
   [ws_frame_fuzz]=8192
+  [game_session_fuzz]=8192
 )
 ALL_TARGETS=(relay_codec_fuzz relay_snapshot_fuzz brainrot_codec_fuzz brainrot_snapshot_fuzz
-             room_snapshot_fuzz ws_frame_fuzz)
+             room_snapshot_fuzz ws_frame_fuzz game_session_fuzz)
 
 build_dir=build-fuzz
 targets=()

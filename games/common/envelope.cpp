@@ -1,6 +1,7 @@
 #include "games/common/envelope.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include <boost/json/parse.hpp>
 
@@ -8,13 +9,33 @@ namespace partyd {
 
 namespace json = boost::json;
 
+namespace {
+
+// Boost.JSON reads 1e400 as an infinite double and would write it back as `Infinity`, which is not
+// JSON: relayed, it breaks every reader; stored, the room's snapshot no longer restores.
+bool numbers_finite(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_:
+      return std::isfinite(v.get_double());
+    case json::kind::array:
+      return std::all_of(v.get_array().begin(), v.get_array().end(), numbers_finite);
+    case json::kind::object:
+      return std::all_of(v.get_object().begin(), v.get_object().end(),
+                         [](const json::key_value_pair& kv) { return numbers_finite(kv.value()); });
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
 envelope parse_envelope(std::string_view text, std::span<const std::string_view> type_names) {
   envelope result;
   boost::system::error_code ec;
   json::parse_options options;
   options.max_depth = 32;
   result.parsed = json::parse(text, ec, json::storage_ptr(), options);
-  if (ec || !result.parsed.is_object()) {
+  if (ec || !result.parsed.is_object() || !numbers_finite(result.parsed)) {
     result.outcome = envelope::status::not_an_object;
     return result;
   }

@@ -22,7 +22,9 @@ struct envelope {
   const boost::json::object& object() const { return parsed.get_object(); }
 };
 
-// Parses `text` (nesting limited to 32 levels) and looks up its "type" in `type_names`.
+// Parses `text` (nesting limited to 32 levels) and looks up its "type" in `type_names`. A number
+// too large for a double (1e400) makes the message invalid JSON, like a syntax error: it could
+// not be relayed or stored as JSON.
 envelope parse_envelope(std::string_view text, std::span<const std::string_view> type_names);
 
 }  // namespace partyd

@@ -20,6 +20,8 @@ TEST(BrainrotCodec, EnvelopeErrors) {
       {"not json", "invalid_message"},
       {"[1,2]", "invalid_message"},
       {R"({"payload":{}})", "invalid_message"},
+      {R"({"type":"JOIN_ROOM","payload":{"code":"ABCDEFGH","device_id":"d","x":1e400}})",
+       "invalid_message"},
       {R"({"type":7,"payload":{}})", "invalid_message"},
       {R"({"type":"NOPE","payload":{}})", "unknown_type"},
       {R"({"type":"join_room","payload":{}})", "unknown_type"},

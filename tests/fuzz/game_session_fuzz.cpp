@@ -1,0 +1,112 @@
+// Drives a relay room and a brainrot room with fuzzed client messages, as io and the worker would
+// (decode, then step), and requires that every snapshot either game writes restores and writes
+// the same bytes again. Input: lines; a line's first byte picks the game and the connection, the
+// rest is the message text. A snapshot that does not restore is a room lost at the next restart.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/json.hpp>
+
+#include "engine/effects.hpp"
+#include "engine/rng.hpp"
+#include "games/brainrot/module.hpp"
+#include "games/relay/module.hpp"
+
+namespace {
+
+using namespace partyd;
+namespace json = boost::json;
+
+struct room_under_test {
+  const game_module& module;
+  std::unique_ptr<game> instance;
+  room_rng rng{1};
+  time_ms now = 1'700'000'000'000;
+
+  void step(connection_id conn, std::string_view text, bool first, std::string secret = {}) {
+    decode_result decoded = module.decode(text, first);
+    if (decoded.error || !decoded.cmd || decoded.creates_room) return;
+    input in;
+    in.kind = input_kind::command;
+    in.conn = conn;
+    in.cmd = std::move(decoded.cmd);
+    in.secret = first ? (secret.empty() ? "s" + std::to_string(conn) : secret) : std::string();
+    effects out;
+    instance->step(in, now, rng, out);
+    now += 1000;
+  }
+
+  void check_restores() const {
+    const std::string bytes = instance->snapshot();
+    auto restored = module.restore(bytes);
+    if (!restored || restored->snapshot() != bytes) __builtin_trap();
+  }
+};
+
+std::string brainrot_create() {
+  json::array senders;
+  for (const char* id : {"s1", "s2", "s3"}) {
+    senders.emplace_back(
+        json::object{{"sender_id", id}, {"name", id}, {"active", true}, {"reels_count", 1}});
+  }
+  json::array items;
+  items.emplace_back(json::object{{"item_id", "a"},
+                                  {"reel", {{"reel_id", "ra"}, {"url", "https://r/a"}}},
+                                  {"true_sender_ids", json::array{"s1"}}});
+  json::array rounds;
+  rounds.emplace_back(json::object{{"round_id", "r1"}, {"items", std::move(items)}});
+  return json::serialize(
+      json::object{{"type", "CREATE_ROOM"},
+                   {"payload", {{"senders", std::move(senders)}, {"rounds", std::move(rounds)}}}});
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static const relay_module relay{};
+  static const brainrot_module brainrot{};
+
+  create_result made_relay = relay.create(json::object{}, "ROOM42");
+  room_under_test relay_room{relay, std::move(made_relay.instance)};
+  const std::string host_key(made_relay.reply.at("hostKey").as_string());
+  relay_room.step(
+      1, R"({"type":"handshake","roomCode":"ROOM42","role":"host","hostKey":")" + host_key + "\"}",
+      true);
+
+  decode_result create = brainrot.decode(brainrot_create(), true);
+  create_result made_brainrot = brainrot.create(create.create_options, "ABCDEFGH");
+  room_under_test brainrot_room{brainrot, std::move(made_brainrot.instance)};
+  {
+    input in;
+    in.kind = input_kind::command;
+    in.conn = 1;
+    in.cmd = std::move(create.cmd);
+    in.secret = "master-secret";
+    effects out;
+    brainrot_room.instance->step(in, brainrot_room.now, brainrot_room.rng, out);
+  }
+
+  bool seen[2][8] = {};
+  std::string_view rest(reinterpret_cast<const char*>(data), size);
+  while (!rest.empty()) {
+    const std::size_t end = rest.find('\n');
+    std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    if (line.empty()) continue;
+    const auto selector = static_cast<unsigned char>(line.front());
+    const std::string_view text = line.substr(1);
+    const int game_index = selector & 1;
+    const connection_id conn = 2 + ((selector >> 1) & 7);  // 2..9; 1 is the host or master
+    room_under_test& room = game_index == 0 ? relay_room : brainrot_room;
+    const bool first = !seen[game_index][conn - 2];
+    seen[game_index][conn - 2] = true;
+    room.step(conn, text, first);
+    room.check_restores();
+  }
+  relay_room.check_restores();
+  brainrot_room.check_restores();
+  return 0;
+}
