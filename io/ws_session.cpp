@@ -286,7 +286,7 @@ void ws_session::handle_message(std::string_view text) {
         return;
       }
     }
-    // 24 bytes: enough for a seat token or a master key (brainrot's is 24 random bytes).
+    // 24 bytes: enough for any seat token or room key a game derives from it.
     in.in.secret = random_token(24);
     in.sink = shared_from_this();
   }
