@@ -229,10 +229,11 @@ void on_handshake(server& s, connection& c, std::string_view text) {
   }
   c.joined = &r;
   c.is_host = host;
-  // partyload counts a player's handshake_response without a clientId as an error.
+  // partyload counts a player's handshake_response without a clientId and seatToken as an error.
   c.client_id = (host ? "h_" : "p_") + std::to_string(++s.clients_made);
   std::string response = R"({"type":"handshake_response","status":"success","role":")";
   response.append(host ? "host" : "player").append(R"(","clientId":")").append(c.client_id);
+  if (!host) response.append(R"(","seatToken":"t)").append(c.client_id);
   queue_output(s, c, frame_of(ws::opcode::text, response + R"(","gameState":{}})"));
 }
 

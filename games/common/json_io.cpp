@@ -101,6 +101,14 @@ void require_header(const json::object& root, std::int64_t schema, std::string_v
           as_string(field(root, "game")) == game);
 }
 
+std::int64_t require_header(const json::object& root, std::int64_t oldest, std::int64_t newest,
+                            std::string_view game) {
+  const json::value& version = field(root, "schema");
+  require(version.is_int64() && version.get_int64() >= oldest && version.get_int64() <= newest &&
+          as_string(field(root, "game")) == game);
+  return version.get_int64();
+}
+
 json::value parse_document(std::string_view bytes, unsigned max_depth) {
   boost::system::error_code ec;
   json::parse_options options;

@@ -45,6 +45,9 @@ std::string as_hash(const boost::json::value& v, bool allow_empty);
 // Every game's snapshot document starts {"schema": N, "game": name}; restore requires both.
 boost::json::object snapshot_document(std::int64_t schema, std::string_view game);
 void require_header(const boost::json::object& root, std::int64_t schema, std::string_view game);
+// The same for a game that still reads older schemas: returns the document's, oldest..newest.
+std::int64_t require_header(const boost::json::object& root, std::int64_t oldest,
+                            std::int64_t newest, std::string_view game);
 // Parses a snapshot document (nesting up to `max_depth`); throws when it is not a JSON object.
 boost::json::value parse_document(std::string_view bytes, unsigned max_depth = 64);
 

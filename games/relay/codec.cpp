@@ -76,10 +76,10 @@ bool state_object(decode_result& result, const relay_config& config, json::objec
   }
   // The serialized form is never longer than the text it was parsed from, so only a message
   // larger than the limit needs the exact measure.
-  if (text_size > config.state_max_bytes &&
-      json::serialize(*found).size() > config.state_max_bytes) {
+  if (text_size > config.state_limit() &&
+      json::serialize(*found).size() > config.state_limit()) {
     return bad(result,
-               "field 'state' exceeds " + std::to_string(config.state_max_bytes) + " bytes");
+               "field 'state' exceeds " + std::to_string(config.state_limit()) + " bytes");
   }
   out = std::move(found->get_object());
   return true;
@@ -93,9 +93,9 @@ bool state_text(decode_result& result, const relay_config& config, const json::o
     return bad(result, "field 'state' must be an object");
   }
   out = json::serialize(*found);
-  if (out.size() > config.state_max_bytes) {
+  if (out.size() > config.state_limit()) {
     return bad(result,
-               "field 'state' exceeds " + std::to_string(config.state_max_bytes) + " bytes");
+               "field 'state' exceeds " + std::to_string(config.state_limit()) + " bytes");
   }
   return true;
 }
@@ -124,7 +124,8 @@ bool decode_handshake(decode_result& result, const relay_config& config,
   cmd->role = static_cast<role_id>(role_it - role_names.begin());
   if (!optional_string(result, object, "password", cmd->password) ||
       !optional_string(result, object, "hostKey", cmd->host_key) ||
-      !optional_string(result, object, "clientId", cmd->client_id)) {
+      !optional_string(result, object, "clientId", cmd->client_id) ||
+      !optional_string(result, object, "seatToken", cmd->seat_token)) {
     return false;
   }
   if (const json::value* meta = find_field(object, "meta")) {

@@ -74,7 +74,8 @@ struct handshake_cmd : command {
   std::optional<std::string> password;
   std::optional<std::string> host_key;
   std::optional<std::string> client_id;
-  boost::json::value meta;  // null when absent
+  std::optional<std::string> seat_token;  // with client_id: the secret that reclaims the seat
+  boost::json::value meta;                // null when absent
 };
 struct set_game_state_cmd : command {
   std::string state;  // the object, serialized: the relay never looks inside it

@@ -407,6 +407,7 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
   }
   bool reconnected = false;
   relay::seat* held = nullptr;
+  std::string seat_token;
   if (cmd.client_id) {
     auto found = state_.seats.find(*cmd.client_id);
     if (found == state_.seats.end()) {
@@ -414,6 +415,14 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
       return;
     }
     held = &found->second;
+    // The clientId is public (the host shows it to others); the token proves the seat is yours.
+    if (!cmd.seat_token || !secrets_equal(sha256_tagged(*cmd.seat_token), held->token_hash)) {
+      fail_handshake(in.conn, "wrong_seat_token", "the seatToken does not match this seat", out);
+      out.log("auth_failed",
+              json::object{{"conn", in.conn}, {"role", "player"}, {"reason", "invalid_seat_token"}},
+              /*warn=*/true);
+      return;
+    }
     if (held->conn != 0) {
       const json::object reclaimed = relay::frame_of(out_type::seat_reclaimed);
       close_member(held->conn, out_type::seat_reclaimed, &reclaimed, close_seat_reclaimed,
@@ -422,19 +431,25 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
     if (!cmd.meta.is_null()) {
       held->meta = cmd.meta;
     }
+    seat_token = *cmd.seat_token;
     reconnected = true;
   } else {
     if (state_.max_players != 0 && state_.seats.size() >= state_.max_players) {
       fail_handshake(in.conn, "room_full", "all player seats are taken", out);
       return;
     }
-    std::string client_id = "p_" + in.secret;
-    if (state_.seats.contains(client_id)) {  // a repeated secret: an engine bug
+    // The public id is derived from the connection's secret, which becomes the seat token: one
+    // cannot be computed from the other.
+    const std::string token_hash = sha256_tagged(in.secret);
+    std::string client_id = "p_" + sha256_tagged("seat-id:" + in.secret).substr(7, 24);
+    if (token_hash.empty() || client_id.size() != 26 || state_.seats.contains(client_id)) {
       fail_handshake(in.conn, "bad_request", "no client id available", out);
       return;
     }
     relay::seat fresh;
     fresh.client_id = client_id;
+    fresh.token_hash = token_hash;
+    seat_token = in.secret;
     fresh.seq = state_.next_seq++;
     fresh.meta = cmd.meta;
     held = &state_.seats.emplace(client_id, std::move(fresh)).first->second;
@@ -449,6 +464,7 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
   response["roomCode"] = state_.room_code;
   response["role"] = "player";
   response["clientId"] = held->client_id;
+  response["seatToken"] = seat_token;  // to this connection only
   response["gameState"] = relay::parse_state(state_.game_state);
   response["playerState"] =
       held->player_state ? json::value(*held->player_state) : json::value(nullptr);

@@ -38,13 +38,6 @@ bool read_capacity(const json::object& options, std::string_view key, std::uint3
   return true;
 }
 
-relay_config with_state_limit(relay_config config) {
-  if (config.state_max_bytes == 0 || config.state_max_bytes > config.max_message_bytes) {
-    config.state_max_bytes = config.max_message_bytes;
-  }
-  return config;
-}
-
 }  // namespace
 
 void relay_module::declare_options(option_list& options, relay_config& config) {
@@ -76,7 +69,7 @@ std::string relay_module::check_config(const relay_config& config) {
 relay_module::relay_module(relay_config config)
     : module_base(game_name, "/ws/relay",
                   {relay::role_names, relay::in_type_names, relay::out_type_names},
-                  with_state_limit(config)) {}
+                  config) {}
 
 decode_result relay_module::decode(std::string_view text, bool first_message) const {
   return relay::decode(config(), text, first_message);

@@ -28,6 +28,12 @@ struct relay_config {
   // Serialized game or player state. A state arrives inside one message: never above
   // max_message_bytes (check_config), 0 = the same as max_message_bytes.
   std::size_t state_max_bytes = 0;
+
+  // The state limit in force: state_max_bytes, or max_message_bytes when that is 0 or smaller.
+  std::size_t state_limit() const noexcept {
+    return state_max_bytes == 0 || state_max_bytes > max_message_bytes ? max_message_bytes
+                                                                       : state_max_bytes;
+  }
 };
 
 class relay_module : public module_base<relay_config> {

@@ -8,6 +8,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "engine/secrets.hpp"
 #include "games/common/json_io.hpp"
 #include "games/relay/game.hpp"
 
@@ -18,7 +19,10 @@ using namespace snapshot_read;
 
 namespace {
 
-constexpr std::int64_t snapshot_schema = 1;
+// 2: each seat has "tokenHash". 1 (up to the seat tokens): a seat was reclaimed with its clientId
+// ("p_" + the secret) alone; such a seat's token is its clientId (docs/protocol/relay.md).
+constexpr std::int64_t snapshot_schema = 2;
+constexpr std::int64_t oldest_snapshot_schema = 1;
 constexpr std::uint64_t capacity_max = 100000;
 
 relay::poll read_poll(const json::object& object) {
@@ -63,7 +67,8 @@ std::unique_ptr<game> restore_unsafe(const relay_config& config, std::string_vie
   // Client JSON (depth <= 32) nested inside the snapshot's own levels.
   const json::value parsed = parse_document(bytes, 64);
   const json::object& root = as_object(parsed);
-  require_header(root, snapshot_schema, "relay");
+  const std::int64_t schema =
+      require_header(root, oldest_snapshot_schema, snapshot_schema, "relay");
   relay::room_state state;
   state.room_code = as_string(field(root, "roomCode"));
   const json::object& room_config = as_object(field(root, "config"));
@@ -84,6 +89,8 @@ std::unique_ptr<game> restore_unsafe(const relay_config& config, std::string_vie
     const json::object& object = as_object(entry);
     relay::seat s;
     s.client_id = as_string(field(object, "clientId"));
+    s.token_hash =
+        schema >= 2 ? as_hash(field(object, "tokenHash"), false) : sha256_tagged(s.client_id);
     s.seq = as_uint(field(object, "seq"));
     s.meta = field(object, "meta");
     const json::value& player_state = field(object, "playerState");
@@ -147,6 +154,7 @@ std::string relay_game::snapshot() const {
   for (const auto& [id, s] : state_.seats) {
     json::object entry;
     entry["clientId"] = s.client_id;
+    entry["tokenHash"] = s.token_hash;
     entry["seq"] = s.seq;
     entry["meta"] = s.meta;
     entry["playerState"] = s.player_state ? json::value(*s.player_state) : json::value(nullptr);

@@ -27,9 +27,10 @@ enum class poll_type : std::uint8_t { single_choice, multiple_choice, free_text 
 
 // A player's seat: survives disconnects (and restarts) until `leave` or the room closes.
 struct seat {
-  std::string client_id;
-  std::uint64_t seq = 0;                            // join order, for the host's client list
-  boost::json::value meta;                          // null when none was sent
+  std::string client_id;    // public: the host and others may see it
+  std::string token_hash;   // sha256 of the seat token, the secret only its holder was given
+  std::uint64_t seq = 0;    // join order, for the host's client list
+  boost::json::value meta;  // null when none was sent
   std::optional<boost::json::object> player_state;  // private state set by the host
   connection_id conn = 0;                           // 0 while disconnected
 };

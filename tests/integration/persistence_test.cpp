@@ -245,6 +245,7 @@ void persistence_test::kill_and_restart_keeps_the_room(const std::vector<std::st
       << json::serialize(stored->state);
   EXPECT_GE(server_->metric("partyd_snapshots_written_total").value_or(0), 1);
 
+  const std::string alice_token = alice.seat_token;  // kept by her client across the crash
   ASSERT_NO_FATAL_FAILURE(kill_server());
   host = {};
   alice = {};
@@ -282,12 +283,14 @@ void persistence_test::kill_and_restart_keeps_the_room(const std::vector<std::st
 
   // Alice reclaims her seat with her clientId and the password; a wrong password is refused.
   {
-    auto [wrong, first] = try_handshake(
-        handshake_message(room.code, "player", {{"password", "nope"}, {"clientId", alice_id}}));
+    auto [wrong, first] = try_handshake(handshake_message(
+        room.code, "player",
+        {{"password", "nope"}, {"clientId", alice_id}, {"seatToken", alice_token}}));
     ASSERT_TRUE(wrong);
     EXPECT_TRUE(handshake_refused(*wrong, first, "wrong_password"));
   }
-  alice = join_player(room, {{"password", "pw"}, {"clientId", alice_id}});
+  alice =
+      join_player(room, {{"password", "pw"}, {"clientId", alice_id}, {"seatToken", alice_token}});
   ASSERT_TRUE(alice);
   EXPECT_EQ(alice.client_id, alice_id);
   EXPECT_EQ(alice.response.at("gameState"), json::value(game_state));
@@ -298,8 +301,9 @@ void persistence_test::kill_and_restart_keeps_the_room(const std::vector<std::st
 
   // Bob's seat was freed before the kill and stays freed.
   {
-    auto [gone, first] = try_handshake(
-        handshake_message(room.code, "player", {{"password", "pw"}, {"clientId", bob.client_id}}));
+    auto [gone, first] = try_handshake(handshake_message(
+        room.code, "player",
+        {{"password", "pw"}, {"clientId", bob.client_id}, {"seatToken", bob.seat_token}}));
     ASSERT_TRUE(gone);
     EXPECT_TRUE(handshake_refused(*gone, first, "seat_not_found"));
   }
@@ -368,11 +372,12 @@ void persistence_test::seat_claim_survives_an_immediate_kill(const std::vector<s
   auto player = join_player(room, {{"meta", {{"name", "Dana"}}}});
   ASSERT_TRUE(player);
   const std::string client_id = player.client_id;
+  const json::object reclaim = player.reclaim();
   ASSERT_NO_FATAL_FAILURE(kill_server());  // at once: nothing was waited for
   player = {};
 
   ASSERT_NO_FATAL_FAILURE(start_server(args));
-  auto back = join_player(room, {{"clientId", client_id}});
+  auto back = join_player(room, reclaim);
   ASSERT_TRUE(back) << "the seat claimed just before kill -9 is lost";
   EXPECT_EQ(back.client_id, client_id);
 }
@@ -398,6 +403,7 @@ void persistence_test::seat_claim_is_stored_at_once(const std::vector<std::strin
   auto player = join_player(room, {{"meta", {{"name", "Dana"}}}});
   ASSERT_TRUE(player);
   const std::string client_id = player.client_id;
+  const json::object reclaim = player.reclaim();
   const auto seated = [&](const stored_room& s) {
     for (const auto& seat : s.state.at("seats").as_array()) {
       if (str(seat.as_object(), "clientId") == client_id) return true;
@@ -415,7 +421,7 @@ void persistence_test::seat_claim_is_stored_at_once(const std::vector<std::strin
   player = {};
   ASSERT_NO_FATAL_FAILURE(start_server(args));
   ASSERT_TRUE(listed_rooms().count(room.code));
-  auto back = join_player(room, {{"clientId", client_id}});
+  auto back = join_player(room, reclaim);
   ASSERT_TRUE(back) << "the seat claimed before kill -9 is lost";
   EXPECT_EQ(back.client_id, client_id);
   EXPECT_EQ(back.response.at("playerState"), json::value(nullptr));

@@ -445,7 +445,7 @@ TEST_F(relay_test, player_state_goes_to_one_player_and_is_redelivered_on_reconne
       json::object{{"type", "set_player_state"}, {"clientId", alice.client_id}, {"state", hand2}}));
   EXPECT_TRUE(host_got_nothing_more(*host.ws));
 
-  auto again = join_player(room, {{"clientId", alice.client_id}});
+  auto again = join_player(room, alice.reclaim());
   ASSERT_TRUE(again);
   EXPECT_EQ(again.client_id, alice.client_id);
   EXPECT_EQ(again.response.at("playerState"), json::value(hand2));
@@ -580,8 +580,7 @@ TEST_F(relay_test, player_leave_frees_the_seat) {
   EXPECT_EQ(str(*left, "reason"), "left");
 
   // The clientId stops working and its state is gone.
-  auto [reclaim, first] =
-      try_handshake(handshake_message(room.code, "player", {{"clientId", player.client_id}}));
+  auto [reclaim, first] = try_handshake(handshake_message(room.code, "player", player.reclaim()));
   ASSERT_TRUE(reclaim);
   EXPECT_TRUE(handshake_refused(*reclaim, first, "seat_not_found"));
   ASSERT_TRUE(host->send(json::object{
@@ -1029,14 +1028,15 @@ TEST_F(relay_test, seat_reclaim_from_second_socket_closes_old_with_4002) {
   ASSERT_TRUE(host->receive_until("client_joined"));
 
   // The reclaim needs the password too.
-  auto [no_pw, refused] =
-      try_handshake(handshake_message(room.code, "player", {{"clientId", first.client_id}}));
+  auto [no_pw, refused] = try_handshake(handshake_message(room.code, "player", first.reclaim()));
   ASSERT_TRUE(no_pw);
   EXPECT_TRUE(handshake_refused(*no_pw, refused, "wrong_password"));
   EXPECT_TRUE(first->is_open());
 
-  auto second = join_player(
-      room, {{"password", "pw"}, {"clientId", first.client_id}, {"meta", {{"name", "A2"}}}});
+  auto second = join_player(room, {{"password", "pw"},
+                                   {"clientId", first.client_id},
+                                   {"seatToken", first.seat_token},
+                                   {"meta", {{"name", "A2"}}}});
   ASSERT_TRUE(second);
   EXPECT_EQ(second.client_id, first.client_id);
   auto reclaimed = first->receive();

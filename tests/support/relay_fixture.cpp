@@ -62,6 +62,7 @@ joined relay_fixture::join(const json::object& handshake, connect_options option
   result.ws = std::move(client);
   result.response = std::move(*first);
   result.client_id = str(result.response, "clientId");
+  result.seat_token = str(result.response, "seatToken");
   return result;
 }
 

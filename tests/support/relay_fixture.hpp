@@ -27,6 +27,11 @@ struct joined {
   std::unique_ptr<ws_client> ws;
   boost::json::object response;  // its handshake_response
   std::string client_id;
+  std::string seat_token;  // players: the secret that reclaims the seat, with client_id
+  // The handshake fields that reclaim this player's seat.
+  boost::json::object reclaim() const {
+    return {{"clientId", client_id}, {"seatToken", seat_token}};
+  }
   explicit operator bool() const noexcept { return ws != nullptr; }
   ws_client* operator->() const noexcept { return ws.get(); }
 };

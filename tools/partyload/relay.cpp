@@ -43,7 +43,7 @@ class relay_client final : public ws_conn {
     connect(endpoints, opt_.host, "/ws/relay");
   }
 
-  // Drops the socket and reclaims the seat with the clientId on a new one.
+  // Drops the socket and reclaims the seat with the clientId and seat token on a new one.
   void reclaim(const tcp::resolver::results_type& endpoints) {
     drop();
     reclaiming_ = true;
@@ -69,6 +69,8 @@ class relay_client final : public ws_conn {
     } else if (!client_id_.empty()) {
       hs += "\",\"role\":\"player\",\"clientId\":\"";
       hs += client_id_;
+      hs += "\",\"seatToken\":\"";
+      hs += seat_token_;
       hs += "\"}";
     } else {
       hs += "\",\"role\":\"player\",\"meta\":{\"name\":\"load\"}}";
@@ -117,7 +119,8 @@ class relay_client final : public ws_conn {
     shard_.last_join_ns.store(now, std::memory_order_relaxed);
     if (role_ == role::player && client_id_.empty()) {
       client_id_ = std::string(string_field(frame, "clientId"));
-      if (client_id_.empty()) error("no_client_id");
+      seat_token_ = std::string(string_field(frame, "seatToken"));
+      if (client_id_.empty() || seat_token_.empty()) error("no_client_id");
     }
     if (role_ == role::host && set_state_once_) {
       std::string& text = next_frame();
@@ -188,6 +191,7 @@ class relay_client final : public ws_conn {
   std::optional<std::chrono::steady_clock::time_point> next_tick_;
   std::uint64_t seq_ = 0;
   std::string client_id_;
+  std::string seat_token_;
 };
 
 // Rooms and clients of a relay scenario; clients are spread over the io threads in turn.

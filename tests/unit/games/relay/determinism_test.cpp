@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 
+#include "engine/secrets.hpp"
 #include "relay_harness.hpp"
 
 namespace partyd::relay::testing {
@@ -87,7 +88,9 @@ class log_generator {
           hs["password"] = chance(90) ? std::string(password) : std::string("nope");
         }
         if (!player_ids_.empty() && chance(40)) {
-          hs["clientId"] = chance(90) ? one_of(player_ids_) : std::string("p_bogus");
+          const std::string id = chance(90) ? one_of(player_ids_) : std::string("p_bogus");
+          hs["clientId"] = id;
+          hs["seatToken"] = seat_tokens_.count(id) ? seat_tokens_[id] : std::string("wrong");
         }
         if (chance(50)) {
           hs["meta"] = {{"name", "n" + std::to_string(pick(100))}};
@@ -150,7 +153,10 @@ class log_generator {
       in.secret = "sec" + std::to_string(rng_());
       json::object hs = handshake();
       if (hs.at("role") == "player" && !hs.contains("clientId")) {
-        player_ids_.push_back("p_" + in.secret);
+        // As the relay derives them: the secret is the seat token, the public id its digest.
+        const std::string id = "p_" + sha256_tagged("seat-id:" + in.secret).substr(7, 24);
+        player_ids_.push_back(id);
+        seat_tokens_[id] = in.secret;
       }
       if (hs.at("role") == "host") {
         host_conn_ = in.conn;
@@ -194,6 +200,7 @@ class log_generator {
   connection_id next_conn_ = 1;
   std::vector<connection_id> open_;
   std::vector<std::string> player_ids_;
+  std::map<std::string, std::string> seat_tokens_;
   connection_id host_conn_ = 0;
 };
 

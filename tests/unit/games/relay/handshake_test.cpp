@@ -1,4 +1,7 @@
 // Relay handshake rules: host key, password, capacity, host replacement, seat reclaim, leave.
+#include <optional>
+
+#include "engine/secrets.hpp"
 #include "relay_harness.hpp"
 
 namespace partyd::relay::testing {
@@ -413,6 +416,76 @@ TEST(RelayHandshake, HostDisconnectIsSilent) {
   EXPECT_TRUE(h.disconnect(99).effects.empty());
   outcome o = h.handshake(3, {{"role", "host"}, {"hostKey", h.host_key()}});
   EXPECT_EQ(o.to(3).size(), 1u);
+}
+
+}  // namespace
+}  // namespace partyd::relay::testing
+
+namespace partyd::relay::testing {
+namespace {
+
+// The public clientId is not a credential: a seat is reclaimed only with the token its holder
+// alone was given, and that token reaches no other viewer (host, players, audience), not in a
+// join, a host's client list, a game or player state, or an error.
+TEST(RelaySeatToken, OnlyTheHolderGetsItAndAReclaimNeedsIt) {
+  harness h;
+  h.join_host(1);
+  const std::string alice = h.join_player(2, {{"meta", {{"name", "A"}}}});
+  const std::string token = h.seat_token(alice);
+  ASSERT_FALSE(token.empty());
+  EXPECT_EQ(alice.find(token), std::string::npos) << "the id does not contain the token";
+  h.join_player(3);
+  h.join_audience(4);
+  // The host shows Alice's id to everyone.
+  h.send(1, {{"type", "set_game_state"}, {"state", {{"turn", alice}}}});
+
+  // Bob, who read Alice's clientId, cannot take her seat, with no token or a made-up one.
+  const auto reclaim = [&](connection_id conn, std::optional<std::string> tried) {
+    json::object hs{
+        {"type", "handshake"}, {"roomCode", room_code}, {"role", "player"}, {"clientId", alice}};
+    if (tried) hs["seatToken"] = *tried;
+    return h.send_text(conn, json::serialize(hs));
+  };
+  connection_id conn = 10;
+  for (auto tried : {std::optional<std::string>{}, std::optional<std::string>{"guess"},
+                     std::optional<std::string>{alice}}) {
+    outcome stolen = reclaim(++conn, tried);
+    EXPECT_EQ(stolen.error_code(conn), "wrong_seat_token");
+    EXPECT_TRUE(stolen.to(2).empty()) << "the holder is not disturbed";
+    EXPECT_EQ(stolen.close_of(2), nullptr);
+    EXPECT_EQ(stolen.of_kind(effect_kind::log).size(), 1u) << "logged as auth_failed";
+  }
+  // Alice, with her token, comes back.
+  outcome back = reclaim(30, token);
+  EXPECT_EQ(back.error_code(30), "");
+  EXPECT_EQ(str(back.only(30).at("seatToken")), token);
+
+  // Nobody else ever saw the token.
+  for (const effect& e : h.log()) {
+    if (!e.frame) continue;
+    const bool to_alice = e.kind == effect_kind::send && (e.conn == 2 || e.conn == 30);
+    if (!to_alice) {
+      EXPECT_EQ(e.frame->find(token), std::string::npos) << *e.frame;
+    }
+  }
+  // Nor does the host's list of clients after a reconnect.
+  outcome host = h.handshake(40, {{"role", "host"}, {"hostKey", h.host_key()}});
+  for (const json::object& frame : host.to(40)) {
+    EXPECT_EQ(json::serialize(frame).find(token), std::string::npos);
+  }
+}
+
+TEST(RelaySeatToken, TheSnapshotKeepsOnlyItsDigest) {
+  harness h;
+  const std::string alice = h.join_player(2);
+  const std::string token = h.seat_token(alice);
+  const std::string bytes = h.instance().snapshot();
+  EXPECT_EQ(bytes.find(token), std::string::npos);
+  EXPECT_NE(bytes.find(sha256_tagged(token)), std::string::npos);
+  harness restored(h.module().restore(bytes));
+  outcome back =
+      restored.handshake(5, {{"role", "player"}, {"clientId", alice}, {"seatToken", token}});
+  EXPECT_EQ(back.error_code(5), "");
 }
 
 }  // namespace

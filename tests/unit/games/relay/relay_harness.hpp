@@ -69,8 +69,27 @@ class harness {
     secret += std::to_string(conn);
     return driver_.send_text(conn, text, std::move(secret));
   }
-  outcome send(connection_id conn, const json::object& message) {
-    return send_text(conn, json::serialize(message));
+  // A player handshake that names a clientId this harness saw given out, without a seatToken,
+  // gets that seat's token added: a reconnecting client sends both. Tests of a missing or wrong
+  // token send it themselves (or use send_text).
+  outcome send(connection_id conn, json::object message) {
+    if (message.contains("clientId") && !message.contains("seatToken") &&
+        message.at("type") == "handshake") {
+      auto token = seat_tokens_.find(str(message.at("clientId")));
+      if (token != seat_tokens_.end()) message["seatToken"] = token->second;
+    }
+    outcome o = send_text(conn, json::serialize(message));
+    for (const json::object& frame : o.to(conn)) {
+      if (frame.at("type") == "handshake_response" && frame.contains("seatToken")) {
+        seat_tokens_[str(frame.at("clientId"))] = str(frame.at("seatToken"));
+      }
+    }
+    return o;
+  }
+  // The seat token the player holding `client_id` was given ("" when none).
+  std::string seat_token(const std::string& client_id) const {
+    auto found = seat_tokens_.find(client_id);
+    return found == seat_tokens_.end() ? std::string() : found->second;
   }
   outcome engine_input(input_kind kind, connection_id conn = 0) {
     return driver_.engine_input(kind, conn);
@@ -135,6 +154,7 @@ class harness {
   std::string host_key_;
   partyd::testing::game_driver driver_;
   std::uint64_t secrets_ = 0;
+  std::map<std::string, std::string> seat_tokens_;
 };
 
 }  // namespace partyd::relay::testing

@@ -46,7 +46,7 @@ TEST(RelaySnapshot, RoundTripIsByteIdentical) {
   rich_room room;
   const std::string first = room.h.instance().snapshot();
   json::object root = json::parse(first).as_object();
-  EXPECT_EQ(root.at("schema"), 1);
+  EXPECT_EQ(root.at("schema"), 2);
   EXPECT_EQ(root.at("game"), "relay");
   EXPECT_EQ(root.at("seats").as_array().size(), 2u);
   EXPECT_EQ(root.at("polls").as_array().size(), 3u);
@@ -72,8 +72,12 @@ TEST(RelaySnapshot, RestoredRoomHasNoConnections) {
   EXPECT_EQ(s.connected_by_role[player_role], 0u);
   EXPECT_EQ(s.connected_by_role[audience_role], 0u);
 
-  // A seat is reclaimed with its clientId and password; its private state comes back.
-  outcome back = h.handshake(20, {{"role", "player"}, {"clientId", room.p1}, {"password", "pw"}});
+  // A seat is reclaimed with its clientId, its token and the password; its private state comes
+  // back.
+  outcome back = h.handshake(20, {{"role", "player"},
+                                  {"clientId", room.p1},
+                                  {"seatToken", room.h.seat_token(room.p1)},
+                                  {"password", "pw"}});
   json::object r = back.only(20);
   EXPECT_EQ(r.at("playerState"), (json::object{{"hand", {"c1"}}}));
   EXPECT_EQ(r.at("gameState").at("round"), 2);
@@ -126,7 +130,10 @@ TEST(RelaySnapshot, GarbageRestoresToNullptr) {
     change(root);
     return json::serialize(root);
   };
-  bad.push_back(mutate([](json::object& r) { r["schema"] = 2; }));
+  bad.push_back(mutate([](json::object& r) { r["schema"] = 3; }));
+  bad.push_back(mutate([](json::object& r) {
+    r["seats"].as_array()[0].as_object()["tokenHash"] = "plain";  // not a digest
+  }));
   bad.push_back(mutate([](json::object& r) { r["schema"] = "1"; }));
   bad.push_back(mutate([](json::object& r) { r["game"] = "quiz"; }));
   bad.push_back(mutate([](json::object& r) { r.erase("roomCode"); }));
