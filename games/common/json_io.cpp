@@ -15,6 +15,91 @@ json::array strings_to_json(const std::vector<std::string>& strings) {
   return list;
 }
 
+namespace {
+
+std::size_t skip_space(std::string_view text, std::size_t at) {
+  while (at < text.size() &&
+         (text[at] == ' ' || text[at] == '\t' || text[at] == '\n' || text[at] == '\r')) {
+    ++at;
+  }
+  return at;
+}
+
+// `at` is on an opening quote; returns the position after the closing one.
+std::size_t skip_string(std::string_view text, std::size_t at) {
+  for (++at; at < text.size(); ++at) {
+    if (text[at] == '\\') {
+      ++at;
+    } else if (text[at] == '"') {
+      return at + 1;
+    }
+  }
+  return text.size();
+}
+
+// `at` is on the first character of a value; returns the position after it.
+std::size_t skip_value(std::string_view text, std::size_t at) {
+  if (at >= text.size()) return at;
+  if (text[at] == '"') return skip_string(text, at);
+  if (text[at] == '{' || text[at] == '[') {
+    int depth = 0;
+    while (at < text.size()) {
+      const char c = text[at];
+      if (c == '"') {
+        at = skip_string(text, at);
+        continue;
+      }
+      if (c == '{' || c == '[') ++depth;
+      if (c == '}' || c == ']') {
+        if (--depth == 0) return at + 1;
+      }
+      ++at;
+    }
+    return at;
+  }
+  while (at < text.size() && text[at] != ',' && text[at] != '}' && text[at] != ']' &&
+         text[at] != ' ' && text[at] != '\t' && text[at] != '\n' && text[at] != '\r') {
+    ++at;
+  }
+  return at;
+}
+
+}  // namespace
+
+std::optional<std::string_view> raw_member(std::string_view text, std::string_view key) {
+  std::size_t at = skip_space(text, 0);
+  if (at >= text.size() || text[at] != '{') return std::nullopt;
+  std::optional<std::string_view> found;
+  at = skip_space(text, at + 1);
+  while (at < text.size() && text[at] == '"') {
+    const std::size_t key_end = skip_string(text, at);
+    const std::string_view name = text.substr(at + 1, key_end - at - 2);
+    at = skip_space(text, key_end);
+    if (at >= text.size() || text[at] != ':') return std::nullopt;
+    at = skip_space(text, at + 1);
+    const std::size_t value_end = skip_value(text, at);
+    // A key written with escapes could also spell `key`: not worth decoding, give up instead.
+    if (name == key || name.find('\\') != std::string_view::npos) {
+      if (found || name != key) return std::nullopt;
+      found = text.substr(at, value_end - at);
+    }
+    at = skip_space(text, value_end);
+    if (at < text.size() && text[at] == ',') at = skip_space(text, at + 1);
+  }
+  return found;
+}
+
+std::string with_raw_member(std::string object_text, std::string_view key, std::string_view raw) {
+  const std::size_t close = object_text.rfind('}');
+  if (close == std::string::npos) return object_text;
+  std::string member = object_text.find(':') == std::string::npos ? "\"" : ",\"";
+  member += key;
+  member += "\":";
+  member += raw;
+  object_text.insert(close, member);
+  return object_text;
+}
+
 namespace snapshot_read {
 
 const json::value& field(const json::object& object, std::string_view key) {

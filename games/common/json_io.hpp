@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +21,16 @@
 namespace partyd {
 
 boost::json::array strings_to_json(const std::vector<std::string>& strings);
+
+// Passing JSON through unchanged. Boost.JSON keeps numbers as 64-bit integers or doubles, so a
+// value parsed and written again can change (123456789012345678901234567890 comes back as
+// 1.2345678901234568E29, 0.1 as 1E-1); a relay must forward what it was sent.
+// The text of member `key`'s value in the JSON object `text`, exactly as written. nullopt when the
+// key is absent, appears more than once, or `text` is not an object. `text` must be valid JSON
+// (it was parsed already): this only finds the boundaries.
+std::optional<std::string_view> raw_member(std::string_view text, std::string_view key);
+// `object_text` (a serialized JSON object) with `"key":raw` appended as its last member.
+std::string with_raw_member(std::string object_text, std::string_view key, std::string_view raw);
 
 namespace snapshot_read {
 

@@ -10,6 +10,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "games/common/envelope.hpp"
+#include "games/common/json_io.hpp"
 #include "games/common/text.hpp"
 
 namespace partyd::relay {
@@ -76,26 +77,26 @@ bool state_object(decode_result& result, const relay_config& config, json::objec
   }
   // The serialized form is never longer than the text it was parsed from, so only a message
   // larger than the limit needs the exact measure.
-  if (text_size > config.state_limit() &&
-      json::serialize(*found).size() > config.state_limit()) {
-    return bad(result,
-               "field 'state' exceeds " + std::to_string(config.state_limit()) + " bytes");
+  if (text_size > config.state_limit() && json::serialize(*found).size() > config.state_limit()) {
+    return bad(result, "field 'state' exceeds " + std::to_string(config.state_limit()) + " bytes");
   }
   out = std::move(found->get_object());
   return true;
 }
 
-// The state as text, as every update is broadcast and stored. Exact size check.
+// The state as text, as every update is broadcast and stored: the client's own bytes, so numbers
+// pass through exactly as written (serialized again only when the member cannot be cut out, e.g.
+// a duplicate key). Exact size check.
 bool state_text(decode_result& result, const relay_config& config, const json::object& object,
-                std::string& out) {
+                std::string_view text, std::string& out) {
   const json::value* found = object.if_contains("state");
   if (found == nullptr || !found->is_object()) {
     return bad(result, "field 'state' must be an object");
   }
-  out = json::serialize(*found);
+  const std::optional<std::string_view> raw = raw_member(text, "state");
+  out = raw ? std::string(*raw) : json::serialize(*found);
   if (out.size() > config.state_limit()) {
-    return bad(result,
-               "field 'state' exceeds " + std::to_string(config.state_limit()) + " bytes");
+    return bad(result, "field 'state' exceeds " + std::to_string(config.state_limit()) + " bytes");
   }
   return true;
 }
@@ -198,13 +199,14 @@ bool decode_poll_start(decode_result& result, const relay_config& config,
 }
 
 bool decode_body(decode_result& result, const relay_config& config, in_type type,
-                 json::object& object, std::size_t text_size) {
+                 json::object& object, std::string_view text) {
+  const std::size_t text_size = text.size();
   switch (type) {
     case in_type::handshake:
       return decode_handshake(result, config, object);
     case in_type::set_game_state: {
       auto cmd = make<set_game_state_cmd>(type);
-      if (!state_text(result, config, object, cmd->state)) {
+      if (!state_text(result, config, object, text, cmd->state)) {
         return false;
       }
       result.cmd = std::move(cmd);
@@ -308,7 +310,7 @@ decode_result decode_unsafe(const relay_config& config, std::string_view text, b
     result.error = protocol_error{"handshake_required", "the first message must be a handshake"};
     return result;
   }
-  decode_body(result, config, type, object, text.size());
+  decode_body(result, config, type, object, text);
   if (result.error) {
     result.cmd.reset();
     result.room_code.clear();

@@ -328,7 +328,7 @@ void relay_game::join_host(const input& in, effects& out) {
   state_.host_client_id = "h_" + in.secret;
   state_.members[in.conn] = relay::member{host_role, state_.host_client_id};
   out.bind(in.conn, host_role, false);
-  send(in.conn, out_type::handshake_response, host_handshake_response(), out);
+  send_joined(in.conn, host_handshake_response(), out);
 
   // Messages that waited for a host, oldest first.
   while (!state_.host_queue.empty()) {
@@ -348,7 +348,6 @@ json::object relay_game::host_handshake_response() const {
   frame["roomCode"] = state_.room_code;
   frame["role"] = "host";
   frame["clientId"] = state_.host_client_id;
-  frame["gameState"] = relay::parse_state(state_.game_state);
 
   // Seats in the order they were taken, then connected audience in join order.
   std::vector<const relay::seat*> seats;
@@ -465,10 +464,9 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
   response["role"] = "player";
   response["clientId"] = held->client_id;
   response["seatToken"] = seat_token;  // to this connection only
-  response["gameState"] = relay::parse_state(state_.game_state);
   response["playerState"] =
       held->player_state ? json::value(*held->player_state) : json::value(nullptr);
-  send(in.conn, out_type::handshake_response, response, out);
+  send_joined(in.conn, response, out);
 
   json::object joined = relay::frame_of(out_type::client_joined);
   joined["clientId"] = held->client_id;
@@ -497,7 +495,6 @@ void relay_game::join_audience(const input& in, const relay::handshake_cmd& cmd,
   response["roomCode"] = state_.room_code;
   response["role"] = "audience";
   response["clientId"] = added.client_id;
-  response["gameState"] = relay::parse_state(state_.game_state);
   json::array active;
   for (const relay::poll& p : state_.polls) {
     if (p.active) {
@@ -507,7 +504,7 @@ void relay_game::join_audience(const input& in, const relay::handshake_cmd& cmd,
     }
   }
   response["polls"] = std::move(active);
-  send(in.conn, out_type::handshake_response, response, out);
+  send_joined(in.conn, response, out);
 
   json::object joined = relay::frame_of(out_type::client_joined);
   joined["clientId"] = added.client_id;
@@ -782,6 +779,12 @@ void relay_game::on_poll_results(connection_id conn, const relay::poll_results_r
 void relay_game::send(connection_id conn, out_type type, const json::object& frame,
                       effects& out) const {
   out.send(conn, relay::index_of(type), make_frame(relay::encode(frame)));
+}
+
+void relay_game::send_joined(connection_id conn, const json::object& response, effects& out) const {
+  // The game state goes in as the host wrote it (relay::decode keeps its text), last.
+  out.send(conn, relay::index_of(out_type::handshake_response),
+           make_frame(with_raw_member(relay::encode(response), "gameState", state_.game_state)));
 }
 
 void relay_game::send_to_host(out_type type, const json::object& frame, effects& out) const {

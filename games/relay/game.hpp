@@ -60,6 +60,8 @@ class relay_game : public game {
                     std::uint16_t close_code, std::string reason, effects& out);
   relay::poll* find_poll(std::string_view poll_id) noexcept;
   boost::json::object host_handshake_response() const;
+  // A successful handshake_response, with the game state's text spliced in as "gameState".
+  void send_joined(connection_id conn, const boost::json::object& response, effects& out) const;
 
   relay_config config_;
   relay::room_state state_;

@@ -68,8 +68,7 @@ std::string relay_module::check_config(const relay_config& config) {
 
 relay_module::relay_module(relay_config config)
     : module_base(game_name, "/ws/relay",
-                  {relay::role_names, relay::in_type_names, relay::out_type_names},
-                  config) {}
+                  {relay::role_names, relay::in_type_names, relay::out_type_names}, config) {}
 
 decode_result relay_module::decode(std::string_view text, bool first_message) const {
   return relay::decode(config(), text, first_message);

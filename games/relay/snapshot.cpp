@@ -19,7 +19,9 @@ using namespace snapshot_read;
 
 namespace {
 
-// 2: each seat has "tokenHash". 1 (up to the seat tokens): a seat was reclaimed with its clientId
+// 2: each seat has "tokenHash", and the game state is kept as the host's text ("gameStateText",
+// numbers exactly as written) instead of a re-serialized object ("gameState"). 1 (up to the seat
+// tokens): a seat was reclaimed with its clientId
 // ("p_" + the secret) alone; such a seat's token is its clientId (docs/protocol/relay.md).
 constexpr std::int64_t snapshot_schema = 2;
 constexpr std::int64_t oldest_snapshot_schema = 1;
@@ -82,7 +84,14 @@ std::unique_ptr<game> restore_unsafe(const relay_config& config, std::string_vie
   state.max_players = static_cast<std::uint32_t>(max_players);
   state.max_audience = static_cast<std::uint32_t>(max_audience);
 
-  state.game_state = json::serialize(as_object(field(root, "gameState")));
+  if (schema >= 2) {
+    // The host's own text, kept byte for byte; it must still be one JSON object.
+    state.game_state = as_string(field(root, "gameStateText"));
+    const json::value game_state = parse_document(state.game_state, 64);
+    as_object(game_state);
+  } else {
+    state.game_state = json::serialize(as_object(field(root, "gameState")));
+  }
   state.next_seq = as_uint(field(root, "nextSeq"));
 
   for (const json::value& entry : as_array(field(root, "seats"))) {
@@ -146,7 +155,7 @@ std::string relay_game::snapshot() const {
                                 {"hostKeyHash", state_.host_key_hash},
                                 {"maxPlayers", state_.max_players},
                                 {"maxAudience", state_.max_audience}};
-  root["gameState"] = relay::parse_state(state_.game_state);
+  root["gameStateText"] = state_.game_state;
   root["nextSeq"] = state_.next_seq;
 
   json::array seats;

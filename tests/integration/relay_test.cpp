@@ -1,13 +1,16 @@
 // The relay protocol (docs/protocol/relay.md) end to end: the real partyd binary, real
 // WebSocket clients on 127.0.0.1. One server per test. Absence of a frame is proven by ordering
 // (a probe whose answer must come next), not by sleeping.
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+
 #include <boost/json.hpp>
+#include <filesystem>
 
 #include "support/relay_fixture.hpp"
 #include "support/test_server.hpp"
@@ -368,6 +371,42 @@ TEST_F(relay_test, field_errors_after_the_handshake_carry_the_request_type) {
 }
 
 // ---- game and player state ----
+
+// A relay forwards what it was sent: numbers that a parse and a re-serialization would change
+// (a big integer, 0.1, an exponent) reach players, later joiners and, after a restart, everyone
+// byte for byte.
+TEST_F(relay_test, game_state_numbers_pass_through_unchanged_also_after_a_restart) {
+  char dir[] = "/tmp/partyd-rn-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::vector<std::string> args = {"--store", std::string("file:") + dir + "/data"};
+  start_server(args);
+  const relay_room room = create_room();
+  auto host = join_host(room);
+  auto player = join_player(room);
+  ASSERT_TRUE(host && player);
+  const std::string state = R"({"big":123456789012345678901234567890,"f":0.1,"e":1.5e-7})";
+  ASSERT_TRUE(host->send_raw(R"({"type":"set_game_state","state":)" + state + "}"));
+  auto relayed = player->receive_text();
+  ASSERT_TRUE(relayed);
+  EXPECT_EQ(*relayed, R"({"type":"game_state","state":)" + state + "}");
+
+  const auto joined_text = [&](const json::object& handshake) -> std::string {
+    ws_client client;
+    if (!client.connect(server_->port(), relay_path()) || !client.send(handshake)) return {};
+    return client.receive_text().value_or("");
+  };
+  const json::object late = handshake_message(room.code, "player", {});
+  EXPECT_NE(joined_text(late).find(R"("gameState":)" + state), std::string::npos);
+  host = {};
+  player = {};
+  EXPECT_EQ(server_->stop(), 0);  // the last snapshot is written on the way out
+  start_server(args);
+  const std::string after =
+      joined_text(handshake_message(room.code, "host", {{"hostKey", room.host_key}}));
+  EXPECT_NE(after.find(R"("gameState":)" + state), std::string::npos) << after;
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+}
 
 TEST_F(relay_test, game_state_goes_to_players_and_audience_not_host_and_to_later_joiners) {
   start_server();

@@ -168,7 +168,7 @@ bool ws_client::send_bytes(std::size_t bytes, std::chrono::milliseconds timeout)
   return send_raw(std::string(bytes, 'x'), timeout);
 }
 
-std::optional<json::object> ws_client::receive(std::chrono::milliseconds timeout) {
+std::optional<std::string> ws_client::receive_text(std::chrono::milliseconds timeout) {
   if (!connected_) {
     return std::nullopt;
   }
@@ -178,6 +178,15 @@ std::optional<json::object> ws_client::receive(std::chrono::milliseconds timeout
   }
   std::string text = std::move(inbox_.front());
   inbox_.pop_front();
+  return text;
+}
+
+std::optional<json::object> ws_client::receive(std::chrono::milliseconds timeout) {
+  std::optional<std::string> next = receive_text(timeout);
+  if (!next) {
+    return std::nullopt;
+  }
+  std::string text = std::move(*next);
   boost::system::error_code ec;
   json::value parsed = json::parse(text, ec);
   if (ec || !parsed.is_object()) {

@@ -63,6 +63,8 @@ class ws_client {
   // The next message parsed as JSON (a non-object or unparsable message is returned as
   // {"type":"<unparsable>","raw":...}); nullopt on timeout or when the connection ended.
   std::optional<boost::json::object> receive(std::chrono::milliseconds timeout = 5s);
+  // The next message as its text, unparsed (to check bytes the server passes through).
+  std::optional<std::string> receive_text(std::chrono::milliseconds timeout = 5s);
   // Skips messages until one with this `type`; nullopt on timeout or close.
   std::optional<boost::json::object> receive_until(std::string_view type,
                                                    std::chrono::milliseconds timeout = 5s);

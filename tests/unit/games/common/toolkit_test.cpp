@@ -54,3 +54,25 @@ TEST(SnapshotRead, RestoreGuardedTurnsAnyThrowIntoNull) {
 
 }  // namespace
 }  // namespace partyd
+
+namespace partyd {
+namespace {
+
+TEST(RawMember, CutsTheValueOutAsWritten) {
+  const std::string text =
+      R"({"type":"set_game_state", "state" : {"big":123456789012345678901234567890,"f":0.1,)"
+      R"("s":"a}\"b","n":[1,{"x":2}]} ,"after":1})";
+  const auto raw = raw_member(text, "state");
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(*raw, R"({"big":123456789012345678901234567890,"f":0.1,"s":"a}\"b","n":[1,{"x":2}]})");
+  EXPECT_EQ(*raw_member(text, "after"), "1");
+  EXPECT_FALSE(raw_member(text, "missing"));
+  EXPECT_FALSE(raw_member(R"({"state":1,"state":2})", "state")) << "a duplicate is ambiguous";
+  EXPECT_FALSE(raw_member(R"({"st\u0061te":1})", "state")) << "escaped keys are not decoded";
+  EXPECT_FALSE(raw_member("[1]", "state"));
+  EXPECT_EQ(with_raw_member(R"({"type":"x"})", "s", "{1}"), R"({"type":"x","s":{1}})");
+  EXPECT_EQ(with_raw_member("{}", "s", "2"), R"({"s":2})");
+}
+
+}  // namespace
+}  // namespace partyd

@@ -142,7 +142,9 @@ TEST(RelaySnapshot, GarbageRestoresToNullptr) {
   bad.push_back(mutate([](json::object& r) { r["config"].as_object()["hostKeyHash"] = ""; }));
   bad.push_back(mutate([](json::object& r) { r["config"].as_object()["maxPlayers"] = -1; }));
   bad.push_back(mutate([](json::object& r) { r["config"].as_object()["maxAudience"] = 1e9; }));
-  bad.push_back(mutate([](json::object& r) { r["gameState"] = json::array{}; }));
+  bad.push_back(mutate([](json::object& r) { r["gameStateText"] = "[]"; }));
+  bad.push_back(mutate([](json::object& r) { r["gameStateText"] = "{"; }));
+  bad.push_back(mutate([](json::object& r) { r["gameStateText"] = json::object{}; }));
   bad.push_back(mutate([](json::object& r) { r["nextSeq"] = "x"; }));
   bad.push_back(mutate([](json::object& r) { r["nextSeq"] = 1; }));  // seats' seq must be below
   bad.push_back(mutate([](json::object& r) { r["seats"] = json::object{}; }));
