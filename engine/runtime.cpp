@@ -40,7 +40,10 @@ runtime::runtime(runtime_options options, metrics_registry& metrics)
                               "Steps whose replies waited for their snapshot to reach the store")),
       durable_timeouts_(metrics.get_counter(
           "partyd_durable_reply_timeouts_total", "",
-          "Held replies released because the store took longer than the timeout")) {
+          "Held replies released because the store took longer than the timeout")),
+      snapshot_rewrites_(
+          metrics.get_counter("partyd_snapshot_rewrites_total", "",
+                              "Unchanged rooms snapshotted again because the store lost them")) {
   if (!options_.clock) {
     options_.clock = system_now;
   }
@@ -222,7 +225,8 @@ runtime::create_outcome runtime::create_room(const game_module& module,
   return outcome;
 }
 
-runtime::restore_outcome runtime::restore_room(std::string_view bytes) {
+runtime::restore_outcome runtime::restore_room(std::string_view bytes,
+                                               std::string_view expected_code) {
   PARTYD_CHECK(started_);  // restore after start(): the room's worker must exist
   restore_outcome outcome;
   auto snapshot = decode_room_snapshot(bytes, outcome.error);
@@ -230,6 +234,11 @@ runtime::restore_outcome runtime::restore_room(std::string_view bytes) {
     return outcome;
   }
   outcome.code = snapshot->code;
+  if (!expected_code.empty() && snapshot->code != expected_code) {
+    outcome.error = "the snapshot is of room '" + snapshot->code + "', not of its key '" +
+                    std::string(expected_code) + "'";
+    return outcome;
+  }
   const game_module* module = module_by_name(snapshot->game);
   if (!module) {
     outcome.error = "unknown game '" + snapshot->game + "'";
@@ -323,6 +332,13 @@ void runtime::notify_durable(const std::shared_ptr<room>& target, std::uint64_t 
   target->note_durable(version);
   if (!target->closed() && target->claim_schedule()) {
     workers_[target->worker_index()]->wake(target);
+  }
+}
+
+void runtime::request_full_snapshot() {
+  log::info("full_snapshot_requested", {{"rooms", room_count()}, {"workers", workers_.size()}});
+  for (auto& w : workers_) {
+    w->request_full_snapshot();
   }
 }
 

@@ -65,13 +65,15 @@ class runtime {
   void set_snapshot_sink(snapshot_sink* sink) noexcept { snapshot_sink_ = sink; }
   snapshot_sink* snapshots() const noexcept { return snapshot_sink_; }
 
-  // Rebuilds a room from encode_room_snapshot() bytes (boot, before start() or later).
+  // Rebuilds a room from encode_room_snapshot() bytes (boot, before start() or later). With
+  // `expected_code` (the store key the bytes were found under), a snapshot of another room is
+  // refused: a copy under a stale key must not bring a closed room back.
   struct restore_outcome {
     bool ok = false;
     std::string code;
     std::string error;
   };
-  restore_outcome restore_room(std::string_view bytes);
+  restore_outcome restore_room(std::string_view bytes, std::string_view expected_code = {});
 
   void start();
   // Lets the workers finish every input already queued, then joins them.
@@ -112,6 +114,13 @@ class runtime {
   // Any thread (the snapshot writer): `version` of the room is in the store; its worker releases
   // the replies it held for it.
   void notify_durable(const std::shared_ptr<room>& target, std::uint64_t version);
+
+  // Any thread (the snapshot writer, when the store lost its snapshots): every open room is
+  // snapshotted again, whether it changed or not. Each worker writes its rooms in bounded batches
+  // (full_snapshot_batch per timer tick) between its other work; a new request starts over.
+  void request_full_snapshot();
+  static constexpr std::size_t full_snapshot_batch = 128;
+  counter& snapshot_rewrites() noexcept { return snapshot_rewrites_; }
 
   std::vector<room_listing> list_rooms() const;
   std::size_t room_count() const;
@@ -160,6 +169,7 @@ class runtime {
   counter& rooms_created_;
   counter& replies_held_;
   counter& durable_timeouts_;
+  counter& snapshot_rewrites_;
 };
 
 }  // namespace partyd

@@ -96,14 +96,25 @@ void worker::stop() {
 
 void worker::wake(std::shared_ptr<room> ready) { ready_.enqueue(std::move(ready)); }
 
+void worker::request_full_snapshot() {
+  full_snapshot_requested_.store(true, std::memory_order_release);
+  ready_.enqueue(nullptr);  // wakes the thread if it sleeps
+}
+
 void worker::run() {
   std::shared_ptr<room> ready;
   for (;;) {
     fire_timers(owner_.now());
+    continue_full_snapshot(owner_.now(), false);
     const time_ms next = wheel_.next_wake();
     std::int64_t timeout_us = -1;  // nothing due: sleep until a room is ready
     if (next >= 0) {
       timeout_us = std::max<std::int64_t>(0, (next - owner_.now()) * 1000);
+    }
+    if (!full_snapshot_left_.empty()) {
+      const std::int64_t batch_us =
+          std::max<std::int64_t>(0, (full_snapshot_next_ - owner_.now()) * 1000);
+      timeout_us = timeout_us < 0 ? batch_us : std::min(timeout_us, batch_us);
     }
     if (!runnable_.empty()) {
       timeout_us = 0;  // rooms still have inputs: take newly ready rooms, do not sleep
@@ -111,6 +122,7 @@ void worker::run() {
     if (stopping_.load(std::memory_order_acquire)) {
       // Shutdown: finish what is queued, but do not wait for timers; then persist every change.
       if (runnable_.empty() && !ready_.try_dequeue(ready)) {
+        continue_full_snapshot(owner_.now(), true);  // the store lost them: all, now
         snapshot_all_dirty(owner_.now());
         return;
       }
@@ -608,6 +620,42 @@ void worker::snapshot_all_dirty(time_ms now) {
     if (!target->closed()) {
       release_held(*target, target->hold_version);
     }
+  }
+}
+
+void worker::continue_full_snapshot(time_ms now, bool everything) {
+  // A plain load first: this runs on every wakeup, the exchange only after a request.
+  if (full_snapshot_requested_.load(std::memory_order_relaxed) &&
+      full_snapshot_requested_.exchange(false, std::memory_order_acq_rel)) {
+    // Starts over: rooms written by an earlier request may be lost again.
+    full_snapshot_left_.clear();
+    full_snapshot_left_.reserve(rooms_.size());
+    for (const auto& [serial, target] : rooms_) {
+      full_snapshot_left_.push_back(serial);
+    }
+    full_snapshot_next_ = now;
+    full_snapshot_written_ = 0;
+  }
+  if (full_snapshot_left_.empty() || (!everything && now < full_snapshot_next_)) {
+    return;
+  }
+  std::size_t budget = everything ? full_snapshot_left_.size() : runtime::full_snapshot_batch;
+  while (budget > 0 && !full_snapshot_left_.empty()) {
+    const std::uint64_t serial = full_snapshot_left_.back();
+    full_snapshot_left_.pop_back();
+    auto it = rooms_.find(serial);
+    if (it == rooms_.end() || it->second->closed()) {
+      continue;  // closed since the request: its key is removed, not rewritten
+    }
+    snapshot_now(*it->second, now);
+    owner_.snapshot_rewrites().inc();
+    ++full_snapshot_written_;
+    --budget;
+  }
+  // One batch per timer tick: a worker with many rooms keeps serving them meanwhile.
+  full_snapshot_next_ = now + owner_.options().timer_tick_ms;
+  if (full_snapshot_left_.empty()) {
+    log::info("full_snapshot_done", {{"worker", index_}, {"rooms", full_snapshot_written_}});
   }
 }
 

@@ -32,6 +32,8 @@ class worker {
   void stop();
   // Any thread: the room has inputs.
   void wake(std::shared_ptr<room> ready);
+  // Any thread: snapshot every room of this worker again (runtime::request_full_snapshot).
+  void request_full_snapshot();
   // Any thread: several rooms at once, one signal.
   template <class MoveIterator>
   void wake_many(MoveIterator first, std::size_t count) {
@@ -61,6 +63,9 @@ class worker {
   void maybe_snapshot(room& target, time_ms now);
   void snapshot_now(room& target, time_ms now);
   void snapshot_all_dirty(time_ms now);
+  // Takes a new full-snapshot request, then writes the next batch of its rooms when due (every
+  // room left when `everything`, at shutdown).
+  void continue_full_snapshot(time_ms now, bool everything);
   bool hold_enabled() const;
   void hold(room& target, time_ms now, std::uint64_t version);
   void hold_frame(room& target, std::vector<std::shared_ptr<connection_sink>> to,
@@ -83,6 +88,10 @@ class worker {
   timer_wheel wheel_;
   std::vector<timer_wheel::entry> expired_;
   std::unordered_map<std::uint64_t, std::shared_ptr<room>> rooms_;  // pinned here, by serial
+  std::atomic<bool> full_snapshot_requested_{false};
+  std::vector<std::uint64_t> full_snapshot_left_;  // serials still to snapshot again
+  time_ms full_snapshot_next_ = 0;                 // when the next batch of them is due
+  std::size_t full_snapshot_written_ = 0;          // by the current request, for its log line
   effects effects_;
 
   histogram& step_latency_;

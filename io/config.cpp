@@ -75,10 +75,13 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
     ("io-threads", po::value(&c.io_threads)->default_value(c.io_threads), "network threads, one io_context each")
     ("workers", po::value(&c.engine.workers)->default_value(c.engine.workers), "worker threads running rooms")
     ("max-connections", po::value(&c.max_connections)->default_value(c.max_connections), "open WebSocket connections at most; more are refused with HTTP 503")
+    ("max-sockets", po::value(&c.max_sockets)->default_value(c.max_sockets), "accepted sockets (HTTP and WebSocket, before and after a request) open at most; more are closed at once; 0: the descriptor limit (RLIMIT_NOFILE) minus a reserve, at most --max-connections plus max(--max-connections, 1024)")
+    ("max-connections-per-ip", po::value(&c.max_connections_per_ip)->default_value(c.max_connections_per_ip), "accepted sockets open at most per client address (IPv6: per /64 prefix); more are closed at once; 0: unlimited (use 0 behind a reverse proxy, where every client has the proxy's address)")
     ("allowed-origins", po::value(&allowed_origins)->default_value(""), "comma-separated exact origins (e.g. https://party.example.com) a WebSocket upgrade's Origin header must match, else HTTP 403; upgrades without Origin are accepted; empty: any origin")
     ("max-rooms", po::value(&c.engine.max_rooms)->default_value(c.engine.max_rooms), "open rooms at most")
     ("http-timeout-ms", po::value(&c.http_timeout_ms)->default_value(c.http_timeout_ms), "an HTTP request (or WebSocket upgrade) must arrive, and its answer be written, within this time")
     ("handshake-timeout-ms", po::value(&c.handshake_timeout_ms)->default_value(c.handshake_timeout_ms), "a connection must complete its handshake within this time")
+    ("message-timeout-ms", po::value(&c.message_timeout_ms)->default_value(c.message_timeout_ms), "a WebSocket message (all its fragments) must be complete within this time of its first bytes; else close 1008 message_timeout")
     ("idle-timeout-ms", po::value(&c.idle_timeout_ms)->default_value(c.idle_timeout_ms), "close a connection silent this long; pings are sent at half of it")
     ("outbox-max-bytes", po::value(&c.outbox_max_bytes)->default_value(c.outbox_max_bytes), "unsent bytes per connection before it is disconnected as a slow consumer")
     ("inbox-max", po::value(&c.engine.inbox_max)->default_value(c.engine.inbox_max), "pending client messages per room; more are refused with inbox_full")
@@ -141,9 +144,9 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
   if (c.io_threads == 0 || c.engine.workers == 0 || c.engine.inbox_max == 0 ||
       c.engine.batch_per_room == 0 || c.engine.room_code_length < limits::room_code_length_min ||
       c.engine.room_code_length > limits::room_code_length_max || c.rate_limit_window_ms <= 0 ||
-      c.handshake_timeout_ms <= 0 || c.http_timeout_ms <= 0 || c.engine.snapshot_interval_ms <= 0 ||
-      c.engine.durable_reply_timeout_ms < 0 || c.idle_timeout_ms <= 0 ||
-      c.engine.inactivity_ms <= 0) {
+      c.handshake_timeout_ms <= 0 || c.http_timeout_ms <= 0 || c.message_timeout_ms <= 0 ||
+      c.engine.snapshot_interval_ms <= 0 || c.engine.durable_reply_timeout_ms < 0 ||
+      c.idle_timeout_ms <= 0 || c.engine.inactivity_ms <= 0) {
     std::cerr << "partyd: thread counts, limits and timeouts must be positive; room code length "
                  "4..16\n";
     exit_code = 2;

@@ -25,8 +25,18 @@ struct server_config {
   std::string store_prefix = "partyd:room:";
   std::size_t io_threads = 1;
   std::size_t max_connections = limits::max_connections;
+  // Accepted sockets (HTTP and WebSocket) open at most; more are closed at once. 0: derived at
+  // start from RLIMIT_NOFILE (io/server.cpp, server::start).
+  std::size_t max_sockets = 0;
+  // Sockets open at most per client address (IPv6: per /64); 0 = unlimited. Sized for a venue
+  // behind one NAT address: 250 phones, each with a stale socket awaiting its idle timeout after
+  // a reconnect.
+  std::size_t max_connections_per_ip = 512;
   std::int64_t http_timeout_ms = limits::http_timeout_ms;
   std::int64_t handshake_timeout_ms = limits::handshake_timeout_ms;
+  // A WebSocket message whose first bytes arrived (a first fragment, or part of a frame) must be
+  // complete within this time: the largest brainrot message (256 KiB) on a ~10 KB/s uplink.
+  std::int64_t message_timeout_ms = 30000;
   std::int64_t idle_timeout_ms = limits::idle_timeout_ms;  // pings go out at half of it
   std::size_t outbox_max_bytes = limits::outbox_max_bytes;
   std::size_t http_body_max_bytes = limits::http_body_max_bytes;

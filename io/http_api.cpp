@@ -100,8 +100,9 @@ std::optional<http_response> handle_admin(const http_request& request, server_co
   }
   if (!authorized(request, ctx)) {
     ctx.io.auth_failures.inc();
-    // The token itself is never logged.
-    log::warn("auth_failed", {{"path", path}, {"method", std::string(request.method_string())}});
+    // The token itself is never logged; a guessing loop gets a bounded number of lines.
+    ctx.logs.auth_failed.write(steady_ms(),
+                               {{"path", path}, {"method", std::string(request.method_string())}});
     http_response res = error_response(request, http::status::unauthorized, "unauthorized",
                                        "missing or wrong bearer token");
     res.set(http::field::www_authenticate, "Bearer");
@@ -143,16 +144,26 @@ std::optional<http_response> handle_admin(const http_request& request, server_co
     // never hold a room code that a crash right after the answer would lose.
     // The answer is sent by whichever comes second: the room being durable (another thread) or
     // this thread having built the reply.
+    // "durable" in the 201 says whether the room's first snapshot is in the store: false while
+    // the store is degraded (nothing waits then), after the wait timed out, or without a store.
     struct pending_answer {
       std::mutex mutex;
-      std::optional<http_response> reply;
+      std::optional<http_response> reply;  // its body is set by finish()
+      json::object body;
+      std::shared_ptr<room> created;
       bool durable = false;
     };
+    const auto finish = [](pending_answer& p) {
+      p.body["durable"] = p.created->durable_version() > 0;
+      p.reply->body() = json::serialize(p.body);
+      p.reply->prepare_payload();
+      return std::move(*p.reply);
+    };
     auto pending = std::make_shared<pending_answer>();
-    auto on_durable = [pending, respond] {
+    auto on_durable = [pending, respond, finish] {
       std::lock_guard lock(pending->mutex);
       pending->durable = true;
-      if (pending->reply) respond(std::move(*pending->reply));
+      if (pending->reply) respond(finish(*pending));
     };
     auto outcome = ctx.engine.create_room(*module, options, on_durable);
     if (outcome.error) {
@@ -161,9 +172,11 @@ std::optional<http_response> handle_admin(const http_request& request, server_co
       return error_response(request, status, outcome.error.code, outcome.error.message);
     }
     std::lock_guard lock(pending->mutex);
-    pending->reply = json_response(request, http::status::created, outcome.reply);
+    pending->reply = make_response(request, http::status::created, {});
+    pending->body = std::move(outcome.reply);
+    pending->created = outcome.created;
     if (pending->durable) {
-      return std::move(*pending->reply);
+      return finish(*pending);
     }
     return std::nullopt;
   }
@@ -275,10 +288,13 @@ std::optional<http_response> handle_http(const http_request& request, server_con
       }
       return json_response(request, http::status::ok, body);
     }
-    return json_response(
-        request, http::status::service_unavailable,
-        json::object{{"ready", false},
-                     {"reason", phase == server_phase::starting ? "starting" : "shutting_down"}});
+    // Starting: the boot load has not read the whole store yet (store_unreachable: it failed).
+    std::string_view reason = "shutting_down";
+    if (phase == server_phase::starting) {
+      reason = ctx.writer && ctx.writer->degraded() ? "store_unreachable" : "starting";
+    }
+    return json_response(request, http::status::service_unavailable,
+                         json::object{{"ready", false}, {"reason", reason}});
   }
   if (path == "/metrics" && request.method() == http::verb::get) {
     const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
@@ -295,22 +311,47 @@ std::optional<http_response> handle_http(const http_request& request, server_con
 }
 
 http_session::http_session(server_context& ctx, io_thread& thread,
-                           boost::asio::ip::tcp::socket&& socket)
-    : ctx_(ctx), thread_(thread), socket_(std::move(socket)) {}
+                           boost::asio::ip::tcp::socket&& socket, socket_slot slot)
+    : ctx_(ctx), thread_(thread), socket_(std::move(socket)), slot_(std::move(slot)) {}
 
 void http_session::start() {
   thread_.http_sessions.emplace(this, weak_from_this());
   do_read();
 }
 
+namespace {
+
+// Near --max-sockets (within a tenth of it), connections that have not sent a whole request get
+// this long instead of --http-timeout-ms.
+constexpr std::int64_t kPressureRequestMs = 1000;
+
+bool near_socket_limit(const server_context& ctx) {
+  return ctx.sockets.load(std::memory_order_relaxed) + ctx.max_sockets / 10 >= ctx.max_sockets;
+}
+
+}  // namespace
+
 void http_session::sweep(std::int64_t now_ms) {
   if (now_ms >= deadline_ms_) {
     close();  // cancels the pending wait, read or write
+    return;
+  }
+  if (awaiting_request_ && now_ms - waiting_since_ms_ >= kPressureRequestMs &&
+      near_socket_limit(ctx_)) {
+    ctx_.io.http_pressure_closes.inc();
+    close();
   }
 }
 
 void http_session::do_read() {
-  deadline_ms_ = steady_ms() + ctx_.config.http_timeout_ms;
+  waiting_since_ms_ = steady_ms();
+  deadline_ms_ = waiting_since_ms_ + ctx_.config.http_timeout_ms;
+  awaiting_request_ = true;
+  if (buffer_.size() > 0) {
+    // Pipelined: the next request (or its start) was read together with the last one.
+    read_request();
+    return;
+  }
   // Wait for the request's first bytes before the parser, its buffer and Beast's read operation
   // exist: until then a connection costs only this exactly sized wait.
   socket_.async_wait(net::socket_base::wait_read,
@@ -350,6 +391,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     close();
     return;
   }
+  awaiting_request_ = false;
   http_request request = parser_->release();
   if (beast::websocket::is_upgrade(request)) {
     const std::string_view path = path_of(request.target());
@@ -377,16 +419,16 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     } else if (!origin_allowed(request, ctx_)) {
       ctx_.io.ws_origin_rejected.inc();
       const std::string_view origin = request[http::field::origin];
-      log::warn("connection_refused", {{"reason", "origin_not_allowed"},
-                                       {"game", module->name()},
-                                       {"origin", origin.substr(0, 200)}});
+      ctx_.logs.connection_refused.write(steady_ms(), {{"reason", "origin_not_allowed"},
+                                                       {"game", module->name()},
+                                                       {"origin", origin.substr(0, 200)}});
       refusal = error_response(request, http::status::forbidden, "origin_not_allowed",
                                "this Origin may not open WebSockets here");
     } else if (ctx_.ws_connections.fetch_add(1) >= ctx_.config.max_connections) {
       ctx_.ws_connections.fetch_sub(1);
       ctx_.io.ws_refused.inc();
-      log::warn("connection_refused",
-                {{"reason", "max_connections"}, {"limit", ctx_.config.max_connections}});
+      ctx_.logs.connection_refused.write(
+          steady_ms(), {{"reason", "max_connections"}, {"limit", ctx_.config.max_connections}});
       refusal = error_response(request, http::status::service_unavailable, "too_many_connections",
                                "the server holds its maximum number of connections");
     } else {
@@ -428,8 +470,10 @@ void http_session::accept_upgrade(std::string_view key, const game_module& modul
   // that the long-lived session takes their place in the heap instead of landing above them and
   // leaving a hole per connection after a join storm (measured: ~1.5 KiB of RSS each).
   net::post(thread_.context, [&ctx = ctx_, &thread = thread_, &module, socket = std::move(socket_),
-                              response = std::move(response), early = std::move(early)]() mutable {
-    auto session = std::make_shared<ws_session>(ctx, thread, std::move(socket), module);
+                              slot = std::move(slot_), response = std::move(response),
+                              early = std::move(early)]() mutable {
+    auto session =
+        std::make_shared<ws_session>(ctx, thread, std::move(socket), module, std::move(slot));
     session->start(response, early);
   });
 }
@@ -461,6 +505,7 @@ void http_session::close() {
   beast::error_code ignored;
   socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
   socket_.close(ignored);
+  slot_.release();
   thread_.http_sessions.erase(this);
 }
 

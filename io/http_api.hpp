@@ -32,9 +32,12 @@ std::optional<http_response> handle_http(const http_request& request, server_con
 
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  http_session(server_context& ctx, io_thread& thread, boost::asio::ip::tcp::socket&& socket);
+  http_session(server_context& ctx, io_thread& thread, boost::asio::ip::tcp::socket&& socket,
+               socket_slot slot);
   void start();
-  // io thread, from the sweep: closes a connection whose request or response is overdue.
+  // io thread, from the sweep: closes a connection whose request or response is overdue, and,
+  // while the server is near --max-sockets, one that has not sent a whole request within a
+  // second (idle sockets must not keep new clients out).
   void sweep(std::int64_t now_ms);
 
  private:
@@ -53,7 +56,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // A plain socket: deadlines come from the io thread's sweep, so a connection that has not sent
   // its request yet holds no timer, buffer or read operation (a join storm opens thousands).
   boost::asio::ip::tcp::socket socket_;
+  socket_slot slot_;  // released when the socket closes, or moved to the ws_session
   std::int64_t deadline_ms_ = 0;
+  std::int64_t waiting_since_ms_ = 0;  // when the wait for the current request began
+  bool awaiting_request_ = false;      // no whole request read since waiting_since_ms_
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::shared_ptr<http_response> response_;

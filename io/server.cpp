@@ -1,5 +1,7 @@
 #include "io/server.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -22,8 +24,12 @@ namespace {
 
 // Connection deadlines without a timer per connection: each io thread visits its sessions every
 // `interval` (first-message deadline, keep-alive pings, idle and close-handshake timeouts).
-void sweep_sessions(io_thread& thread, std::chrono::milliseconds interval) {
+void sweep_sessions(server_context& ctx, io_thread& thread, bool first_thread,
+                    std::chrono::milliseconds interval) {
   const std::int64_t now = steady_ms();
+  if (first_thread) {
+    ctx.logs.flush(now);  // counts of rate-limited log lines whose window is over
+  }
   std::vector<std::shared_ptr<ws_session>> live;
   live.reserve(thread.sessions.size());
   for (auto& [id, weak] : thread.sessions) {
@@ -47,17 +53,114 @@ void sweep_sessions(io_thread& thread, std::chrono::milliseconds interval) {
     session->sweep(now);  // may remove itself from thread.http_sessions
   }
   thread.sweep_timer.expires_after(interval);
-  thread.sweep_timer.async_wait([&thread, interval](const boost::system::error_code& ec) {
-    if (!ec) {
-      sweep_sessions(thread, interval);
+  thread.sweep_timer.async_wait(
+      [&ctx, &thread, first_thread, interval](const boost::system::error_code& ec) {
+        if (!ec) {
+          sweep_sessions(ctx, thread, first_thread, interval);
+        }
+      });
+}
+
+// Descriptors kept back from --max-sockets for everything else the process opens: stdio, epoll
+// and eventfds of each io thread, the listener, the store's files or Redis socket, the descriptor
+// the listener holds in reserve for EMFILE (17 in all with one io thread and the file store).
+constexpr std::size_t kDescriptorReserve = 64;
+
+// The soft descriptor limit, raised to the hard one first: systemd and most distributions give
+// processes a soft limit of 1024 and expect servers that need more to raise it themselves.
+std::size_t raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return 0;
+  }
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      limit = raised;
     }
-  });
+  }
+  return limit.rlim_cur == RLIM_INFINITY ? std::size_t{1} << 20
+                                         : static_cast<std::size_t>(limit.rlim_cur);
 }
 
 }  // namespace
 
+address_key address_key::of(const net::ip::address& address) {
+  address_key key;
+  if (address.is_v4()) {
+    key.low = address.to_v4().to_uint();
+    return key;
+  }
+  const net::ip::address_v6 v6 = address.to_v6();
+  if (v6.is_v4_mapped()) {
+    key.low = net::ip::make_address_v4(net::ip::v4_mapped, v6).to_uint();
+    return key;
+  }
+  const auto bytes = v6.to_bytes();
+  for (std::size_t i = 0; i < 8; ++i) {
+    key.high = (key.high << 8) | bytes[i];
+  }
+  key.low = ~std::uint64_t{0};  // never an IPv4 key
+  return key;
+}
+
+server_context::admission server_context::admit(const net::ip::address& peer, socket_slot& slot) {
+  if (sockets.fetch_add(1, std::memory_order_relaxed) >= max_sockets) {
+    sockets.fetch_sub(1, std::memory_order_relaxed);
+    return admission::max_sockets;
+  }
+  const std::size_t per_ip = config.max_connections_per_ip;
+  const address_key key = per_ip > 0 ? address_key::of(peer) : address_key{};
+  if (per_ip > 0) {
+    std::lock_guard lock(addresses_mutex);
+    std::uint32_t& count = sockets_by_address[key];
+    if (count >= per_ip) {  // count > 0: the entry was there already
+      sockets.fetch_sub(1, std::memory_order_relaxed);
+      return admission::max_per_ip;
+    }
+    ++count;
+  }
+  io.sockets_open.add(1);
+  slot = socket_slot(*this, key);
+  return admission::admitted;
+}
+
+void socket_slot::release() noexcept {
+  if (ctx_ == nullptr) {
+    return;
+  }
+  server_context& ctx = *ctx_;
+  ctx_ = nullptr;
+  if (ctx.config.max_connections_per_ip > 0) {
+    std::lock_guard lock(ctx.addresses_mutex);
+    const auto found = ctx.sockets_by_address.find(key_);
+    if (found != ctx.sockets_by_address.end() && --found->second == 0) {
+      ctx.sockets_by_address.erase(found);
+    }
+  }
+  ctx.io.sockets_open.sub(1);
+  ctx.sockets.fetch_sub(1, std::memory_order_relaxed);
+}
+
 io_metrics::io_metrics(metrics_registry& m)
-    : ws_open(m.get_gauge("partyd_ws_connections_open", "", "Open WebSocket connections")),
+    : sockets_open(m.get_gauge("partyd_sockets_open", "",
+                               "Accepted client sockets open, HTTP and WebSocket (--max-sockets)")),
+      refused_max_sockets(m.get_counter("partyd_connections_refused_total",
+                                        "reason=\"max_sockets\"",
+                                        "Accepted sockets closed at once, by reason")),
+      refused_per_ip(m.get_counter("partyd_connections_refused_total",
+                                   "reason=\"max_connections_per_ip\"",
+                                   "Accepted sockets closed at once, by reason")),
+      refused_descriptors(m.get_counter("partyd_connections_refused_total",
+                                        "reason=\"descriptors\"",
+                                        "Accepted sockets closed at once, by reason")),
+      accept_failures(m.get_counter("partyd_accept_failures_total", "",
+                                    "accept() calls that failed (EMFILE and others)")),
+      http_pressure_closes(
+          m.get_counter("partyd_http_pressure_closes_total", "",
+                        "HTTP connections without a request closed early near --max-sockets")),
+      ws_open(m.get_gauge("partyd_ws_connections_open", "", "Open WebSocket connections")),
       ws_accepted(
           m.get_counter("partyd_ws_connections_accepted_total", "", "WebSocket upgrades accepted")),
       ws_refused(m.get_counter("partyd_ws_connections_refused_total", "reason=\"max_connections\"",
@@ -77,6 +180,9 @@ io_metrics::io_metrics(metrics_registry& m)
                         "Connections failed for a WebSocket protocol error (1002/1007)")),
       idle_timeouts(m.get_counter("partyd_ws_idle_timeouts_total", "",
                                   "Connections closed after the idle timeout without any bytes")),
+      message_timeouts(
+          m.get_counter("partyd_ws_message_timeouts_total", "",
+                        "Connections closed for a message not complete in --message-timeout-ms")),
       reads(m.get_counter("partyd_ws_reads_total", "", "read() calls that returned client bytes")),
       writes(m.get_counter("partyd_ws_writes_total", "",
                            "write() calls to clients (each carries every frame queued)")),
@@ -104,15 +210,36 @@ server::~server() { shutdown(); }
 std::uint16_t server::start() {
   const net::ip::tcp::endpoint endpoint(net::ip::make_address(ctx_.config.bind_address),
                                         ctx_.config.port);
+  // Every accepted socket is a descriptor: keep their number below the process's limit, so that
+  // the store, the listener and new clients (/health) always find one.
+  const std::size_t descriptors = raise_descriptor_limit();
+  const std::size_t reserve = std::min(kDescriptorReserve, descriptors / 2);
+  const std::size_t usable = descriptors > reserve ? descriptors - reserve : 1;
+  if (ctx_.config.max_sockets > 0) {
+    ctx_.max_sockets = ctx_.config.max_sockets;
+    if (descriptors > 0 && ctx_.max_sockets > usable) {
+      log::warn("max_sockets_above_descriptor_limit", {{"max_sockets", ctx_.max_sockets},
+                                                       {"descriptor_limit", descriptors},
+                                                       {"reserve", reserve}});
+    }
+  } else {
+    // WebSockets plus as many sockets again for HTTP and upgrades in progress (at least 1024):
+    // enough for any legitimate mix, and a bound on what idle sockets can cost.
+    const std::size_t websockets = ctx_.config.max_connections;
+    ctx_.max_sockets = std::max<std::size_t>(
+        1, std::min(usable, websockets + std::max<std::size_t>(websockets, 1024)));
+  }
+  descriptor_limit_ = descriptors;
   listener_ = std::make_shared<listener>(ctx_, threads_, endpoint);
   // A quarter of the shortest deadline, between 10 ms and 1 s: deadlines are kept to within that.
   const std::int64_t shortest =
       std::min({ctx_.config.handshake_timeout_ms, ctx_.config.idle_timeout_ms / 2,
-                ctx_.config.http_timeout_ms});
+                ctx_.config.http_timeout_ms, ctx_.config.message_timeout_ms});
   const auto interval = std::chrono::milliseconds(std::clamp<std::int64_t>(shortest / 4, 10, 1000));
   for (std::size_t i = 0; i < threads_.size(); ++i) {
     io_thread* t = threads_[i].get();
-    net::post(t->context, [t, interval] { sweep_sessions(*t, interval); });
+    net::post(t->context,
+              [this, t, first = i == 0, interval] { sweep_sessions(ctx_, *t, first, interval); });
     t->thread = std::thread([t, i] {
       name_this_thread("partyd-io-" + std::to_string(i));
       auto guard = net::make_work_guard(t->context);

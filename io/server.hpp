@@ -28,12 +28,15 @@ class server {
   void shutdown();
 
   server_context& context() noexcept { return ctx_; }
+  // RLIMIT_NOFILE as start() found it (after raising the soft limit to the hard one).
+  std::size_t descriptor_limit() const noexcept { return descriptor_limit_; }
 
  private:
   server_context ctx_;
   std::vector<std::unique_ptr<io_thread>> threads_;
   std::shared_ptr<listener> listener_;
   bool stopped_ = false;
+  std::size_t descriptor_limit_ = 0;
 };
 
 }  // namespace partyd

@@ -14,11 +14,13 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "engine/metrics.hpp"
 #include "engine/runtime.hpp"
 #include "io/config.hpp"
+#include "io/log_limit.hpp"
 
 namespace partyd {
 
@@ -60,6 +62,12 @@ enum class server_phase { starting, ready, stopping };
 
 struct io_metrics {
   explicit io_metrics(metrics_registry& m);
+  gauge& sockets_open;
+  counter& refused_max_sockets;
+  counter& refused_per_ip;
+  counter& refused_descriptors;
+  counter& accept_failures;
+  counter& http_pressure_closes;
   gauge& ws_open;
   counter& ws_accepted;
   counter& ws_refused;
@@ -70,6 +78,7 @@ struct io_metrics {
   counter& too_large;
   counter& protocol_errors;
   counter& idle_timeouts;
+  counter& message_timeouts;
   counter& reads;
   counter& writes;
   counter& frames_out;
@@ -80,16 +89,90 @@ struct io_metrics {
   gauge& outbox_bytes;
 };
 
+// Log lines an outsider can repeat at will, each rate-limited (io/log_limit.hpp).
+struct io_logs {
+  explicit io_logs(metrics_registry& m)
+      : auth_failed(m, "auth_failed", log::level::warn),
+        accept_failed(m, "accept_failed", log::level::warn),
+        connection_refused(m, "connection_refused", log::level::warn) {}
+  void flush(std::int64_t now_ms) {
+    auth_failed.flush(now_ms);
+    accept_failed.flush(now_ms);
+    connection_refused.flush(now_ms);
+  }
+  log_limiter auth_failed;
+  log_limiter accept_failed;
+  log_limiter connection_refused;
+};
+
+// A client address as --max-connections-per-ip counts it: an IPv4 address (also when mapped into
+// IPv6), or the /64 prefix of an IPv6 address, the usual assignment to one subscriber (counting
+// single IPv6 addresses would limit nothing).
+struct address_key {
+  std::uint64_t high = 0;
+  std::uint64_t low = 0;
+  bool operator==(const address_key&) const = default;
+  static address_key of(const boost::asio::ip::address& address);
+};
+
+struct address_key_hash {
+  std::size_t operator()(const address_key& key) const noexcept {
+    return std::hash<std::uint64_t>{}(key.high * 0x9E3779B97F4A7C15ull ^ key.low);
+  }
+};
+
+struct server_context;
+
+// One accepted socket counted against --max-sockets (and --max-connections-per-ip); released
+// when its descriptor is closed, or at the latest when the slot is destroyed. Moves with the
+// socket from the HTTP session to the WebSocket session.
+class socket_slot {
+ public:
+  socket_slot() = default;
+  socket_slot(server_context& ctx, const address_key& key) : ctx_(&ctx), key_(key) {}
+  socket_slot(socket_slot&& other) noexcept { *this = std::move(other); }
+  socket_slot& operator=(socket_slot&& other) noexcept {
+    if (this != &other) {
+      release();
+      ctx_ = other.ctx_;
+      key_ = other.key_;
+      other.ctx_ = nullptr;
+    }
+    return *this;
+  }
+  socket_slot(const socket_slot&) = delete;
+  socket_slot& operator=(const socket_slot&) = delete;
+  ~socket_slot() { release(); }
+  void release() noexcept;  // any thread
+
+ private:
+  server_context* ctx_ = nullptr;
+  address_key key_;  // counted per address when --max-connections-per-ip is set
+};
+
 class snapshot_writer;
 
 struct server_context {
   server_context(const server_config& cfg, runtime& rt, metrics_registry& m)
-      : config(cfg), engine(rt), metrics(m), io(m) {}
+      : config(cfg), engine(rt), metrics(m), io(m), logs(m) {}
+
+  enum class admission { admitted, max_sockets, max_per_ip };
+  // Listener (io thread 0): counts a socket just accepted from `peer`, or says why it may not be
+  // kept. The slot releases the count.
+  admission admit(const boost::asio::ip::address& peer, socket_slot& slot);
 
   const server_config& config;
   runtime& engine;
   metrics_registry& metrics;
   io_metrics io;
+  io_logs logs;
+  // Accepted sockets open (HTTP and WebSocket), at most max_sockets: --max-sockets, or derived
+  // from RLIMIT_NOFILE at start (server::start), before any io thread runs.
+  std::size_t max_sockets = 0;
+  std::atomic<std::size_t> sockets{0};
+  std::mutex addresses_mutex;
+  std::unordered_map<address_key, std::uint32_t, address_key_hash>
+      sockets_by_address;  // guarded by addresses_mutex; only with --max-connections-per-ip
   std::atomic<server_phase> phase{server_phase::starting};
   snapshot_writer* writer = nullptr;           // null with --store memory
   std::atomic<std::size_t> ws_connections{0};  // accepted upgrades not yet finished

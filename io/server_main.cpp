@@ -1,8 +1,13 @@
 #include "io/server_main.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <optional>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 
 #include "engine/log.hpp"
 #include "engine/metrics.hpp"
@@ -68,24 +73,76 @@ int server_main(int argc, char** argv, game_list games) {
   if (!config->port_file.empty()) {
     std::ofstream(config->port_file) << port << "\n";
   }
-  // Restart: every room in the store comes back before /ready turns 200.
+  // A signal during the boot load (which may wait long for the store) stops the server cleanly:
+  // caught here until wait_for_signal() takes over.
+  boost::asio::io_context boot_signals_context;
+  std::optional<boost::asio::signal_set> boot_signals(std::in_place, boot_signals_context, SIGINT,
+                                                      SIGTERM);
+  bool signalled = false;
+  // Waits up to `timeout` for a signal (one already queued counts); true once one came.
+  const auto signal_within = [&](std::chrono::milliseconds timeout) {
+    boot_signals->async_wait([&](const boost::system::error_code& ec, int signal_number) {
+      if (!ec) {
+        signalled = true;
+        log::info("signal_received", {{"signal", signal_number}});
+      }
+    });
+    boot_signals_context.restart();
+    boot_signals_context.run_for(timeout);
+    boot_signals->cancel();  // no signal: the wait ends as aborted
+    boot_signals_context.restart();
+    boot_signals_context.poll();
+    return signalled;
+  };
+  // Restart: every room in the store comes back before /ready turns 200. While the store cannot
+  // be read the server stays `starting` (/ready 503 store_unreachable; room creation and
+  // WebSocket upgrades answered 503 not_ready, so no new room can take a stored room's code) and
+  // the load is retried with backoff until it succeeds.
   if (writer) {
+    writer->set_on_store_lost([&engine] { engine.request_full_snapshot(); });
+    room_loader loader(writer->store(), engine, metrics);
+    restore_report total;
+    bool rewrite_all = false;
+    int attempts = 0;
+    auto backoff = std::chrono::milliseconds(100);
     const auto started = std::chrono::steady_clock::now();
-    const restore_report report = restore_rooms(writer->store(), engine, metrics);
+    for (;;) {
+      ++attempts;
+      const restore_report report = loader.load();
+      total.loaded += report.loaded;
+      total.restored += report.restored;
+      total.skipped += report.skipped;
+      // The store lost what an earlier attempt restored: write it all again once running.
+      rewrite_all = rewrite_all || (!report.lost.empty() && total.restored > report.restored);
+      writer->note_boot_load(report.store_ok);
+      if (report.store_ok) {
+        break;
+      }
+      log::error("restore_store_unreachable", {{"store", writer->describe()},
+                                               {"error", report.error},
+                                               {"restored", total.restored},
+                                               {"attempt", attempts},
+                                               {"retry_in_ms", backoff.count()}});
+      if (signal_within(backoff)) {
+        edge.shutdown();
+        log::info("stopped");
+        return 0;
+      }
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
     const auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::steady_clock::now() - started)
                                 .count();
-    if (!report.store_ok) {
-      log::error(
-          "restore_store_unreachable",
-          {{"store", writer->describe()}, {"error", report.error}, {"restored", report.restored}});
-    }
     log::info("restore_complete", {{"store", writer->describe()},
-                                   {"loaded", report.loaded},
-                                   {"restored", report.restored},
-                                   {"skipped", report.skipped},
+                                   {"loaded", total.loaded},
+                                   {"restored", total.restored},
+                                   {"skipped", total.skipped},
+                                   {"attempts", attempts},
                                    {"ms", elapsed_ms}});
     writer->start();
+    if (rewrite_all) {
+      engine.request_full_snapshot();
+    }
   }
 
   edge.set_ready();
@@ -100,10 +157,16 @@ int server_main(int argc, char** argv, game_list games) {
              {"persistence", writer ? "snapshots, restored at boot"
                                     : "none: rooms live in memory only and a restart loses them"},
              {"io_threads", config->io_threads},
+             {"max_sockets", edge.context().max_sockets},
+             {"max_connections_per_ip", config->max_connections_per_ip},
+             {"descriptor_limit", edge.descriptor_limit()},
              {"workers", config->engine.workers},
              {"admin_api", config->admin_token.empty() ? "disabled" : "enabled"},
              {"games", std::move(served)}});
-  edge.wait_for_signal();
+  if (!signal_within(std::chrono::milliseconds(0))) {
+    boot_signals.reset();
+    edge.wait_for_signal();
+  }
   edge.shutdown();  // workers finish and hand their last snapshots to the writer
   if (writer) {
     writer->stop();  // ...which writes them before we exit

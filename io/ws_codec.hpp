@@ -86,6 +86,8 @@ class frame_reader {
 
   // Bytes held for a fragmented message in progress.
   std::size_t buffered_bytes() const noexcept { return fragments_.size(); }
+  // A fragmented message has begun and its final fragment has not arrived yet.
+  bool in_message() const noexcept { return in_message_; }
   bool finished() const noexcept { return finished_; }
 
  private:

@@ -53,12 +53,13 @@ std::string remote_of(const tcp::socket& socket) {
 }  // namespace
 
 ws_session::ws_session(server_context& ctx, io_thread& thread, tcp::socket&& socket,
-                       const game_module& module)
+                       const game_module& module, socket_slot slot)
     : ctx_(ctx),
       thread_(thread),
       module_(module),
       id_(ctx.next_connection_id.fetch_add(1)),
       socket_(std::move(socket)),
+      slot_(std::move(slot)),
       // Never trust a library default: each game sets its own message limit.
       reader_(module.max_message_bytes(), /*expect_masked=*/true) {}
 
@@ -92,6 +93,7 @@ void ws_session::start(std::string_view upgrade_response, std::string_view early
     if (finished_) {
       return;
     }
+    note_message_progress();
   }
   wait_readable();
 }
@@ -132,6 +134,7 @@ void ws_session::on_readable() {
     last_read_ms_ = steady_ms();
     ping_outstanding_ = false;
     consume(buffer.data(), bytes);
+    note_message_progress();
     if (bytes < buffer.size()) {
       // Drained: the socket is registered edge-triggered, and new bytes are a new edge.
       if (!finished_) {
@@ -158,6 +161,17 @@ void ws_session::consume(char* data, std::size_t size) {
   partial_.erase(0, used);
   if (partial_.empty() && partial_.capacity() > 4096) {
     std::string().swap(partial_);  // an idle connection keeps no buffer
+  }
+}
+
+void ws_session::note_message_progress() {
+  // A fragmented message, or a frame only partly received: either must complete in time, or a
+  // client could keep the connection (and up to a message's worth of buffer) forever by sending
+  // a byte now and then, each of which also resets the idle timeout.
+  if (!reader_.in_message() && partial_.empty()) {
+    message_started_ms_ = 0;
+  } else if (message_started_ms_ == 0) {
+    message_started_ms_ = last_read_ms_;
   }
 }
 
@@ -326,13 +340,7 @@ void ws_session::deliver(const frame_ptr& frame) noexcept {
   if (outbox_bytes_ > ctx_.config.outbox_max_bytes) {
     // The client stopped reading. Drop it before it grows server memory; it can reconnect.
     stop_delivery_ = true;
-    ctx_.io.slow_consumers.inc();
-    net::post(thread_.context, [self = shared_from_this()] {
-      log::info("slow_consumer_disconnected",
-                {{"conn", self->id_}, {"room", self->room_ ? self->room_->code() : ""}});
-      self->note_end(kClosedAbnormally, "slow_consumer");
-      self->finish();
-    });
+    net::post(thread_.context, [self = shared_from_this()] { self->drop_slow_consumer(); });
     return;
   }
   outbox_.push_back(frame);
@@ -433,12 +441,7 @@ void ws_session::write_frames(const std::vector<frame_ptr>& frames, std::string_
   }
   out.append(control);
   if (queue_behind) {
-    const std::size_t added = out.size() - before;
-    {
-      std::lock_guard lock(outbox_mutex_);
-      outbox_bytes_ += added;
-    }
-    note_waiting(static_cast<std::int64_t>(added));
+    queue_unsent(out.size() - before);  // may drop the connection
     return;
   }
   if (out.empty()) {
@@ -462,12 +465,40 @@ void ws_session::write_out(std::string& bytes) {
   // The socket buffer is full: keep the rest and let Asio finish it when the socket drains.
   ctx_.io.write_waits.inc();
   unsent_.assign(bytes, written);
+  if (!queue_unsent(unsent_.size())) {
+    return;
+  }
+  wait_writable();
+}
+
+// Every byte queued for the connection counts against --outbox-max-bytes, control frames too: a
+// client that sends pings and never reads would otherwise make the server queue pongs forever.
+bool ws_session::queue_unsent(std::size_t bytes) {
+  bool over = false;
   {
     std::lock_guard lock(outbox_mutex_);
-    outbox_bytes_ += unsent_.size();
+    outbox_bytes_ += bytes;
+    if (outbox_bytes_ > ctx_.config.outbox_max_bytes && !stop_delivery_) {
+      stop_delivery_ = true;
+      over = true;
+    }
   }
-  note_waiting(static_cast<std::int64_t>(unsent_.size()));
-  wait_writable();
+  note_waiting(static_cast<std::int64_t>(bytes));
+  if (over) {
+    drop_slow_consumer();
+    return false;
+  }
+  return true;
+}
+
+void ws_session::drop_slow_consumer() {
+  if (finished_) {
+    return;
+  }
+  ctx_.io.slow_consumers.inc();
+  log::info("slow_consumer_disconnected", {{"conn", id_}, {"room", room_ ? room_->code() : ""}});
+  note_end(kClosedAbnormally, "slow_consumer");
+  finish();
 }
 
 // Only bytes that wait for a slow socket count in partyd_outbox_bytes: frames written at once pass
@@ -550,6 +581,15 @@ void ws_session::sweep(std::int64_t now_ms) {
     close(ws::close_policy, "handshake_timeout");
     return;
   }
+  if (message_started_ms_ != 0 && now_ms - message_started_ms_ >= ctx_.config.message_timeout_ms) {
+    message_started_ms_ = 0;
+    ctx_.io.message_timeouts.inc();
+    log::info("message_timeout", {{"conn", id_},
+                                  {"game", module_.name()},
+                                  {"buffered_bytes", reader_.buffered_bytes() + partial_.size()}});
+    close(ws::close_policy, "message_timeout");
+    return;
+  }
   const std::int64_t idle = now_ms - last_read_ms_;
   if (idle >= ctx_.config.idle_timeout_ms) {
     ctx_.io.idle_timeouts.inc();
@@ -576,6 +616,7 @@ void ws_session::finish() {
   error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);  // cancels the pending wait
+  slot_.release();
   {
     std::lock_guard lock(outbox_mutex_);
     stop_delivery_ = true;  // nothing more is queued for a finished session

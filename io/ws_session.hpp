@@ -8,8 +8,10 @@
 // everything queued into the thread's shared write buffer and writes it with one write(); only
 // what the socket does not take stays with the connection.
 // Timers: none per connection; the io thread's sweep (about every second) enforces the first
-// message deadline, keep-alive pings, the idle timeout and the close handshake timeout.
-// Bounds: message size (frame_reader), outbox bytes (slow consumers are disconnected).
+// message deadline, the deadline of a message begun (--message-timeout-ms), keep-alive pings,
+// the idle timeout and the close handshake timeout.
+// Bounds: message size (frame_reader), outbox bytes (slow consumers are disconnected): every byte
+// queued for the connection counts, frames of its room and our own pongs and close frames alike.
 #pragma once
 
 #include <atomic>
@@ -35,7 +37,7 @@ void drain_flush_queue(io_thread& thread);
 class ws_session final : public connection_sink, public std::enable_shared_from_this<ws_session> {
  public:
   ws_session(server_context& ctx, io_thread& thread, boost::asio::ip::tcp::socket&& socket,
-             const game_module& module);
+             const game_module& module, socket_slot slot);
   ~ws_session() override;
 
   // io thread, right after a valid upgrade request: writes `upgrade_response` (the 101) and
@@ -74,6 +76,12 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   void write_out(std::string& bytes);
   void wait_writable();
   void note_waiting(std::int64_t bytes);
+  // io thread: `bytes` more wait behind a full socket; false when that put the connection over
+  // --outbox-max-bytes and it was dropped as a slow consumer.
+  bool queue_unsent(std::size_t bytes);
+  void drop_slow_consumer();
+  // After bytes were parsed: starts or ends the deadline of a message in progress.
+  void note_message_progress();
   void on_writable(const boost::system::error_code& ec, std::size_t bytes);
   void send_close(std::uint16_t code, std::string_view reason);
   void after_writes();
@@ -84,6 +92,7 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   const game_module& module_;
   const connection_id id_;
   boost::asio::ip::tcp::socket socket_;
+  socket_slot slot_;  // released when the socket closes (finish)
   ws::frame_reader reader_;
 
   // io thread only
@@ -101,6 +110,7 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   std::int64_t opened_ms_ = 0;
   std::int64_t last_read_ms_ = 0;
   std::int64_t close_deadline_ms_ = 0;
+  std::int64_t message_started_ms_ = 0;  // 0: no message in progress
   std::int64_t window_start_ms_ = 0;
   std::uint32_t window_count_ = 0;
   bool window_logged_ = false;

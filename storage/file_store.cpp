@@ -23,6 +23,8 @@ constexpr std::size_t header_size_max = 64;
 constexpr std::string_view snap_suffix = ".snap";
 constexpr std::string_view quarantine_suffix = ".quarantine";
 constexpr std::string_view temp_marker = ".tmp.";
+// Starts with '.' (no key does) and holds no temp_marker (never cleaned up as a temp file).
+constexpr std::string_view marker_name = ".partyd-marker";
 
 std::string errno_text(int err) { return std::strerror(err); }
 
@@ -72,17 +74,26 @@ int write_all(int fd, iovec* iov, int count) {
   return 0;
 }
 
-// Reads the whole file at `path` into `out`. Returns false when it cannot be opened or read, or
-// is larger than `bytes_max`.
-bool read_file(const std::string& path, std::size_t bytes_max, std::string& out) {
-  const unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+// Reads the whole regular file at `path` into `out`. Returns why not when it cannot be opened or
+// read, is not a regular file (a symbolic link is not followed) or is larger than `bytes_max`;
+// empty on success.
+std::string read_file(const std::string& path, std::size_t bytes_max, std::string& out) {
+  const unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   if (fd.get() < 0) {
-    return false;
+    return errno == ELOOP ? "a symbolic link (not followed)" : "open: " + errno_text(errno);
   }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
-      static_cast<std::uint64_t>(st.st_size) > bytes_max) {
-    return false;
+  if (::fstat(fd.get(), &st) != 0) {
+    return "fstat: " + errno_text(errno);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return "a directory";
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return "not a regular file";
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > bytes_max) {
+    return "larger than " + std::to_string(bytes_max) + " bytes";
   }
   out.resize(static_cast<std::size_t>(st.st_size));
   std::size_t done = 0;
@@ -91,12 +102,15 @@ bool read_file(const std::string& path, std::size_t bytes_max, std::string& out)
     if (n < 0 && errno == EINTR) {
       continue;
     }
-    if (n <= 0) {
-      return false;  // error, or the file shrank under us
+    if (n < 0) {
+      return "read: " + errno_text(errno);
+    }
+    if (n == 0) {
+      return "shrank while being read";
     }
     done += static_cast<std::size_t>(n);
   }
-  return true;
+  return {};
 }
 
 // Parses the header line; on success `expires_at` is set and `body` is the value.
@@ -365,12 +379,21 @@ store_result file_store::load_suffixed(
     }
     const std::string_view key = std::string_view(name).substr(0, name.size() - suffix.size());
     if (!valid_key(key)) {
-      continue;  // not ours
+      // No write makes such a name: someone put it there, and it is not restored.
+      ++last_load_skipped_;
+      report_skip(name, "the file name is not <room code>" + std::string(suffix));
+      continue;
     }
     std::int64_t expires_at = 0;
     std::string_view body;
-    if (!read_file(path, file_bytes_max, contents) || !parse_header(contents, expires_at, body)) {
+    if (std::string why = read_file(path, file_bytes_max, contents); !why.empty()) {
       ++last_load_skipped_;
+      report_skip(key, "unreadable snapshot file: " + why);
+      continue;
+    }
+    if (!parse_header(contents, expires_at, body)) {
+      ++last_load_skipped_;
+      report_skip(key, contents.empty() ? "empty snapshot file" : "malformed snapshot file header");
       continue;
     }
     if (expires_at != 0 && expires_at <= now) {
@@ -379,6 +402,50 @@ store_result file_store::load_suffixed(
     }
     visit(key, body);
   }
+  return {};
+}
+
+store_result file_store::check_intact(std::string& lost) {
+  lost.clear();
+  const std::string path = dir_ + "/" + std::string(marker_name);
+  if (marked_) {
+    struct stat dir_st {};
+    struct stat st {};
+    if (::stat(dir_.c_str(), &dir_st) != 0) {
+      if (errno != ENOENT) {
+        return failure(describe() + ": stat: " + errno_text(errno));
+      }
+      lost = "the store directory was deleted";
+    } else if (dir_st.st_dev != dir_dev_ || dir_st.st_ino != dir_ino_) {
+      lost = "the store directory was replaced";
+    } else if (::lstat(path.c_str(), &st) != 0) {
+      if (errno != ENOENT) {
+        return failure(describe() + ": stat " + path + ": " + errno_text(errno));
+      }
+      lost = "the marker file is gone: the store directory was emptied";
+    } else {
+      return {};
+    }
+  }
+  if (store_result r = ensure_dir(); !r.ok) {
+    return r;
+  }
+  // An empty file: it needs no data block, so even a full disk usually takes it.
+  const unique_fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (fd.get() < 0) {
+    return failure(describe() + ": create " + path + ": " + errno_text(errno));
+  }
+  if (store_result r = sync_dir(); !r.ok) {
+    return r;
+  }
+  struct stat dir_st {};
+  if (::stat(dir_.c_str(), &dir_st) != 0) {
+    return failure(describe() + ": stat: " + errno_text(errno));
+  }
+  // Only now: a check that failed half-way reports the loss again on the next call.
+  dir_dev_ = dir_st.st_dev;
+  dir_ino_ = dir_st.st_ino;
+  marked_ = true;
   return {};
 }
 

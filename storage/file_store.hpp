@@ -7,6 +7,8 @@
 // Thread: one thread at a time (the snapshot writer, or the boot loader before it).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -45,8 +47,12 @@ class file_store final : public snapshot_store {
   store_result load_quarantined(
       const std::function<void(std::string_view key, std::string_view value)>& visit) override;
   store_result ping() override;  // the directory exists (or can be created) and is writable
+  // The marker is <dir>/.partyd-marker; the directory's device and inode are remembered too.
+  store_result check_intact(std::string& lost) override;
 
-  // Snapshot files the last load_all() could not read or whose header was malformed.
+  // Snapshot files the last load_all() skipped: unreadable (a directory, a symbolic link, a read
+  // error), a malformed or empty header, or a name that is not <key>.snap. Each is also reported
+  // to the skip observer.
   std::size_t last_load_skipped() const { return last_load_skipped_; }
 
  private:
@@ -63,6 +69,9 @@ class file_store final : public snapshot_store {
   clock_fn now_s_;
   std::uint64_t temp_counter_ = 0;
   std::size_t last_load_skipped_ = 0;
+  bool marked_ = false;  // check_intact() wrote the marker
+  dev_t dir_dev_ = 0;
+  ino_t dir_ino_ = 0;
 };
 
 }  // namespace partyd

@@ -193,7 +193,8 @@ bool parse_redis_url(std::string_view url, redis_settings& out, std::string& err
 redis_store::redis_store(redis_settings settings, std::string prefix, std::string quarantine_prefix)
     : settings_(std::move(settings)),
       prefix_(std::move(prefix)),
-      quarantine_prefix_(std::move(quarantine_prefix)) {}
+      quarantine_prefix_(std::move(quarantine_prefix)),
+      marker_key_(prefix_ + std::string(marker_suffix)) {}
 
 redis_store::~redis_store() { disconnect(); }
 
@@ -462,16 +463,83 @@ store_result redis_store::load_prefixed(
         if (!value) {
           return fail("GET");
         }
+        const std::string_view full = page_keys[next];
+        if (full == marker_key_) {
+          continue;  // check_intact()'s, not a room
+        }
         // Nil: expired or removed since SCAN. Error (WRONGTYPE): not a snapshot; skipped like
         // any other undecodable entry rather than failing the whole boot.
+        if (value->type == REDIS_REPLY_ERROR) {
+          report_skip(full.substr(prefix.size()),
+                      "not a string value: " + std::string(reply_text(*value)));
+        }
         if (value->type != REDIS_REPLY_STRING) {
           continue;
         }
-        const std::string_view full = page_keys[next];
         visit(full.substr(prefix.size()), reply_text(*value));
       }
     }
   } while (cursor != "0");
+  return {};
+}
+
+store_result redis_store::check_intact(std::string& lost) {
+  lost.clear();
+  const sigpipe_guard guard;
+  if (store_result r = ensure_connected(); !r.ok) {
+    return r;
+  }
+  if (redisAppendCommand(ctx_, "EXISTS %b", marker_key_.data(), marker_key_.size()) != REDIS_OK ||
+      redisAppendCommand(ctx_, "INFO server") != REDIS_OK) {
+    return fail("EXISTS");
+  }
+  const reply_ptr exists = next_reply(ctx_);
+  const reply_ptr info = exists ? next_reply(ctx_) : nullptr;
+  if (!exists || !info) {
+    return fail("EXISTS");
+  }
+  if (exists->type != REDIS_REPLY_INTEGER) {
+    return fail("EXISTS", reply_text(*exists));
+  }
+  // INFO may be renamed or refused on managed servers: then only the marker tells.
+  std::string run_id;
+  if (info->type == REDIS_REPLY_STRING) {
+    constexpr std::string_view field = "run_id:";
+    const std::string_view text = reply_text(*info);
+    if (const auto at = text.find(field); at != std::string_view::npos) {
+      const auto begin = at + field.size();
+      const auto end = text.find_first_of("\r\n", begin);
+      run_id = std::string(text.substr(begin, end == std::string_view::npos ? end : end - begin));
+    }
+  }
+  const bool marker_missing = exists->integer == 0;
+  if (marked_) {
+    if (marker_missing) {
+      lost = "the marker key is gone: the database was flushed or replaced";
+    } else if (!run_id.empty() && !run_id_.empty() && run_id != run_id_) {
+      lost = "the server restarted (its run_id changed) and may have reloaded older data";
+    }
+  }
+  if (marker_missing) {
+    constexpr std::string_view value =
+        "partyd: its absence tells a running partyd that this database lost its snapshots";
+    if (redisAppendCommand(ctx_, "SET %b %b", marker_key_.data(), marker_key_.size(), value.data(),
+                           value.size()) != REDIS_OK) {
+      return fail("SET");
+    }
+    const reply_ptr reply = next_reply(ctx_);
+    if (!reply) {
+      return fail("SET");
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+      return fail("SET", reply_text(*reply));
+    }
+  }
+  // Only now: a check that failed half-way reports the loss again on the next call.
+  marked_ = true;
+  if (!run_id.empty()) {
+    run_id_ = std::move(run_id);
+  }
   return {};
 }
 

@@ -54,7 +54,12 @@ class redis_store final : public snapshot_store {
   store_result load_quarantined(
       const std::function<void(std::string_view key, std::string_view value)>& visit) override;
   store_result ping() override;
+  // The marker is the key <prefix>.marker (no TTL; never visited as a room, as no room code starts
+  // with '.'). Under the prefix, so a Redis user whose ACL allows ~<prefix>* may write it. The
+  // server's identity is its INFO run_id (ignored where INFO is refused).
+  store_result check_intact(std::string& lost) override;
 
+  static constexpr std::string_view marker_suffix = ".marker";
   bool connected() const { return ctx_ != nullptr; }
 
  private:
@@ -71,6 +76,9 @@ class redis_store final : public snapshot_store {
   redis_settings settings_;
   std::string prefix_;
   std::string quarantine_prefix_;
+  std::string marker_key_;
+  bool marked_ = false;  // check_intact() saw or wrote the marker
+  std::string run_id_;   // the server's INFO run_id when check_intact() last succeeded
   redisContext* ctx_ = nullptr;
 };
 

@@ -25,9 +25,17 @@ struct store_result {
   std::string error;  // set when !ok: the store is unreachable or refused the batch
 };
 
+// Told about an entry that load_all() found but could not hand to its visitor: `key` (the room
+// code, or the file name when it is not one) and why.
+using skip_observer = std::function<void(std::string_view key, std::string_view reason)>;
+
 class snapshot_store {
  public:
   virtual ~snapshot_store() = default;
+
+  // Every entry load_all() skips (an unreadable file, a malformed header, a value that is not a
+  // string) is reported here, besides being counted by the backend. Empty: not reported.
+  void set_skip_observer(skip_observer observer) { skip_observer_ = std::move(observer); }
 
   // "redis://host:port/db" or "file:/path" — for logs and /ready. Never includes a password.
   virtual std::string describe() const = 0;
@@ -58,6 +66,23 @@ class snapshot_store {
   // Cheap liveness probe (PING); also re-establishes a lost connection. Bounded by the store's
   // timeouts, like every other call.
   virtual store_result ping() = 0;
+
+  // Detects a store that lost what this process wrote to it: Redis emptied (FLUSHALL, FLUSHDB, a
+  // restart without its data) or restarted (its run_id changed: it may have reloaded older
+  // data); the file store's directory deleted or replaced. The first successful call writes a
+  // marker (Redis: the key <prefix>.marker; files: <dir>/.partyd-marker) and remembers the
+  // server; each later call checks both and, when the marker is gone or the server changed, sets
+  // `lost` to the reason and writes the marker again. `lost` stays empty while the store is
+  // intact. !ok: the store could not be checked; nothing is known.
+  virtual store_result check_intact(std::string& lost) = 0;
+
+ protected:
+  void report_skip(std::string_view key, std::string_view reason) const {
+    if (skip_observer_) skip_observer_(key, reason);
+  }
+
+ private:
+  skip_observer skip_observer_;
 };
 
 // Parses --store: "redis://[:password@]host:port[/db]", "file:/some/dir" (or a plain directory

@@ -43,12 +43,56 @@ snapshot_writer::snapshot_writer(std::unique_ptr<snapshot_store> store, metrics_
           "Age of the oldest change not yet in the store, in milliseconds (0 when none)")),
       store_up_(metrics.get_gauge("partyd_snapshot_store_up", "",
                                   "1 when the last store operation succeeded, else 0")),
+      lost_(metrics.get_counter(
+          "partyd_snapshot_store_lost_total", "",
+          "Times the store was found to have lost its snapshots (every room written again)")),
       batch_latency_(metrics.get_histogram("partyd_snapshot_batch_latency_seconds", "",
                                            "Time to write one pipelined batch")) {
   store_up_.set(1);
 }
 
 snapshot_writer::~snapshot_writer() { stop(); }
+
+void snapshot_writer::note_boot_load(bool store_ok) {
+  degraded_.store(!store_ok, std::memory_order_relaxed);
+  store_up_.set(store_ok ? 1 : 0);
+}
+
+void snapshot_writer::update_health() {
+  const bool degraded = write_failed_ || check_failed_;
+  store_up_.set(degraded ? 0 : 1);
+  if (degraded_.exchange(degraded) != degraded) {
+    if (degraded) {
+      log::error("store_degraded", {{"store", description_}});
+    } else {
+      log::info("store_recovered", {{"store", description_}});
+    }
+  }
+}
+
+void snapshot_writer::check_store() {
+  std::string lost;
+  const store_result result = store_->check_intact(lost);
+  if (!result.ok) {
+    if (!check_failed_) {
+      log::warn("store_check_failed", {{"store", description_}, {"error", result.error}});
+    }
+    check_failed_ = true;
+    update_health();
+    return;
+  }
+  check_failed_ = false;
+  update_health();
+  if (!lost.empty()) {
+    // Only the rooms that change from now on would reach the store again: every other room
+    // would be missing at the next start. The engine snapshots them all again.
+    lost_.inc();
+    log::error("store_lost", {{"store", description_}, {"reason", lost}});
+    if (on_store_lost_) {
+      on_store_lost_();
+    }
+  }
+}
 
 void snapshot_writer::start() {
   thread_ = std::thread([this] {
@@ -249,21 +293,26 @@ void snapshot_writer::run() {
       }
       if (flush()) {
         urgent_ = false;
-        if (degraded_.exchange(false)) {
-          log::info("store_recovered", {{"store", description_}});
+        if (write_failed_) {
+          check_due_ = {};  // back from a failure: check at once whether it lost anything
         }
-        store_up_.set(1);
+        write_failed_ = false;
+        check_failed_ = false;  // it answered
+        update_health();
         backoff_ = std::chrono::milliseconds(0);
       } else {
         failures_.inc();
-        store_up_.set(0);
-        if (!degraded_.exchange(true)) {
-          log::error("store_degraded", {{"store", description_}});
-        }
+        write_failed_ = true;
+        update_health();
         backoff_ = backoff_.count() == 0 ? options_.backoff_min
                                          : std::min(backoff_ * 2, options_.backoff_max);
         retry_at_ = std::chrono::steady_clock::now() + backoff_;
       }
+    }
+    // While writes fail their retries probe the store; a check would only wait on it too.
+    if (!stopping && !write_failed_ && std::chrono::steady_clock::now() >= check_due_) {
+      check_store();
+      check_due_ = std::chrono::steady_clock::now() + options_.check_interval;
     }
 
     pending_.set(static_cast<std::int64_t>(pending_writes_.size()));
@@ -287,25 +336,54 @@ void snapshot_writer::run() {
   }
 }
 
-restore_report restore_rooms(snapshot_store& store, runtime& engine, metrics_registry& metrics) {
-  counter& restored = metrics.get_counter("partyd_snapshots_restored_total", "",
-                                          "Rooms rebuilt from the store at boot");
-  counter& failed =
-      metrics.get_counter("partyd_snapshot_restore_failures_total", "",
-                          "Snapshots skipped at boot because they could not be restored");
+room_loader::room_loader(snapshot_store& store, runtime& engine, metrics_registry& metrics)
+    : store_(store),
+      engine_(engine),
+      restored_(metrics.get_counter("partyd_snapshots_restored_total", "",
+                                    "Rooms rebuilt from the store at boot")),
+      failed_(metrics.get_counter(
+          "partyd_snapshot_restore_failures_total", "",
+          "Stored entries skipped at boot: unreadable, undecodable, or of another room")) {}
+
+restore_report room_loader::load() {
   restore_report report;
-  const store_result result = store.load_all([&](std::string_view key, std::string_view value) {
+  // The marker goes first: a loss after it is detected, and what is loaded below written again.
+  const store_result marked = store_.check_intact(report.lost);
+  const auto skip = [&](std::string_view key, std::string_view why) {
+    ++report.skipped;
+    failed_.inc();
+    log::error("snapshot_restore_failed", {{"key", key}, {"error", why}});
+  };
+  store_.set_skip_observer([&](std::string_view key, std::string_view why) {
+    if (seen_.emplace(key).second) {
+      skip(key, why);
+    }
+  });
+  const store_result result = store_.load_all([&](std::string_view key, std::string_view value) {
+    if (!seen_.emplace(key).second) {
+      return;  // an earlier attempt restored or skipped it
+    }
     ++report.loaded;
-    auto outcome = engine.restore_room(value);
-    if (outcome.ok) {
-      ++report.restored;
-      restored.inc();
+    if (key.empty()) {
+      skip(key, "stored under the bare prefix, not under a room code");
       return;
     }
-    ++report.skipped;
-    failed.inc();
-    log::error("snapshot_restore_failed", {{"key", key}, {"error", outcome.error}});
+    // The key must name the room: a copy under another key (or file name) would otherwise bring
+    // back a room closed since, and of two copies the one scanned last would win.
+    auto outcome = engine_.restore_room(value, key);
+    if (outcome.ok) {
+      ++report.restored;
+      restored_.inc();
+      return;
+    }
+    skip(key, outcome.error);
   });
+  store_.set_skip_observer({});
+  if (result.ok && !marked.ok) {
+    // Not fatal when the load works (a full disk may refuse even an empty file): the writer's
+    // checks set the marker later.
+    log::warn("store_check_failed", {{"store", store_.describe()}, {"error", marked.error}});
+  }
   report.store_ok = result.ok;
   report.error = result.error;
   return report;

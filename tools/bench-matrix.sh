@@ -211,7 +211,7 @@ start_server() {
     partyd)
       taskset -c 0 "$build_dir/partyd" --store memory --admin-token "$token" --bind 127.0.0.1 \
         --port 0 --port-file "$work/port" --rate-limit-messages 100000000 \
-        --max-connections 20000 >"$work/server.log" 2>&1 &
+        --max-connections 20000 --max-connections-per-ip 0 >"$work/server.log" 2>&1 &
       ;;
     baseline)
       taskset -c 0 "$build_dir/fanout_baseline" --admin-token "$token" --port 0 \

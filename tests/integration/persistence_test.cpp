@@ -575,8 +575,8 @@ TEST_F(persistence_test, redis_outage_degrades_then_recovers_without_disturbing_
   for (auto& t : tables) {
     const json::value expected(json::object{{"round", last_round}, {"room", t.room.code}});
     const auto stored = wait_stored(
-        reader, t.room.code,
-        [&](const stored_room& s) { return stored_game_state(s) == expected; }, 5s);
+        reader, t.room.code, [&](const stored_room& s) { return stored_game_state(s) == expected; },
+        5s);
     ASSERT_TRUE(stored) << "no snapshot of " << t.room.code << " in Redis after recovery";
     EXPECT_EQ(stored_game_state(*stored), expected);
   }
@@ -615,7 +615,7 @@ TEST_F(persistence_test, redis_corrupt_snapshots_are_skipped_at_boot) {
   envelope["code"] = "BADCRC";
   envelope["crc32"] = (int_of(envelope.at("crc32")) + 1) % (std::int64_t{1} << 32);
   ASSERT_TRUE(redis.set(std::string(key_prefix) + "BADCRC", json::serialize(envelope)));
-  ASSERT_EQ(redis.dbsize().value_or(-1), 5);  // and the store's marker, partyd:marker:<prefix>
+  ASSERT_EQ(redis.dbsize().value_or(-1), 5);  // and the store's marker, partyd:room:.marker
 
   ASSERT_NO_FATAL_FAILURE(start_server(args));
   EXPECT_EQ(server_->metric("partyd_snapshot_restore_failures_total").value_or(-1), 2);
@@ -653,7 +653,8 @@ TEST_F(persistence_test, redis_keys_carry_the_inactivity_ttl_and_go_with_their_r
   ASSERT_TRUE(wait_stored(reader, by_host.code, [](const stored_room& s) {
     return stored_game_state(s) == json::value(json::object{{"x", 1}});
   }));
-  const auto keys = redis.scan(std::string(key_prefix) + "*");
+  // Room keys: a room code never starts with '.', the store's marker key (.marker, no TTL) does.
+  const auto keys = redis.scan(std::string(key_prefix) + "[A-Z0-9]*");
   ASSERT_TRUE(keys);
   EXPECT_EQ(keys->size(), 2u);
   for (const auto& key : *keys) {
@@ -672,7 +673,7 @@ TEST_F(persistence_test, redis_keys_carry_the_inactivity_ttl_and_go_with_their_r
   EXPECT_EQ(deleted.status, 200) << deleted.body;
   EXPECT_TRUE(eventually([&] { return !reader(by_admin.code); }, 5s))
       << "the key of a room closed by the admin API is still there";
-  EXPECT_EQ(redis.dbsize().value_or(-1), 1);  // the store's marker, partyd:marker:<prefix>
+  EXPECT_EQ(redis.dbsize().value_or(-1), 1);  // the store's marker, partyd:room:.marker
 }
 
 // ---- 7. how much state a kill -9 loses, against the interval ----

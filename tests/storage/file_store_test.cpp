@@ -162,11 +162,18 @@ TEST_F(FileStore, TempAndForeignFilesAreIgnoredAndTempFilesCleaned) {
   std::ofstream(d / ".real.tmp.123.1") << "partyd-snapshot 1 0\nhalf-written";
   std::ofstream(d / "notes.txt") << "not a snapshot";
   std::ofstream(d / "bad key.snap") << "partyd-snapshot 1 0\nx";
+  std::string marker_lost;
+  ASSERT_TRUE(store.check_intact(marker_lost).ok);  // .partyd-marker is no snapshot either
+  std::vector<std::string> skipped;
+  store.set_skip_observer(
+      [&](std::string_view key, std::string_view) { skipped.emplace_back(key); });
 
   EXPECT_EQ(load(store), (std::map<std::string, std::string>{{"real", "r"}}));
   EXPECT_FALSE(fs::exists(d / ".real.tmp.123.1"));
   EXPECT_TRUE(fs::exists(d / "notes.txt"));
-  EXPECT_EQ(store.last_load_skipped(), 0u);
+  // A .snap whose name no write makes is not restored: reported, not silently ignored.
+  EXPECT_EQ(store.last_load_skipped(), 1u);
+  EXPECT_EQ(skipped, (std::vector<std::string>{"bad key.snap"}));
 
   // No temp file survives a successful write.
   ASSERT_TRUE(store.write({{"x", "1", 0}, {"y", "2", 5}}).ok);
@@ -185,6 +192,82 @@ TEST_F(FileStore, MalformedHeadersAreSkippedAndCounted) {
   std::ofstream(d / "empty.snap");
   EXPECT_EQ(load(store), (std::map<std::string, std::string>{{"good", "g"}}));
   EXPECT_EQ(store.last_load_skipped(), 4u);
+}
+
+// A directory, a symbolic link, an empty file and a FIFO under snapshot names: none is read, none
+// blocks the load, and each is reported to the skip observer with why.
+TEST_F(FileStore, UnreadableSnapshotFilesAreReportedWithTheirReason) {
+  file_store store = make_store();
+  ASSERT_TRUE(store.write({{"good", "g", 0}, {"target", "t", 0}}).ok);
+  const fs::path d(dir_);
+  fs::create_directory(d / "ADIR.snap");
+  fs::create_symlink(d / "target.snap", d / "ALINK.snap");
+  std::ofstream(d / "AEMPTY.snap");
+  ASSERT_EQ(::mkfifo((d / "AFIFO.snap").c_str(), 0600), 0);
+  std::ofstream(d / "AHEADER.snap") << "no header line";
+  std::map<std::string, std::string> skipped;
+  store.set_skip_observer([&](std::string_view key, std::string_view reason) {
+    EXPECT_TRUE(skipped.emplace(std::string(key), std::string(reason)).second) << key;
+  });
+
+  EXPECT_EQ(load(store), (std::map<std::string, std::string>{{"good", "g"}, {"target", "t"}}));
+  EXPECT_EQ(store.last_load_skipped(), 5u);
+  ASSERT_EQ(skipped.size(), 5u);
+  EXPECT_NE(skipped["ADIR"].find("a directory"), std::string::npos) << skipped["ADIR"];
+  EXPECT_NE(skipped["ALINK"].find("symbolic link"), std::string::npos) << skipped["ALINK"];
+  EXPECT_NE(skipped["AEMPTY"].find("empty"), std::string::npos) << skipped["AEMPTY"];
+  EXPECT_NE(skipped["AFIFO"].find("not a regular file"), std::string::npos) << skipped["AFIFO"];
+  EXPECT_NE(skipped["AHEADER"].find("header"), std::string::npos) << skipped["AHEADER"];
+
+  store.set_skip_observer({});  // unset: still counted
+  EXPECT_EQ(load(store).size(), 2u);
+  EXPECT_EQ(store.last_load_skipped(), 5u);
+}
+
+TEST_F(FileStore, CheckIntactDetectsAnEmptiedDeletedOrReplacedDirectory) {
+  file_store store = make_store();
+  std::string lost;
+  ASSERT_TRUE(store.check_intact(lost).ok);  // the first call writes the marker
+  EXPECT_EQ(lost, "");
+  EXPECT_TRUE(fs::exists(fs::path(dir_) / ".partyd-marker"));
+  ASSERT_TRUE(store.write({{"A", "a", 0}}).ok);
+  ASSERT_TRUE(store.check_intact(lost).ok);
+  EXPECT_EQ(lost, "") << "nothing happened";
+
+  // Emptied: the files go, the directory stays.
+  for (const auto& entry : fs::directory_iterator(dir_)) fs::remove(entry.path());
+  ASSERT_TRUE(store.check_intact(lost).ok);
+  EXPECT_NE(lost.find("marker"), std::string::npos) << lost;
+  ASSERT_TRUE(store.check_intact(lost).ok);
+  EXPECT_EQ(lost, "") << "the marker was written again: reported once";
+
+  // Deleted.
+  fs::remove_all(dir_);
+  ASSERT_TRUE(store.check_intact(lost).ok);
+  EXPECT_NE(lost.find("deleted"), std::string::npos) << lost;
+  EXPECT_TRUE(fs::exists(fs::path(dir_) / ".partyd-marker"));
+
+  // Deleted, then recreated by a write before the next check (the file system may give the new
+  // directory the old inode number: then the missing marker tells).
+  fs::remove_all(dir_);
+  ASSERT_TRUE(store.write({{"B", "b", 0}}).ok);
+  ASSERT_TRUE(store.check_intact(lost).ok);
+  EXPECT_FALSE(lost.empty());
+
+  // Replaced by a copy that still holds the marker (restored from an older backup).
+  ASSERT_TRUE(store.check_intact(lost).ok);
+  ASSERT_EQ(lost, "");
+  const std::string copy = (root_ / "copy").string();
+  fs::copy(dir_, copy);
+  fs::remove_all(dir_);
+  fs::rename(copy, dir_);
+  ASSERT_TRUE(store.check_intact(lost).ok);
+  EXPECT_NE(lost.find("replaced"), std::string::npos) << lost;
+
+  // A new store on an existing directory starts from what it finds.
+  file_store fresh = make_store();
+  ASSERT_TRUE(fresh.check_intact(lost).ok);
+  EXPECT_EQ(lost, "");
 }
 
 TEST_F(FileStore, ThousandKeysInOneBatch) {

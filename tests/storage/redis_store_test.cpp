@@ -177,8 +177,52 @@ TEST_F(RedisStore, OnlyKeysUnderThePrefixAreVisited) {
   raw(0, "SET partyd:roomX %b", "no colon");
   raw(0, "SET partyd:room %b", "prefix itself is not a room");  // shorter than the prefix + key
   raw(0, "HSET partyd:room:hash f %b", "not a string");         // WRONGTYPE on GET: skipped
+  std::map<std::string, std::string> skipped;
+  store->set_skip_observer([&](std::string_view key, std::string_view reason) {
+    skipped.emplace(std::string(key), std::string(reason));
+  });
   const auto loaded = load(*store);
   EXPECT_EQ(loaded, (std::map<std::string, std::string>{{"mine", "m"}}));
+  ASSERT_EQ(skipped.size(), 1u) << "only the hash is a skipped entry";
+  EXPECT_NE(skipped["hash"].find("WRONGTYPE"), std::string::npos) << skipped["hash"];
+}
+
+TEST_F(RedisStore, CheckIntactDetectsAFlushAndARestart) {
+  auto store = make_store(server_.url({}, 0));
+  std::string lost = "unset";
+  ASSERT_TRUE(store->check_intact(lost).ok);  // the first call writes the marker
+  EXPECT_EQ(lost, "");
+  EXPECT_EQ(raw(0, "EXISTS %b", prefix + ".marker")->integer, 1);
+  ASSERT_TRUE(store->write({{"A", "a", 0}}).ok);
+  EXPECT_EQ(load(*store), (std::map<std::string, std::string>{{"A", "a"}})) << "marker visited";
+  ASSERT_TRUE(store->check_intact(lost).ok);
+  EXPECT_EQ(lost, "") << "nothing happened";
+
+  raw(0, "FLUSHALL%b", "");
+  ASSERT_TRUE(store->check_intact(lost).ok);
+  EXPECT_NE(lost.find("marker"), std::string::npos) << lost;
+  ASSERT_TRUE(store->check_intact(lost).ok);
+  EXPECT_EQ(lost, "") << "the marker was written again: reported once";
+
+  // A restart that kept the marker (older data reloaded) still counts: the run_id changed.
+  ASSERT_TRUE(server_.restart());
+  raw(0, "SET %b 1", prefix + ".marker");
+  ASSERT_TRUE(store->check_intact(lost).ok);
+  EXPECT_NE(lost.find("run_id"), std::string::npos) << lost;
+  ASSERT_TRUE(store->check_intact(lost).ok);
+  EXPECT_EQ(lost, "");
+
+  // Down: nothing is known, and the loss is reported once it answers again.
+  server_.stop();
+  EXPECT_FALSE(store->check_intact(lost).ok);
+  ASSERT_TRUE(server_.start());
+  ASSERT_TRUE(store->check_intact(lost).ok);
+  EXPECT_FALSE(lost.empty());
+
+  // A new store on a database that holds a marker starts from what it finds.
+  auto fresh = make_store(server_.url({}, 0));
+  ASSERT_TRUE(fresh->check_intact(lost).ok);
+  EXPECT_EQ(lost, "");
 }
 
 TEST_F(RedisStore, GlobCharactersInThePrefixAreMatchedLiterally) {
