@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include "support/temp_dir.hpp"
 #include "support/test_server.hpp"
 #include "support/ws_client.hpp"
 
@@ -57,22 +58,6 @@ json::object create_payload() {
       {"items", json::array{item("d", {"s3"}), item("e", {"s1", "s4"}), item("f", {"s2"})}}});
   return {{"senders", std::move(senders)}, {"rounds", std::move(rounds)}};
 }
-
-class temp_dir {
- public:
-  temp_dir() {
-    char pattern[] = "/tmp/partyd-br-XXXXXX";
-    if (::mkdtemp(pattern) != nullptr) path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // The game state in the file store: `<dir>/<code>.snap` = a header line, then the room envelope
 // whose "state" is the brainrot snapshot.

@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 
 #include "engine/rng.hpp"
+#include "support/temp_dir.hpp"
 #include "support/test_server.hpp"
 #include "support/ws_client.hpp"
 
@@ -20,22 +21,6 @@ namespace partyd::testing {
 namespace {
 
 namespace json = boost::json;
-
-class temp_dir {
- public:
-  temp_dir() {
-    char pattern[] = "/tmp/partyd-gf-XXXXXX";
-    if (::mkdtemp(pattern) != nullptr) path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::unique_ptr<test_server> start_probe(const std::string& store_dir,
                                          std::vector<std::string> extra = {}) {

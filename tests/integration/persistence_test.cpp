@@ -23,6 +23,7 @@
 
 #include "support/redis_server.hpp"
 #include "support/relay_fixture.hpp"
+#include "support/temp_dir.hpp"
 #include "support/test_server.hpp"
 #include "support/ws_client.hpp"
 
@@ -32,29 +33,6 @@ namespace {
 namespace json = boost::json;
 
 constexpr std::string_view key_prefix = "partyd:room:";
-
-// A private directory for a file store shared by two partyd instances; removed at the end.
-class temp_dir {
- public:
-  temp_dir() {
-    char pattern[] = "/tmp/partyd-pt-XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) {
-      ADD_FAILURE() << "mkdtemp failed";
-      return;
-    }
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // The room's snapshot as stored: the envelope and its "state" string parsed (the relay snapshot).
 struct stored_room {

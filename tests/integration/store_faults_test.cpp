@@ -38,6 +38,7 @@
 
 #include "support/redis_server.hpp"
 #include "support/relay_fixture.hpp"
+#include "support/temp_dir.hpp"
 #include "support/test_server.hpp"
 #include "support/ws_client.hpp"
 
@@ -52,28 +53,6 @@ namespace net = boost::asio;
 
 constexpr std::string_view key_prefix = "partyd:room:";
 const std::string marker_key = std::string(key_prefix) + ".marker";  // check_intact()'s
-
-class temp_dir {
- public:
-  temp_dir() {
-    char pattern[] = "/tmp/partyd-sf-XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) {
-      ADD_FAILURE() << "mkdtemp failed";
-      return;
-    }
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    if (!path_.empty()) fs::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A loopback port nobody listens on right now (bind 0, read it, close), other than `taken` (the
 // port of a Redis that is down now and will start again).
