@@ -330,7 +330,9 @@ store_result redis_store::write(const std::vector<snapshot_record>& records) {
   return {};
 }
 
-store_result redis_store::remove(const std::vector<std::string>& keys) {
+store_result redis_store::per_key(const std::vector<std::string>& keys, std::string_view command,
+                                  const std::function<int(const std::string& key)>& append,
+                                  std::string_view tolerated_error) {
   if (keys.empty()) {
     return {};
   }
@@ -342,58 +344,44 @@ store_result redis_store::remove(const std::vector<std::string>& keys) {
   while (next < keys.size()) {
     const std::size_t end = std::min(keys.size(), next + pipeline_commands_max);
     for (std::size_t i = next; i < end; ++i) {
-      // UNLINK frees the value off the main thread of Redis; a missing key answers 0.
-      if (redisAppendCommand(ctx_, "UNLINK %b%b", prefix_.data(), prefix_.size(), keys[i].data(),
-                             keys[i].size()) != REDIS_OK) {
-        return fail("UNLINK");
+      if (append(keys[i]) != REDIS_OK) {
+        return fail(command);
       }
     }
     for (; next < end; ++next) {
       const reply_ptr reply = next_reply(ctx_);
       if (!reply) {
-        return fail("UNLINK");
+        return fail(command);
       }
-      if (reply->type == REDIS_REPLY_ERROR) {
-        return fail("UNLINK", reply_text(*reply));
+      if (reply->type == REDIS_REPLY_ERROR &&
+          (tolerated_error.empty() ||
+           reply_text(*reply).find(tolerated_error) == std::string_view::npos)) {
+        return fail(command, reply_text(*reply));
       }
     }
   }
   return {};
 }
 
+store_result redis_store::remove(const std::vector<std::string>& keys) {
+  // UNLINK frees the value off the main thread of Redis; a missing key answers 0.
+  return per_key(keys, "UNLINK", [this](const std::string& key) {
+    return redisAppendCommand(ctx_, "UNLINK %b%b", prefix_.data(), prefix_.size(), key.data(),
+                              key.size());
+  });
+}
+
 store_result redis_store::quarantine(const std::vector<std::string>& keys) {
-  if (keys.empty()) {
-    return {};
-  }
-  const sigpipe_guard guard;
-  if (store_result r = ensure_connected(); !r.ok) {
-    return r;
-  }
-  std::size_t next = 0;
-  while (next < keys.size()) {
-    const std::size_t end = std::min(keys.size(), next + pipeline_commands_max);
-    for (std::size_t i = next; i < end; ++i) {
-      // RENAME keeps the key's TTL: the evidence expires when the room would have.
-      if (redisAppendCommand(ctx_, "RENAME %b%b %b%b", prefix_.data(), prefix_.size(),
-                             keys[i].data(), keys[i].size(), quarantine_prefix_.data(),
-                             quarantine_prefix_.size(), keys[i].data(),
-                             keys[i].size()) != REDIS_OK) {
-        return fail("RENAME");
-      }
-    }
-    for (; next < end; ++next) {
-      const reply_ptr reply = next_reply(ctx_);
-      if (!reply) {
-        return fail("RENAME");
-      }
-      // "ERR no such key": the room was never stored, or expired; nothing to keep.
-      if (reply->type == REDIS_REPLY_ERROR &&
-          reply_text(*reply).find("no such key") == std::string_view::npos) {
-        return fail("RENAME", reply_text(*reply));
-      }
-    }
-  }
-  return {};
+  // RENAME keeps the key's TTL: the evidence expires when the room would have. "ERR no such
+  // key": the room was never stored, or expired; nothing to keep.
+  return per_key(
+      keys, "RENAME",
+      [this](const std::string& key) {
+        return redisAppendCommand(ctx_, "RENAME %b%b %b%b", prefix_.data(), prefix_.size(),
+                                  key.data(), key.size(), quarantine_prefix_.data(),
+                                  quarantine_prefix_.size(), key.data(), key.size());
+      },
+      "no such key");
 }
 
 store_result redis_store::load_all(

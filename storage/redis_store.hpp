@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -68,6 +69,11 @@ class redis_store final : public snapshot_store {
   // Builds the error from the context (or `detail` when given), drops the connection so the next
   // call reconnects, and scrubs the password from the message.
   store_result fail(std::string_view what, std::string_view detail = {});
+  // One pipelined command per key (`append` queues it), in chunks of pipeline_commands_max; an
+  // error reply fails the call unless it contains `tolerated_error`.
+  store_result per_key(const std::vector<std::string>& keys, std::string_view command,
+                       const std::function<int(const std::string& key)>& append,
+                       std::string_view tolerated_error = {});
   // SCAN + GET over every key under `prefix`.
   store_result load_prefixed(
       const std::string& prefix,
