@@ -122,7 +122,7 @@ void BM_inbox_push_drain_1_producer(benchmark::State& state) {
   fanout_module module;
   auto target = make_room(module, 1 << 16);
   constexpr int batch = 1024;
-  input out;
+  room_input out;
   for (auto _ : state) {
     for (int i = 0; i < batch; ++i) {
       target->push(command_input(static_cast<connection_id>(i), 1), false);
@@ -161,7 +161,7 @@ void BM_inbox_push_drain_4_producers(benchmark::State& state) {
       }
     });
   }
-  input out;
+  room_input out;
   for (auto _ : state) {
     start.arrive_and_wait();
     int drained = 0;
