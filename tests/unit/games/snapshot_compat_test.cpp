@@ -37,7 +37,12 @@ TEST_P(SnapshotCompat, SchemaOneRestoresUnderTheCurrentCode) {
   EXPECT_EQ(envelope->rng_state, room_rng(seed).state());
 
   metrics_registry metrics;
-  runtime engine({}, metrics);
+  // The runtime's clock stands at the snapshot's last activity: a fixture written hours ago must
+  // not expire as inactive while the test looks at it.
+  runtime_options options;
+  const time_ms frozen = envelope->last_activity;
+  options.clock = [frozen] { return frozen; };
+  runtime engine(std::move(options), metrics);
   for (const auto& game : game_factories()) {
     engine.add_module(game->make());
   }
