@@ -289,7 +289,9 @@ store_result file_store::write(const std::vector<snapshot_record>& records) {
   return {};
 }
 
-store_result file_store::remove(const std::vector<std::string>& keys) {
+store_result file_store::per_snapshot_file(
+    const std::vector<std::string>& keys, std::string_view what,
+    const std::function<int(const std::string& path, const std::string& key)>& apply) {
   if (keys.empty()) {
     return {};
   }
@@ -301,32 +303,25 @@ store_result file_store::remove(const std::vector<std::string>& keys) {
       continue;  // could never have been written
     }
     const std::string path = dir_ + "/" + key + std::string(snap_suffix);
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-      return failure(describe() + ": unlink " + path + ": " + errno_text(errno));
+    if (apply(path, key) != 0 && errno != ENOENT) {
+      return failure(describe() + ": " + std::string(what) + " " + path + ": " + errno_text(errno));
     }
   }
-  return sync_dir();  // a closed room must not come back after a power loss
+  return sync_dir();  // a closed or failed room must not come back after a power loss
+}
+
+store_result file_store::remove(const std::vector<std::string>& keys) {
+  return per_snapshot_file(keys, "unlink", [](const std::string& path, const std::string&) {
+    return ::unlink(path.c_str());
+  });
 }
 
 store_result file_store::quarantine(const std::vector<std::string>& keys) {
-  if (keys.empty()) {
-    return {};
-  }
-  if (store_result r = ensure_dir(); !r.ok) {
-    return r;
-  }
-  for (const std::string& key : keys) {
-    if (!valid_key(key)) {
-      continue;
-    }
-    // The header (and so the expiry) moves with the file.
-    const std::string from = dir_ + "/" + key + std::string(snap_suffix);
+  // The header (and so the expiry) moves with the file.
+  return per_snapshot_file(keys, "rename", [this](const std::string& path, const std::string& key) {
     const std::string to = dir_ + "/" + key + std::string(quarantine_suffix);
-    if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) {
-      return failure(describe() + ": rename " + from + ": " + errno_text(errno));
-    }
-  }
-  return sync_dir();  // a failed room must not come back after a power loss
+    return ::rename(path.c_str(), to.c_str());
+  });
 }
 
 store_result file_store::load_all(

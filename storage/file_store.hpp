@@ -61,6 +61,11 @@ class file_store final : public snapshot_store {
   store_result write_temp(const snapshot_record& record, std::int64_t now_s, bool sync,
                           std::string& temp);
   store_result sync_dir();
+  // `apply` (unlink, rename: 0 or -1 with errno) on each valid key's snapshot file; a missing
+  // file is not an error. Then one directory sync.
+  store_result per_snapshot_file(
+      const std::vector<std::string>& keys, std::string_view what,
+      const std::function<int(const std::string& path, const std::string& key)>& apply);
   store_result load_suffixed(
       std::string_view suffix,
       const std::function<void(std::string_view key, std::string_view value)>& visit);

@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include "support/file_snapshot.hpp"
 #include "support/redis_server.hpp"
 #include "support/relay_fixture.hpp"
 #include "support/temp_dir.hpp"
@@ -68,12 +69,7 @@ store_reader redis_reader(const redis_server& redis) {
 // The file store keeps `<dir>/<code>.snap`: a header line, then the snapshot bytes.
 store_reader file_reader(const std::string& dir) {
   return [dir](const std::string& code) -> std::optional<std::string> {
-    std::ifstream in(dir + "/" + code + ".snap", std::ios::binary);
-    if (!in) return std::nullopt;
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const auto newline = content.find('\n');
-    if (newline == std::string::npos) return std::nullopt;
-    return content.substr(newline + 1);
+    return read_file_snapshot(dir, code);
   };
 }
 

@@ -29,13 +29,9 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include "support/file_snapshot.hpp"
 #include "support/redis_server.hpp"
 #include "support/relay_fixture.hpp"
 #include "support/temp_dir.hpp"
@@ -47,9 +43,6 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace net = boost::asio;
 
 constexpr std::string_view key_prefix = "partyd:room:";
 const std::string marker_key = std::string(key_prefix) + ".marker";  // check_intact()'s
@@ -72,47 +65,6 @@ std::uint16_t free_port(int taken) {
     if (port != 0 && port != taken) return port;
   }
   return 0;
-}
-
-// One HTTP request to a partyd whose test_server is still starting (its http() needs a port).
-http_result http_to(std::uint16_t port, http::verb method, std::string_view target,
-                    const std::vector<std::pair<http::field, std::string>>& headers = {}) {
-  http_result result;
-  net::io_context ioc;
-  beast::tcp_stream stream(ioc);
-  beast::flat_buffer buffer;
-  http::request<http::string_body> request{method, std::string(target), 11};
-  request.set(http::field::host, "127.0.0.1");
-  for (const auto& [field, value] : headers) request.set(field, value);
-  if (request[http::field::connection].empty()) request.set(http::field::connection, "close");
-  request.prepare_payload();
-  http::response_parser<http::string_body> parser;
-  std::string failure = "timeout";
-  stream.expires_after(3s);
-  stream.async_connect(
-      net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), port), [&](beast::error_code ec) {
-        if (ec) {
-          failure = "connect: " + ec.message();
-          return;
-        }
-        http::async_write(stream, request, [&](beast::error_code wec, std::size_t) {
-          if (wec) {
-            failure = "write: " + wec.message();
-            return;
-          }
-          http::async_read(stream, buffer, parser, [&](beast::error_code rec, std::size_t) {
-            failure = rec ? "read: " + rec.message() : std::string();
-          });
-        });
-      });
-  ioc.run_for(4s);
-  if (!failure.empty()) {
-    result.body = failure;
-    return result;
-  }
-  result.status = static_cast<int>(parser.get().result_int());
-  result.body = parser.get().body();
-  return result;
 }
 
 std::string field_of(const http_result& reply, std::string_view name) {
@@ -169,12 +121,7 @@ store_view file_view(const std::string& dir) {
     return out;
   };
   view.read = [dir](const std::string& code) -> std::optional<std::string> {
-    std::ifstream in(dir + "/" + code + ".snap", std::ios::binary);
-    if (!in) return std::nullopt;
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const auto newline = content.find('\n');
-    if (newline == std::string::npos) return std::nullopt;
-    return content.substr(newline + 1);
+    return read_file_snapshot(dir, code);
   };
   view.copy = [dir](const std::string& from, const std::string& to) {
     std::error_code ec;
@@ -412,24 +359,23 @@ TEST_F(store_faults_test, redis_down_at_boot_not_ready_until_the_rooms_are_loade
   http_result ready;
   EXPECT_TRUE(eventually(
       [&] {
-        ready = http_to(port, http::verb::get, "/ready");
+        ready = http_request(port, "GET", "/ready");
         return ready.status == 503 && field_of(ready, "reason") == "store_unreachable";
       },
       10s))
       << "/ready: " << ready.status << " " << ready.body;
-  const http_result create =
-      http_to(port, http::verb::post, "/api/rooms",
-              {{http::field::authorization, "Bearer " + std::string(admin_token)}});
+  const http_result create = http_request(
+      port, "POST", "/api/rooms", {}, {{"Authorization", "Bearer " + std::string(admin_token)}});
   EXPECT_EQ(create.status, 503) << create.body;
   EXPECT_EQ(field_of(create, "error"), "not_ready") << create.body;
-  const http_result upgrade = http_to(port, http::verb::get, relay_path(),
-                                      {{http::field::connection, "Upgrade"},
-                                       {http::field::upgrade, "websocket"},
-                                       {http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ=="},
-                                       {http::field::sec_websocket_version, "13"}});
+  const http_result upgrade = http_request(port, "GET", relay_path(), {},
+                                           {{"Connection", "Upgrade"},
+                                            {"Upgrade", "websocket"},
+                                            {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                                            {"Sec-WebSocket-Version", "13"}});
   EXPECT_EQ(upgrade.status, 503) << upgrade.body;
   EXPECT_EQ(field_of(upgrade, "error"), "not_ready") << upgrade.body;
-  ready = http_to(port, http::verb::get, "/ready");
+  ready = http_request(port, "GET", "/ready");
   EXPECT_EQ(ready.status, 503) << "still not ready while the store is down: " << ready.body;
 
   ASSERT_TRUE(redis.start());  // same port and directory: the saved rooms are back
@@ -492,7 +438,7 @@ TEST_F(store_faults_test, sigterm_while_waiting_for_the_store_at_boot_exits_clea
   http_result ready;
   ASSERT_TRUE(eventually(
       [&] {
-        ready = http_to(port, http::verb::get, "/ready");
+        ready = http_request(port, "GET", "/ready");
         return field_of(ready, "reason") == "store_unreachable";
       },
       10s))

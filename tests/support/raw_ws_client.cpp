@@ -11,6 +11,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "support/tcp_probe.hpp"
+
 namespace partyd::testing {
 
 namespace {
@@ -90,16 +92,7 @@ int raw_ws_client::upgrade(std::string_view path, std::string_view key) {
   return upgrade_with(request);
 }
 
-bool raw_ws_client::send_bytes(std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t sent = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (sent <= 0) {
-      return false;
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(sent));
-  }
-  return true;
-}
+bool raw_ws_client::send_bytes(std::string_view bytes) { return send_all(fd_, bytes); }
 
 bool raw_ws_client::send_frame(ws::opcode op, std::string_view payload, bool fin) {
   std::string frame;

@@ -55,9 +55,9 @@ bool tcp_socket::connect(std::uint16_t port, const std::string& source) {
   return true;
 }
 
-bool tcp_socket::send_all(std::string_view bytes) {
+bool send_all(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
-    const ssize_t sent = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    const ssize_t sent = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (sent <= 0) {
       return false;
     }
@@ -65,6 +65,8 @@ bool tcp_socket::send_all(std::string_view bytes) {
   }
   return true;
 }
+
+bool tcp_socket::send_all(std::string_view bytes) { return partyd::testing::send_all(fd_, bytes); }
 
 std::string tcp_socket::read_until(const std::function<bool(std::string_view)>& done,
                                    std::chrono::milliseconds timeout) {

@@ -15,6 +15,9 @@
 
 namespace partyd::testing {
 
+// Writes every byte of `bytes` to the blocking socket `fd` (no SIGPIPE); false when it fails.
+bool send_all(int fd, std::string_view bytes);
+
 class tcp_socket {
  public:
   tcp_socket() = default;

@@ -309,22 +309,21 @@ std::optional<json::object> test_server::wait_log_event(
   return hit;
 }
 
-http_result test_server::http(std::string_view method, std::string_view path, std::string_view body,
-                              std::optional<std::string_view> token,
-                              std::chrono::milliseconds timeout) const {
+http_result http_request(std::uint16_t port, std::string_view method, std::string_view path,
+                         std::string_view body,
+                         const std::vector<std::pair<std::string, std::string>>& headers,
+                         std::chrono::milliseconds timeout) {
   http_result result;
-  if (port_ == 0) {
-    result.body = "server not started";
-    return result;
-  }
   net::io_context ioc;
   beast::tcp_stream stream(ioc);
   beast::flat_buffer buffer;
   http::request<http::string_body> request{http::string_to_verb(method), std::string(path), 11};
   request.set(http::field::host, "127.0.0.1");
-  request.set(http::field::connection, "close");
-  if (token) {
-    request.set(http::field::authorization, "Bearer " + std::string(*token));
+  for (const auto& [name, value] : headers) {
+    request.set(name, value);
+  }
+  if (request[http::field::connection].empty()) {
+    request.set(http::field::connection, "close");
   }
   if (!body.empty()) {
     request.set(http::field::content_type, "application/json");
@@ -337,7 +336,7 @@ http_result test_server::http(std::string_view method, std::string_view path, st
 
   // connect -> write -> read, all under one deadline (tcp_stream timeouts apply to async ops).
   stream.expires_after(timeout);
-  const tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), port_);
+  const tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), port);
   stream.async_connect(endpoint, [&](beast::error_code ec) {
     if (ec) {
       failure = "connect: " + ec.message();
@@ -371,6 +370,21 @@ http_result test_server::http(std::string_view method, std::string_view path, st
   result.status = static_cast<int>(response.result_int());
   result.body = std::move(response.body());
   return result;
+}
+
+http_result test_server::http(std::string_view method, std::string_view path, std::string_view body,
+                              std::optional<std::string_view> token,
+                              std::chrono::milliseconds timeout) const {
+  if (port_ == 0) {
+    http_result result;
+    result.body = "server not started";
+    return result;
+  }
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (token) {
+    headers.emplace_back("Authorization", "Bearer " + std::string(*token));
+  }
+  return http_request(port_, method, path, body, headers, timeout);
 }
 
 json::object test_server::create_relay_room(const json::object& options) const {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/json/object.hpp>
@@ -111,6 +112,13 @@ class test_server {
   bool stopped_ = false;  // stop() or signal() was called
   std::uint16_t port_ = 0;
 };
+
+// One HTTP request to 127.0.0.1:`port` (any partyd, also one still starting), with `headers`
+// ("Connection: close" unless given) and a JSON `body` when not empty, under one deadline.
+http_result http_request(std::uint16_t port, std::string_view method, std::string_view path,
+                         std::string_view body = {},
+                         const std::vector<std::pair<std::string, std::string>>& headers = {},
+                         std::chrono::milliseconds timeout = 5s);
 
 // Parses one Prometheus sample value out of a /metrics text; nullopt when absent.
 std::optional<double> find_metric(std::string_view text, std::string_view series);
