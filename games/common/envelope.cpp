@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 namespace partyd {
 
@@ -13,15 +14,36 @@ namespace {
 
 // Boost.JSON reads 1e400 as an infinite double and would write it back as `Infinity`, which is not
 // JSON: relayed, it breaks every reader; stored, the room's snapshot no longer restores.
-bool numbers_finite(const json::value& v) {
+//
+// Boost.JSON 1.81 also reads some long decimals a unit in the last place away from the nearest
+// double, so a double it wrote can read back as a different one: a room holding it would write
+// a different snapshot after each restart. Each double is replaced by the value its own text
+// reads back as, once that is stable (at most a few rounds); one that never settles is refused.
+bool settle_double(json::value& v) {
+  double current = v.get_double();
+  for (int round = 0; round < 4; ++round) {
+    if (!std::isfinite(current)) return false;
+    boost::system::error_code ec;
+    const json::value reread = json::parse(json::serialize(json::value(current)), ec);
+    if (ec || !reread.is_double()) return false;
+    if (reread.get_double() == current) {
+      v = current;
+      return true;
+    }
+    current = reread.get_double();
+  }
+  return false;
+}
+
+bool settle_numbers(json::value& v) {
   switch (v.kind()) {
     case json::kind::double_:
-      return std::isfinite(v.get_double());
+      return settle_double(v);
     case json::kind::array:
-      return std::all_of(v.get_array().begin(), v.get_array().end(), numbers_finite);
+      return std::all_of(v.get_array().begin(), v.get_array().end(), settle_numbers);
     case json::kind::object:
       return std::all_of(v.get_object().begin(), v.get_object().end(),
-                         [](const json::key_value_pair& kv) { return numbers_finite(kv.value()); });
+                         [](json::key_value_pair& kv) { return settle_numbers(kv.value()); });
     default:
       return true;
   }
@@ -35,7 +57,7 @@ envelope parse_envelope(std::string_view text, std::span<const std::string_view>
   json::parse_options options;
   options.max_depth = 32;
   result.parsed = json::parse(text, ec, json::storage_ptr(), options);
-  if (ec || !result.parsed.is_object() || !numbers_finite(result.parsed)) {
+  if (ec || !result.parsed.is_object() || !settle_numbers(result.parsed)) {
     result.outcome = envelope::status::not_an_object;
     return result;
   }

@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 namespace partyd::testing {
@@ -34,6 +36,10 @@ bool tcp_socket::connect(std::uint16_t port, const std::string& source) {
   if (fd_ < 0) {
     return false;
   }
+  // The port is picked at connect, for the whole 4-tuple: a port bound early must be free of every
+  // socket on the source address, TIME_WAIT ones of earlier tests included, and may run out.
+  const int one = 1;
+  ::setsockopt(fd_, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
   sockaddr_in local{};
   local.sin_family = AF_INET;
   local.sin_port = 0;
@@ -42,13 +48,14 @@ bool tcp_socket::connect(std::uint16_t port, const std::string& source) {
     close();
     return false;
   }
-  const int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    const int error = errno;
+    std::fprintf(stderr, "tcp_socket: connect from %s: %s\n", source.c_str(), std::strerror(error));
     close();
     return false;
   }
