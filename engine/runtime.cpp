@@ -43,7 +43,10 @@ runtime::runtime(runtime_options options, metrics_registry& metrics)
           "Held replies released because the store took longer than the timeout")),
       snapshot_rewrites_(
           metrics.get_counter("partyd_snapshot_rewrites_total", "",
-                              "Unchanged rooms snapshotted again because the store lost them")) {
+                              "Unchanged rooms snapshotted again because the store lost them")),
+      state_bytes_(metrics.get_gauge(
+          "partyd_room_state_bytes", "",
+          "Measured state of the open rooms: the size of each one's newest snapshot")) {
   if (!options_.clock) {
     options_.clock = system_now;
   }
@@ -176,9 +179,12 @@ std::shared_ptr<room> runtime::find(std::string_view code) const {
 
 runtime::create_outcome runtime::create_room(const game_module& module,
                                              const boost::json::object& options,
-                                             std::function<void()> on_durable) {
+                                             std::function<void()> on_durable,
+                                             room_creation_limits limits) {
   create_outcome outcome;
-  if (room_count() >= options_.max_rooms) {
+  const std::size_t room_limit =
+      limits.room_limit != 0 ? std::min(limits.room_limit, options_.max_rooms) : options_.max_rooms;
+  if (room_count() >= room_limit) {
     outcome.error = {"limit_reached", "the server holds its maximum number of rooms"};
     return outcome;
   }
@@ -202,13 +208,14 @@ runtime::create_outcome runtime::create_room(const game_module& module,
     {
       std::unique_lock lock(directory_mutex_);
       // Checked again under the lock: concurrent creators can all pass the check above.
-      if (directory_.size() >= options_.max_rooms) {
+      if (directory_.size() >= room_limit) {
         outcome.error = {"limit_reached", "the server holds its maximum number of rooms"};
         return outcome;
       }
       if (!directory_.emplace(code, created).second) {
         continue;
       }
+      open_account(code, limits.initial_state_bytes, std::move(limits.hold));
     }
     metrics_of(module).rooms->add(1);
     rooms_created_.inc();
@@ -265,6 +272,7 @@ runtime::restore_outcome runtime::restore_room(std::string_view bytes,
       outcome.error = "a room with this code is already open";
       return outcome;
     }
+    open_account(snapshot->code, bytes.size(), nullptr);
   }
   metrics_of(*module).rooms->add(1);
   room_input in;
@@ -365,14 +373,60 @@ std::size_t runtime::room_count() const {
 }
 
 void runtime::forget(const room& closed_room) {
+  bool forgotten = false;
   {
     std::unique_lock lock(directory_mutex_);
     auto it = directory_.find(closed_room.code());
     if (it != directory_.end() && it->second.get() == &closed_room) {
       directory_.erase(it);
+      forgotten = true;
     }
   }
   metrics_of(closed_room.module()).rooms->sub(1);
+  if (!forgotten) {
+    return;
+  }
+  std::shared_ptr<void> hold;  // released after the lock: it may take another (io's)
+  {
+    std::lock_guard lock(accounts_mutex_);
+    auto it = accounts_.find(closed_room.code());
+    if (it != accounts_.end()) {
+      state_bytes_.sub(static_cast<std::int64_t>(it->second.state_bytes));
+      hold = std::move(it->second.hold);
+      accounts_.erase(it);
+    }
+  }
+}
+
+// A room's account opens with its directory entry (under directory_mutex_, which is never taken
+// inside accounts_mutex_), before its first input: every snapshot of it comes after. It closes in
+// forget(), after the room's last snapshot job.
+void runtime::open_account(const std::string& code, std::size_t state_bytes,
+                           std::shared_ptr<void> hold) {
+  std::lock_guard lock(accounts_mutex_);
+  room_account& account = accounts_[code];
+  state_bytes_.add(static_cast<std::int64_t>(state_bytes) -
+                   static_cast<std::int64_t>(account.state_bytes));
+  account.state_bytes = state_bytes;
+  account.hold = std::move(hold);
+}
+
+void runtime::note_state_bytes(const std::string& code, std::size_t state_bytes) {
+  std::lock_guard lock(accounts_mutex_);
+  auto it = accounts_.find(code);
+  if (it == accounts_.end()) {
+    return;
+  }
+  state_bytes_.add(static_cast<std::int64_t>(state_bytes) -
+                   static_cast<std::int64_t>(it->second.state_bytes));
+  it->second.state_bytes = state_bytes;
+}
+
+void runtime::state_meter::offer(snapshot_job&& job) noexcept {
+  if (job.what == snapshot_job::kind::write) {
+    owner_.note_state_bytes(job.code, job.value.size());
+  }
+  owner_.snapshot_sink_->offer(std::move(job));
 }
 
 }  // namespace partyd

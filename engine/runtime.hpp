@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -39,6 +40,19 @@ struct runtime_options {
   std::function<time_ms()> clock;
 };
 
+// What a creation may take, and what the room keeps until it is gone.
+struct room_creation_limits {
+  // Rooms open at most for this creation to succeed; 0: max_rooms. Anonymous creation (a
+  // client's first message) passes max_rooms minus the rooms reserved for the admin API.
+  std::size_t room_limit = 0;
+  // Stands for the room's state in room_state_bytes() until its first snapshot is measured
+  // (without a store: for its whole life); e.g. the size of the message that created it.
+  std::size_t initial_state_bytes = 0;
+  // Kept with the room and released when it is gone (closed, or the runtime destroyed); io
+  // counts a client address's open rooms with it.
+  std::shared_ptr<void> hold;
+};
+
 struct room_listing {
   std::string code;
   std::string game;
@@ -61,9 +75,10 @@ class runtime {
   const game_module* module_by_name(std::string_view name) const;
   std::vector<const game_module*> modules() const;
 
-  // Start-up only: where snapshots go (nullptr = not persisted).
+  // Start-up only: where snapshots go (nullptr = not persisted). Workers get the runtime's
+  // meter in front of it, which measures each room's newest snapshot (room_state_bytes()).
   void set_snapshot_sink(snapshot_sink* sink) noexcept { snapshot_sink_ = sink; }
-  snapshot_sink* snapshots() const noexcept { return snapshot_sink_; }
+  snapshot_sink* snapshots() const noexcept { return snapshot_sink_ ? &meter_ : nullptr; }
 
   // Rebuilds a room from encode_room_snapshot() bytes (boot, before start() or later). With
   // `expected_code` (the store key the bytes were found under), a snapshot of another room is
@@ -93,7 +108,13 @@ class runtime {
   // `on_durable` (optional) is called from another thread once the room's first snapshot is in the
   // store, or at once when rooms are not persisted, or after durable_reply_timeout_ms.
   create_outcome create_room(const game_module& module, const boost::json::object& options,
-                             std::function<void()> on_durable = {});
+                             std::function<void()> on_durable = {},
+                             room_creation_limits limits = {});
+
+  // The measured state of every open room, in bytes: the size of each room's newest snapshot
+  // (the encoded envelope handed to the store), or its creation's initial_state_bytes until it
+  // has one; a restored room counts its stored snapshot. Any thread.
+  std::int64_t room_state_bytes() const noexcept { return state_bytes_.value(); }
 
   // Asks the room's worker to close it (input admin_close). False when no such room.
   bool close_room(std::string_view code);
@@ -152,6 +173,24 @@ class runtime {
   };
   const module_metrics& metrics_of(const game_module& module) const;
 
+  // Sits between the workers and the real sink: notes the size of each room's newest snapshot.
+  class state_meter final : public snapshot_sink {
+   public:
+    explicit state_meter(runtime& owner) : owner_(owner) {}
+    void offer(snapshot_job&& job) noexcept override;
+    bool healthy() const noexcept override { return owner_.snapshot_sink_->healthy(); }
+
+   private:
+    runtime& owner_;
+  };
+  // Per open room (by code): its measured state and what it holds until it is gone.
+  struct room_account {
+    std::size_t state_bytes = 0;
+    std::shared_ptr<void> hold;
+  };
+  void open_account(const std::string& code, std::size_t state_bytes, std::shared_ptr<void> hold);
+  void note_state_bytes(const std::string& code, std::size_t state_bytes);
+
   runtime_options options_;
   metrics_registry& metrics_;
   std::vector<std::unique_ptr<game_module>> modules_;
@@ -163,6 +202,9 @@ class runtime {
   std::atomic<std::uint64_t> next_serial_{1};
   bool started_ = false;
   snapshot_sink* snapshot_sink_ = nullptr;
+  mutable state_meter meter_{*this};  // stateless: const access is harmless
+  std::mutex accounts_mutex_;
+  std::unordered_map<std::string, room_account> accounts_;  // guarded by accounts_mutex_
 
   counter& inbox_rejected_;
   gauge& inbox_depth_;
@@ -170,6 +212,7 @@ class runtime {
   counter& replies_held_;
   counter& durable_timeouts_;
   counter& snapshot_rewrites_;
+  gauge& state_bytes_;
 };
 
 }  // namespace partyd

@@ -79,6 +79,14 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
     ("max-connections-per-ip", po::value(&c.max_connections_per_ip)->default_value(c.max_connections_per_ip), "accepted sockets open at most per client address (IPv6: per /64 prefix); more are closed at once; 0: unlimited (use 0 behind a reverse proxy, where every client has the proxy's address)")
     ("allowed-origins", po::value(&allowed_origins)->default_value(""), "comma-separated exact origins (e.g. https://party.example.com) a WebSocket upgrade's Origin header must match, else HTTP 403; upgrades without Origin are accepted; empty: any origin")
     ("max-rooms", po::value(&c.engine.max_rooms)->default_value(c.engine.max_rooms), "open rooms at most")
+    ("admin-room-reserve", po::value(&c.admin_room_reserve)->default_value(c.admin_room_reserve), "rooms only the admin API may create: rooms created by clients (brainrot's CREATE_ROOM) stop at --max-rooms minus this (at most a tenth of --max-rooms)")
+    ("create-rate-per-ip", po::value(&c.create_rate_per_ip)->default_value(c.create_rate_per_ip), "rooms a client address (IPv6: /64) may create a minute by its first message, in a burst of as many; more are refused with create_rate_limited; 0: unlimited")
+    ("create-quota-per-ip", po::value(&c.create_quota_per_ip)->default_value(c.create_quota_per_ip), "rooms created by a client address's first messages and still open, at most; more are refused with room_quota_reached; 0: unlimited")
+    ("room-state-budget-bytes", po::value(&c.room_state_budget_bytes)->default_value(c.room_state_budget_bytes), "rooms created by clients are refused (limit_reached) once the open rooms' state, measured by their newest snapshots, reaches this; 0: unlimited")
+    ("handshake-failures-free", po::value(&c.handshake_failures_free)->default_value(c.handshake_failures_free), "failed first messages (no such room, a wrong password, host key or seat token) a client address may have before its further first messages are delayed")
+    ("handshake-failure-window-ms", po::value(&c.handshake_failure_window_ms)->default_value(c.handshake_failure_window_ms), "an address's failure count halves for every this long without a failure")
+    ("handshake-delay-ms", po::value(&c.handshake_delay_ms)->default_value(c.handshake_delay_ms), "delay of a first message from an address past its free failures, doubled per further failure; 0: never delay")
+    ("handshake-delay-max-ms", po::value(&c.handshake_delay_max_ms)->default_value(c.handshake_delay_max_ms), "largest delay of a first message")
     ("http-timeout-ms", po::value(&c.http_timeout_ms)->default_value(c.http_timeout_ms), "an HTTP request (or WebSocket upgrade) must arrive, and its answer be written, within this time")
     ("handshake-timeout-ms", po::value(&c.handshake_timeout_ms)->default_value(c.handshake_timeout_ms), "a connection must complete its handshake within this time")
     ("message-timeout-ms", po::value(&c.message_timeout_ms)->default_value(c.message_timeout_ms), "a WebSocket message (all its fragments) must be complete within this time of its first bytes; else close 1008 message_timeout")
@@ -146,9 +154,12 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
       c.engine.room_code_length > limits::room_code_length_max || c.rate_limit_window_ms <= 0 ||
       c.handshake_timeout_ms <= 0 || c.http_timeout_ms <= 0 || c.message_timeout_ms <= 0 ||
       c.engine.snapshot_interval_ms <= 0 || c.engine.durable_reply_timeout_ms < 0 ||
-      c.idle_timeout_ms <= 0 || c.engine.inactivity_ms <= 0) {
-    std::cerr << "partyd: thread counts, limits and timeouts must be positive; room code length "
-                 "4..16\n";
+      c.idle_timeout_ms <= 0 || c.engine.inactivity_ms <= 0 || c.handshake_failure_window_ms <= 0 ||
+      c.handshake_delay_ms < 0 || c.handshake_delay_max_ms < c.handshake_delay_ms ||
+      c.room_state_budget_bytes < 0) {
+    std::cerr << "partyd: thread counts, limits and timeouts must be positive (delays and budgets "
+                 "0 or more, --handshake-delay-max-ms at least --handshake-delay-ms); room code "
+                 "length 4..16\n";
     exit_code = 2;
     return std::nullopt;
   }

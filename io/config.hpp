@@ -32,6 +32,26 @@ struct server_config {
   // behind one NAT address: 250 phones, each with a stale socket awaiting its idle timeout after
   // a reconnect.
   std::size_t max_connections_per_ip = 512;
+  // Anonymous room creation (a game's first message that creates its room: brainrot's
+  // CREATE_ROOM), per client address grouped as for --max-connections-per-ip; 0 = unlimited.
+  // Sized so that a venue behind one NAT address never meets them: a master screen starts a room
+  // a game, every few minutes; a brainrot room lives 12 h unless its master closes it.
+  std::uint32_t create_rate_per_ip = 60;     // rooms a minute (a burst of as many)
+  std::uint32_t create_quota_per_ip = 1000;  // anonymous rooms still open
+  // Anonymous creation stops once the open rooms' measured state (each room's newest snapshot)
+  // reaches this; 0 = unlimited. 1 GiB: 4,000 brainrot rooms carrying a 250 KB game each.
+  std::int64_t room_state_budget_bytes = std::int64_t{1} << 30;
+  // Rooms only the admin API may create: anonymous creation stops at --max-rooms minus this (at
+  // most a tenth of --max-rooms), so the operator can always make a room.
+  std::size_t admin_room_reserve = 1000;
+  // Failed first messages (no such room; a credential the game refused) per client address:
+  // past `handshake_failures_free` each further first message of the address waits
+  // handshake_delay_ms, doubled per failure, at most handshake_delay_max_ms; the count halves for
+  // every window without a failure. handshake_delay_ms 0: never delayed.
+  std::uint32_t handshake_failures_free = 5;
+  std::int64_t handshake_failure_window_ms = 60000;
+  std::int64_t handshake_delay_ms = 100;
+  std::int64_t handshake_delay_max_ms = 5000;
   std::int64_t http_timeout_ms = limits::http_timeout_ms;
   std::int64_t handshake_timeout_ms = limits::handshake_timeout_ms;
   // A WebSocket message whose first bytes arrived (a first fragment, or part of a frame) must be

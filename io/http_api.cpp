@@ -165,10 +165,16 @@ std::optional<http_response> handle_admin(const http_request& request, server_co
       pending->durable = true;
       if (pending->reply) respond(finish(*pending));
     };
-    auto outcome = ctx.engine.create_room(*module, options, on_durable);
+    // Admin rooms pass none of the anonymous limits (io/client_limits.hpp): only --max-rooms.
+    room_creation_limits limits;
+    limits.initial_state_bytes = request.body().size();
+    auto outcome = ctx.engine.create_room(*module, options, on_durable, std::move(limits));
     if (outcome.error) {
-      const auto status = outcome.error.code == "limit_reached" ? http::status::service_unavailable
-                                                                : http::status::bad_request;
+      const bool full = outcome.error.code == "limit_reached";
+      if (full) {
+        ctx.creations->count(creation_refusal::max_rooms);
+      }
+      const auto status = full ? http::status::service_unavailable : http::status::bad_request;
       return error_response(request, status, outcome.error.code, outcome.error.message);
     }
     std::lock_guard lock(pending->mutex);

@@ -86,25 +86,6 @@ std::size_t raise_descriptor_limit() {
 
 }  // namespace
 
-address_key address_key::of(const net::ip::address& address) {
-  address_key key;
-  if (address.is_v4()) {
-    key.low = address.to_v4().to_uint();
-    return key;
-  }
-  const net::ip::address_v6 v6 = address.to_v6();
-  if (v6.is_v4_mapped()) {
-    key.low = net::ip::make_address_v4(net::ip::v4_mapped, v6).to_uint();
-    return key;
-  }
-  const auto bytes = v6.to_bytes();
-  for (std::size_t i = 0; i < 8; ++i) {
-    key.high = (key.high << 8) | bytes[i];
-  }
-  key.low = ~std::uint64_t{0};  // never an IPv4 key
-  return key;
-}
-
 server_context::admission server_context::admit(const net::ip::address& peer, socket_slot& slot) {
   if (sockets.fetch_add(1, std::memory_order_relaxed) >= max_sockets) {
     sockets.fetch_sub(1, std::memory_order_relaxed);
@@ -193,6 +174,15 @@ io_metrics::io_metrics(metrics_registry& m)
                                "Client messages answered inbox_full")),
       auth_failures(m.get_counter("partyd_admin_auth_failures_total", "",
                                   "Admin API requests with a missing or wrong token")),
+      handshake_failures_no_room(m.get_counter("partyd_handshake_failures_total",
+                                               "reason=\"room_not_found\"",
+                                               "Failed first messages, by reason")),
+      handshake_failures_refused(m.get_counter("partyd_handshake_failures_total",
+                                               "reason=\"refused\"",
+                                               "Failed first messages, by reason")),
+      handshakes_delayed(
+          m.get_counter("partyd_handshakes_delayed_total", "",
+                        "First messages held back because their address failed handshakes")),
       http_requests(m.get_counter("partyd_http_requests_total", "", "Plain HTTP requests served")),
       outbox_bytes(m.get_gauge("partyd_outbox_bytes", "",
                                "Bytes waiting for slow client sockets to drain, all connections")) {

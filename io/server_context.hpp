@@ -19,6 +19,7 @@
 
 #include "engine/metrics.hpp"
 #include "engine/runtime.hpp"
+#include "io/client_limits.hpp"
 #include "io/config.hpp"
 #include "io/log_limit.hpp"
 
@@ -85,6 +86,9 @@ struct io_metrics {
   counter& write_waits;
   counter& inbox_full;
   counter& auth_failures;
+  counter& handshake_failures_no_room;  // a first message named no open room
+  counter& handshake_failures_refused;  // the game refused it (closed 1008 before binding)
+  counter& handshakes_delayed;
   counter& http_requests;
   gauge& outbox_bytes;
 };
@@ -94,31 +98,24 @@ struct io_logs {
   explicit io_logs(metrics_registry& m)
       : auth_failed(m, "auth_failed", log::level::warn),
         accept_failed(m, "accept_failed", log::level::warn),
-        connection_refused(m, "connection_refused", log::level::warn) {}
+        connection_refused(m, "connection_refused", log::level::warn),
+        handshake_failed(m, "handshake_failed", log::level::warn),
+        handshake_delayed(m, "handshake_delayed", log::level::warn),
+        room_refused(m, "room_refused", log::level::warn) {}
   void flush(std::int64_t now_ms) {
     auth_failed.flush(now_ms);
     accept_failed.flush(now_ms);
     connection_refused.flush(now_ms);
+    handshake_failed.flush(now_ms);
+    handshake_delayed.flush(now_ms);
+    room_refused.flush(now_ms);
   }
   log_limiter auth_failed;
   log_limiter accept_failed;
   log_limiter connection_refused;
-};
-
-// A client address as --max-connections-per-ip counts it: an IPv4 address (also when mapped into
-// IPv6), or the /64 prefix of an IPv6 address, the usual assignment to one subscriber (counting
-// single IPv6 addresses would limit nothing).
-struct address_key {
-  std::uint64_t high = 0;
-  std::uint64_t low = 0;
-  bool operator==(const address_key&) const = default;
-  static address_key of(const boost::asio::ip::address& address);
-};
-
-struct address_key_hash {
-  std::size_t operator()(const address_key& key) const noexcept {
-    return std::hash<std::uint64_t>{}(key.high * 0x9E3779B97F4A7C15ull ^ key.low);
-  }
+  log_limiter handshake_failed;   // a first message failed (ws_session)
+  log_limiter handshake_delayed;  // a first message waits for its address's failures
+  log_limiter room_refused;       // anonymous room creation refused (client_limits)
 };
 
 struct server_context;
@@ -154,7 +151,13 @@ class snapshot_writer;
 
 struct server_context {
   server_context(const server_config& cfg, runtime& rt, metrics_registry& m)
-      : config(cfg), engine(rt), metrics(m), io(m), logs(m) {}
+      : config(cfg),
+        engine(rt),
+        metrics(m),
+        io(m),
+        logs(m),
+        creations(std::make_shared<room_creation_limiter>(cfg, rt, m)),
+        handshakes(cfg) {}
 
   enum class admission { admitted, max_sockets, max_per_ip };
   // Listener (io thread 0): counts a socket just accepted from `peer`, or says why it may not be
@@ -166,6 +169,10 @@ struct server_context {
   metrics_registry& metrics;
   io_metrics io;
   io_logs logs;
+  // Anonymous room creation per address and server-wide (shared: each anonymous room's hold
+  // refers to it, and the runtime may outlive this context).
+  std::shared_ptr<room_creation_limiter> creations;
+  handshake_guard handshakes;  // failed first messages per address
   // Accepted sockets open (HTTP and WebSocket), at most max_sockets: --max-sockets, or derived
   // from RLIMIT_NOFILE at start (server::start), before any io thread runs.
   std::size_t max_sockets = 0;

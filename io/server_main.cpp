@@ -4,6 +4,7 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <iostream>
 #include <optional>
 
 #include <boost/asio/io_context.hpp>
@@ -12,6 +13,7 @@
 #include "engine/log.hpp"
 #include "engine/metrics.hpp"
 #include "engine/runtime.hpp"
+#include "games/common/reply_bound.hpp"
 #include "io/config.hpp"
 #include "io/server.hpp"
 #include "storage/snapshot_store.hpp"
@@ -26,6 +28,14 @@ int server_main(int argc, char** argv, game_list games) {
   auto config = parse_config(argc, argv, games, exit_code);
   if (!config) {
     return exit_code;
+  }
+  // The largest reply each game may send with its limits must fit a connection's outbox.
+  for (const auto& game : games) {
+    if (std::string problem = check_largest_reply(*game->make(), config->outbox_max_bytes);
+        !problem.empty()) {
+      std::cerr << "partyd: " << problem << "\n";
+      return 2;
+    }
   }
   log::level level = log::level::info;
   if (!log::parse_level(config->log_level, level)) {

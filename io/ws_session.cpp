@@ -4,6 +4,7 @@
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include "engine/log.hpp"
@@ -52,6 +53,13 @@ std::string remote_of(const tcp::socket& socket) {
 
 }  // namespace
 
+// A first message held back for its address's failed handshakes (handshake_guard).
+struct ws_session::delayed_message {
+  explicit delayed_message(net::io_context& context) : timer(context) {}
+  net::steady_timer timer;
+  std::string text;
+};
+
 ws_session::ws_session(server_context& ctx, io_thread& thread, tcp::socket&& socket,
                        const game_module& module, socket_slot slot)
     : ctx_(ctx),
@@ -72,6 +80,11 @@ void ws_session::start(std::string_view upgrade_response, std::string_view early
   error_code ec;
   socket_.non_blocking(true, ec);  // reads and writes are attempted directly, never block
   opened_ms_ = last_read_ms_ = steady_ms();
+  error_code peer_ec;
+  const tcp::endpoint peer = socket_.remote_endpoint(peer_ec);
+  if (!peer_ec) {
+    address_ = address_key::of(peer.address());
+  }
   thread_.sessions[id_] = weak_from_this();
   ctx_.io.ws_accepted.inc();
   ctx_.io.ws_open.add(1);
@@ -95,7 +108,9 @@ void ws_session::start(std::string_view upgrade_response, std::string_view early
     }
     note_message_progress();
   }
-  wait_readable();
+  if (!paused_) {
+    wait_readable();
+  }
 }
 
 // ---- reading ----
@@ -116,8 +131,8 @@ void ws_session::wait_readable() {
 void ws_session::on_readable() {
   std::string& buffer = thread_.read_buffer;
   for (int round = 0; round < kReadsPerWakeup; ++round) {
-    if (finished_) {
-      return;
+    if (finished_ || paused_) {
+      return;  // paused: on_delay_over() reads on
     }
     error_code ec;
     const std::size_t bytes = socket_.read_some(net::buffer(buffer.data(), buffer.size()), ec);
@@ -135,9 +150,9 @@ void ws_session::on_readable() {
     ping_outstanding_ = false;
     consume(buffer.data(), bytes);
     note_message_progress();
-    if (bytes < buffer.size()) {
+    if (bytes < buffer.size() || paused_) {
       // Drained: the socket is registered edge-triggered, and new bytes are a new edge.
-      if (!finished_) {
+      if (!finished_ && !paused_) {
         wait_readable();
       }
       return;
@@ -213,7 +228,7 @@ bool ws_session::on_frame(const ws::reader_event& event) {
       send_close(event.code, event.error_reason);
       break;
   }
-  return !finished_;
+  return !finished_ && !paused_;  // paused: the frames behind the held message stay in partial_
 }
 
 bool ws_session::allow_by_rate_limit() {
@@ -249,7 +264,7 @@ void ws_session::reply_error(std::string_view code, std::string_view message, bo
   if (first_message) {
     deliver(make_frame(module_.encode_handshake_error(code, message, room_code)));
     if (module_.first_message_error_closes()) {
-      close(ws::close_policy, code);
+      request_close(ws::close_policy, code);
     }
   } else if (!request_type.empty()) {
     deliver(make_frame(module_.encode_request_error(code, message, request_type)));
@@ -265,6 +280,9 @@ void ws_session::handle_message(std::string_view text) {
   if (ctx_.phase.load() == server_phase::stopping) {
     reply_error("server_shutting_down", "the server is shutting down; reconnect shortly", false);
     return;
+  }
+  if (first_message_ && !delay_served_ && delay_first_message(text)) {
+    return;  // handled again when its delay is over
   }
   if (!allow_by_rate_limit()) {
     reply_error("rate_limited", "too many messages; slow down", false);
@@ -287,15 +305,13 @@ void ws_session::handle_message(std::string_view text) {
   in.in.cmd = std::move(decoded.cmd);
   if (first) {
     if (decoded.creates_room) {
-      auto created = ctx_.engine.create_room(module_, decoded.create_options);
-      if (created.error) {
-        reply_error(created.error.code, created.error.message, true);
+      if (!create_anonymous_room(decoded, text.size())) {
         return;
       }
-      room_ = std::move(created.created);
     } else {
       room_ = ctx_.engine.find(decoded.room_code);
       if (!room_) {
+        note_handshake_failure("room_not_found", false);
         reply_error("room_not_found", "no room with this code", true, decoded.room_code);
         return;
       }
@@ -323,10 +339,114 @@ void ws_session::handle_message(std::string_view text) {
     return;
   }
   // The room closed in the meantime.
+  if (first) {
+    note_handshake_failure("room_not_found", false);
+  }
   reply_error("room_not_found", "no room with this code", first, {}, request_type);
   if (!first) {
-    close(ws::close_normal, "room_closed");
+    request_close(ws::close_normal, "room_closed");
   }
+}
+
+bool ws_session::create_anonymous_room(const decode_result& decoded, std::size_t message_bytes) {
+  room_creation_limiter& limiter = *ctx_.creations;
+  const std::int64_t now = steady_ms();
+  room_creation_limits limits;
+  creation_refusal refusal = limiter.admit(address_, now, message_bytes, limits);
+  runtime::create_outcome created;
+  if (refusal == creation_refusal::none) {
+    created = ctx_.engine.create_room(module_, decoded.create_options, {}, std::move(limits));
+    if (created.error) {
+      limiter.refund(address_);
+      if (created.error.code == "limit_reached") {
+        // Lost a race for the last rooms against other creators.
+        refusal = ctx_.engine.room_count() >= ctx_.engine.options().max_rooms
+                      ? creation_refusal::max_rooms
+                      : creation_refusal::admin_reserve;
+      } else {
+        reply_error(created.error.code, created.error.message, true);
+        return false;
+      }
+    }
+  }
+  if (refusal != creation_refusal::none) {
+    limiter.count(refusal);
+    ctx_.logs.room_refused.write(now, {{"reason", room_creation_limiter::reason_name(refusal)},
+                                       {"game", module_.name()},
+                                       {"conn", id_},
+                                       {"remote", address_.to_string()}});
+    reply_error(room_creation_limiter::error_code(refusal),
+                room_creation_limiter::error_message(refusal), true);
+    return false;
+  }
+  room_ = std::move(created.created);
+  return true;
+}
+
+bool ws_session::delay_first_message(std::string_view text) {
+  const std::int64_t now = steady_ms();
+  std::uint32_t failures = 0;
+  const std::int64_t wait = ctx_.handshakes.delay_for(address_, now, failures);
+  if (wait <= 0) {
+    return false;
+  }
+  ctx_.io.handshakes_delayed.inc();
+  ctx_.logs.handshake_delayed.write(now, {{"conn", id_},
+                                          {"game", module_.name()},
+                                          {"remote", address_.to_string()},
+                                          {"failures", failures},
+                                          {"delay_ms", wait}});
+  if (!delayed_) {
+    delayed_ = std::make_unique<delayed_message>(thread_.context);
+  }
+  delayed_->text.assign(text);  // the payload lives in a buffer the next read overwrites
+  paused_ = true;
+  delayed_->timer.expires_after(std::chrono::milliseconds(wait));
+  delayed_->timer.async_wait([self = shared_from_this()](const error_code& ec) {
+    if (!ec) {
+      self->on_delay_over();
+    }
+  });
+  return true;
+}
+
+void ws_session::on_delay_over() {
+  paused_ = false;
+  if (finished_) {
+    return;
+  }
+  std::string text;
+  text.swap(delayed_->text);
+  delay_served_ = true;
+  handle_message(text);
+  delay_served_ = false;
+  if (finished_ || paused_) {
+    return;
+  }
+  if (!partial_.empty()) {
+    // Frames that arrived behind the held message (a later first message may wait again).
+    char none = 0;
+    consume(&none, 0);
+    if (finished_) {
+      return;
+    }
+    note_message_progress();
+  }
+  if (!paused_) {
+    wait_readable();
+  }
+}
+
+// Any thread: the room's worker (close() below) or this io thread (no such room).
+void ws_session::note_handshake_failure(std::string_view reason, bool refused_by_room) {
+  const std::int64_t now = steady_ms();
+  const std::uint32_t failures = ctx_.handshakes.note_failure(address_, now);
+  (refused_by_room ? ctx_.io.handshake_failures_refused : ctx_.io.handshake_failures_no_room).inc();
+  ctx_.logs.handshake_failed.write(now, {{"conn", id_},
+                                         {"game", module_.name()},
+                                         {"reason", reason},
+                                         {"remote", address_.to_string()},
+                                         {"failures", failures}});
 }
 
 // ---- connection_sink: called by workers (and by this io thread for local errors) ----
@@ -354,6 +474,16 @@ void ws_session::bind(role_id role, bool rate_limited) noexcept {
 }
 
 void ws_session::close(std::uint16_t code, std::string_view reason) noexcept {
+  // The game refused the connection's first message (relay: a wrong password, host key or seat
+  // token, an unknown seat, a full room): it closes with 1008 a connection it never bound. Every
+  // close of io's own goes through request_close().
+  if (code == ws::close_policy && !bound_.load(std::memory_order_acquire)) {
+    note_handshake_failure(reason, true);
+  }
+  request_close(code, reason);
+}
+
+void ws_session::request_close(std::uint16_t code, std::string_view reason) {
   std::lock_guard lock(outbox_mutex_);
   if (close_request_ || stop_delivery_) {
     return;
@@ -578,7 +708,7 @@ void ws_session::sweep(std::int64_t now_ms) {
       now_ms - opened_ms_ >= ctx_.config.handshake_timeout_ms) {
     ctx_.io.handshake_timeouts.inc();
     log::info("handshake_timeout", {{"conn", id_}, {"game", module_.name()}});
-    close(ws::close_policy, "handshake_timeout");
+    request_close(ws::close_policy, "handshake_timeout");
     return;
   }
   if (message_started_ms_ != 0 && now_ms - message_started_ms_ >= ctx_.config.message_timeout_ms) {
@@ -587,7 +717,7 @@ void ws_session::sweep(std::int64_t now_ms) {
     log::info("message_timeout", {{"conn", id_},
                                   {"game", module_.name()},
                                   {"buffered_bytes", reader_.buffered_bytes() + partial_.size()}});
-    close(ws::close_policy, "message_timeout");
+    request_close(ws::close_policy, "message_timeout");
     return;
   }
   const std::int64_t idle = now_ms - last_read_ms_;
@@ -606,13 +736,16 @@ void ws_session::sweep(std::int64_t now_ms) {
   }
 }
 
-void ws_session::shutdown() { close(ws::close_going_away, "server_shutdown"); }
+void ws_session::shutdown() { request_close(ws::close_going_away, "server_shutdown"); }
 
 void ws_session::finish() {
   if (finished_) {
     return;
   }
   finished_ = true;
+  if (delayed_) {
+    delayed_->timer.cancel();
+  }
   error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);  // cancels the pending wait

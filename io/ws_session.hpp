@@ -62,6 +62,15 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   void consume(char* data, std::size_t size);
   bool on_frame(const ws::reader_event& event);
   void handle_message(std::string_view text);
+  // First message path (io/client_limits): holds the message back while its address pays for
+  // failed handshakes (true: it waits; reading pauses until on_delay_over handles it), creates a
+  // room within the anonymous creation limits, counts a failed handshake of the address.
+  bool delay_first_message(std::string_view text);
+  void on_delay_over();
+  bool create_anonymous_room(const decode_result& decoded, std::size_t message_bytes);
+  void note_handshake_failure(std::string_view reason, bool refused_by_room);  // any thread
+  // close() of the io thread itself; close() is the room's (connection_sink).
+  void request_close(std::uint16_t code, std::string_view reason);
   bool allow_by_rate_limit();
   // `request_type`: the message's type when it was known (named in a later message's error).
   void reply_error(std::string_view code, std::string_view message, bool first_message,
@@ -95,8 +104,16 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   socket_slot slot_;  // released when the socket closes (finish)
   ws::frame_reader reader_;
 
+  // Set by start() before the room can know the session; read by any thread after.
+  address_key address_;
+
   // io thread only
   std::shared_ptr<room> room_;
+  struct delayed_message;
+  std::unique_ptr<delayed_message> delayed_;  // only while (or once) a first message waited
+  bool paused_ = false;        // a first message waits: no reads, no parsing until it is handled
+  bool delay_served_ = false;  // the message being handled has waited its delay
+
   std::string partial_;             // bytes of an incomplete frame
   std::string in_flight_;           // framed bytes Asio is writing because the socket was full
   std::string unsent_;              // framed bytes queued behind in_flight_

@@ -9,6 +9,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "games/brainrot/reply_size.hpp"
 #include "games/common/envelope.hpp"
 #include "games/common/json_io.hpp"
 #include "games/common/text.hpp"
@@ -469,6 +470,13 @@ create_validation validate_create_room(const brainrot_config& config,
     p.name = s.name;
     out.state.scores[p.player_id] = 0;
     out.state.players.push_back(std::move(p));
+  }
+  // Its largest frame must fit what a connection may queue, before any avatar.
+  if (largest_reply_bound(config, out.state) > config.reply_max_bytes) {
+    out.state = room_state{};
+    out.message = "limit_reached";
+    out.details = json::object{{"reason", "room_too_large"},
+                               {"max_bytes", static_cast<std::uint64_t>(config.reply_max_bytes)}};
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/secrets.hpp"
+#include "games/brainrot/reply_size.hpp"
 #include "games/common/json_io.hpp"
 #include "games/common/text.hpp"
 
@@ -379,6 +380,20 @@ void brainrot_game::on_update_avatar(connection_id conn, const brainrot::request
   }
   if (!reason.empty()) {
     send_error(conn, "bad_request", "invalid_avatar", json::object{{"reason", reason}}, out);
+    return;
+  }
+  // The room's avatars share one budget: its largest frame (a master's STATE_SYNC_RESPONSE, which
+  // lists each avatar twice) must stay within reply_max_bytes.
+  const std::size_t others =
+      brainrot::largest_reply_bound(config_, state_) - 2 * brainrot::avatar_bytes(p->avatar_url);
+  if (others + 2 * json_string_bytes(*req.image) > config_.reply_max_bytes) {
+    // What this player could still send: the budget left, halved, without the quotes.
+    const std::size_t spare =
+        others < config_.reply_max_bytes ? (config_.reply_max_bytes - others) / 2 : 0;
+    send_error(conn, "bad_request", "invalid_avatar",
+               json::object{{"reason", "too_large"},
+                            {"max_chars", static_cast<std::uint64_t>(spare > 2 ? spare - 2 : 0)}},
+               out);
     return;
   }
   p->avatar_url = *req.image;

@@ -17,6 +17,8 @@ namespace {
 constexpr std::size_t master_key_bytes = 24;
 // Room for an UPDATE_AVATAR envelope around its data URL (type, code, ids, key).
 constexpr std::size_t avatar_envelope_bytes = 4096;
+// Room beside one largest avatar (twice) in a reply: the rest of a small room's content.
+constexpr std::size_t reply_room_bytes = 65536;
 }  // namespace
 
 void brainrot_module::declare_options(option_list& options, brainrot_config& config) {
@@ -24,6 +26,9 @@ void brainrot_module::declare_options(option_list& options, brainrot_config& con
               "largest brainrot WebSocket message (must admit an avatar in its envelope)");
   options.add("brainrot-avatar-max-chars", config.avatar_max_chars,
               "longest brainrot avatar data URL");
+  options.add("brainrot-reply-max-bytes", config.reply_max_bytes,
+              "largest brainrot frame (a master's STATE_SYNC_RESPONSE, with every avatar twice); a "
+              "room or avatar that would make one larger is refused");
 }
 
 std::string brainrot_module::check_config(const brainrot_config& config) {
@@ -31,6 +36,13 @@ std::string brainrot_module::check_config(const brainrot_config& config) {
   if (config.avatar_max_chars + avatar_envelope_bytes > config.max_message_bytes) {
     return "--brainrot-max-message-bytes must exceed --brainrot-avatar-max-chars by " +
            std::to_string(avatar_envelope_bytes) + " bytes: an avatar arrives in one message";
+  }
+  // A master's STATE_SYNC_RESPONSE lists an avatar twice: one of the largest must fit, with room.
+  if (config.reply_max_bytes < 2 * config.avatar_max_chars + reply_room_bytes) {
+    return "--brainrot-reply-max-bytes must be at least twice --brainrot-avatar-max-chars plus " +
+           std::to_string(reply_room_bytes) +
+           " bytes: a master's STATE_SYNC_RESPONSE carries "
+           "each avatar twice";
   }
   return {};
 }

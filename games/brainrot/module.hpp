@@ -26,8 +26,15 @@ struct brainrot_config {
   std::size_t id_max_chars = 128;         // device, player, sender, round, item and reel ids
   std::size_t code_max_chars = 64;        // room code field of a client message
   std::size_t master_key_max_chars = 256;
+  // The largest frame a room may send (brainrot::largest_reply_bound of its content): a master's
+  // STATE_SYNC_RESPONSE carries every avatar twice. A CREATE_ROOM or an avatar that would take it
+  // past this is refused; the rest of --outbox-max-bytes is left for the frames that follow.
+  std::size_t reply_max_bytes = 917504;
   time_ms room_lifetime_ms = 12LL * 60 * 60 * 1000;  // expires_at = created_at + this
   time_ms expired_grace_ms = 60LL * 60 * 1000;       // kept answering room_expired, then deleted
+
+  // The most one step queues for one connection: one frame, with its WebSocket header.
+  std::size_t largest_reply_bytes() const noexcept { return reply_max_bytes + 16; }
 };
 
 class brainrot_module : public module_base<brainrot_config> {

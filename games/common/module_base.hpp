@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "engine/game.hpp"
+#include "games/common/reply_bound.hpp"
 
 namespace partyd {
 
@@ -18,9 +19,10 @@ struct wire_names {
   std::span<const std::string_view> out_types;
 };
 
-// Config must have `max_message_bytes`.
+// Config must have `max_message_bytes`; a config with `largest_reply_bytes()` says the largest
+// reply of the game (games/common/reply_bound.hpp), else it is taken as the message limit.
 template <class Config>
-class module_base : public game_module {
+class module_base : public game_module, public reply_bound {
  public:
   using config_type = Config;
 
@@ -33,6 +35,13 @@ class module_base : public game_module {
   std::span<const std::string_view> role_names() const noexcept final { return names_.roles; }
   std::span<const std::string_view> in_types() const noexcept final { return names_.in_types; }
   std::span<const std::string_view> out_types() const noexcept final { return names_.out_types; }
+  std::size_t largest_reply_bytes() const noexcept final {
+    if constexpr (requires(const Config& c) { c.largest_reply_bytes(); }) {
+      return config_.largest_reply_bytes();
+    } else {
+      return config_.max_message_bytes;
+    }
+  }
 
   const Config& config() const noexcept { return config_; }
 

@@ -33,4 +33,20 @@ std::string_view trim(std::string_view text) noexcept {
   return text.substr(begin, end - begin + 1);
 }
 
+std::size_t json_string_bytes(std::string_view text) noexcept {
+  std::size_t bytes = 2;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte == '"' || byte == '\\' || byte == '\b' || byte == '\f' || byte == '\n' ||
+        byte == '\r' || byte == '\t') {
+      bytes += 2;
+    } else if (byte < 0x20) {
+      bytes += 6;
+    } else {
+      bytes += 1;
+    }
+  }
+  return bytes;
+}
+
 }  // namespace partyd

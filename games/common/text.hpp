@@ -13,5 +13,8 @@ std::size_t utf8_length(std::string_view text) noexcept;
 std::size_t utf16_length(std::string_view text) noexcept;
 // Without leading and trailing ASCII whitespace.
 std::string_view trim(std::string_view text) noexcept;
+// Bytes of `text` serialized as a JSON string by Boost.JSON, quotes included: `"` and `\\` and
+// \b \f \n \r \t take 2, other control characters 6 (\u00XX), every other byte 1.
+std::size_t json_string_bytes(std::string_view text) noexcept;
 
 }  // namespace partyd

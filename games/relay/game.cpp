@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/json/serialize.hpp>
+
 #include "engine/check.hpp"
 #include "engine/secrets.hpp"
 #include "games/common/json_io.hpp"
@@ -116,8 +118,137 @@ json::value response_to_json(const relay::poll& p, const std::vector<std::string
 
 }  // namespace
 
+namespace {
+
+// The host's handshake_response without its lists and game state: type, status, room code, role
+// and clientId ("h_" and a token), and the keys around the lists.
+constexpr std::size_t host_frame_bytes = 512;
+// poll_results without its counts: type, pollId's keys, pollType, active, totalResponses.
+constexpr std::size_t results_frame_bytes = 256;
+// One free-text answer in poll_results' counts, besides its text: colon, count, comma.
+constexpr std::size_t count_entry_bytes = 22;
+
+}  // namespace
+
 relay_game::relay_game(relay_config config, relay::room_state state)
-    : config_(config), state_(std::move(state)) {}
+    : config_(config), state_(std::move(state)) {
+  // The sizes are derived, never persisted: counted again for a restored room.
+  for (const auto& [id, s] : state_.seats) {
+    clients_bytes_ += seat_entry_bytes(s);
+  }
+  for (const auto& [conn, a] : state_.audience) {
+    clients_bytes_ += audience_entry_bytes(a);
+  }
+  for (relay::poll& p : state_.polls) {
+    polls_bytes_ += poll_entry_bytes(p);
+    p.answer_counts.clear();
+    p.counts_bytes = 0;
+    if (p.type == relay::poll_type::free_text) {
+      for (const auto& [client, answer] : p.responses) {
+        if (!answer.empty()) {
+          count_answer(p, answer.front());
+        }
+      }
+    }
+  }
+  for (relay::queued_message& queued : state_.host_queue) {
+    queued.frame_bytes = client_message_bytes(queued);
+    host_queue_bytes_ += queued.frame_bytes;
+  }
+  // A snapshot written with larger limits keeps its newest messages.
+  trim_host_queue(nullptr);
+}
+
+std::uint32_t relay_game::seat_capacity() const noexcept {
+  return state_.max_players == 0 ? config_.max_seats
+                                 : std::min(state_.max_players, config_.max_seats);
+}
+
+std::uint32_t relay_game::audience_capacity() const noexcept {
+  return state_.max_audience == 0 ? config_.max_audience
+                                  : std::min(state_.max_audience, config_.max_audience);
+}
+
+std::size_t relay_game::host_reply_bytes() const noexcept {
+  return host_frame_bytes + std::max(config_.state_limit(), state_.game_state.size()) +
+         clients_bytes_ + polls_bytes_;
+}
+
+std::size_t relay_game::seat_entry_bytes(const relay::seat& s) {
+  // As host_handshake_response() writes it, disconnected ("false" is the longer), and a comma.
+  return json::serialize(json::object{{"clientId", s.client_id},
+                                      {"role", "player"},
+                                      {"meta", s.meta},
+                                      {"connected", false}})
+             .size() +
+         1;
+}
+
+std::size_t relay_game::audience_entry_bytes(const relay::audience_member& a) {
+  return json::serialize(json::object{{"clientId", a.client_id},
+                                      {"role", "audience"},
+                                      {"meta", a.meta},
+                                      {"connected", true}})
+             .size() +
+         1;
+}
+
+std::size_t relay_game::poll_entry_bytes(const relay::poll& p) {
+  return json::serialize(json::object{{"pollId", p.id},
+                                      {"pollType", relay::poll_type_name(p.type)},
+                                      {"question", p.question},
+                                      {"options", strings_to_json(p.options)},
+                                      {"active", false}})
+             .size() +
+         1;
+}
+
+std::size_t relay_game::results_bytes(const relay::poll& p) noexcept {
+  return results_frame_bytes + json_string_bytes(p.id) + p.counts_bytes;
+}
+
+void relay_game::count_answer(relay::poll& p, const std::string& text) {
+  auto [it, added] = p.answer_counts.try_emplace(text, 0);
+  ++it->second;
+  if (added) {
+    p.counts_bytes += json_string_bytes(text) + count_entry_bytes;
+  }
+}
+
+void relay_game::uncount_answer(relay::poll& p, const std::string& text) {
+  auto it = p.answer_counts.find(text);
+  if (it == p.answer_counts.end()) {
+    return;
+  }
+  if (--it->second == 0) {
+    p.answer_counts.erase(it);
+    p.counts_bytes -= json_string_bytes(text) + count_entry_bytes;
+  }
+}
+
+std::size_t relay_game::client_message_bytes(const relay::queued_message& queued) {
+  // {"type":"client_message","clientId":<id>,"role":<role>,"message":<message>}
+  return 64 + json_string_bytes(queued.client_id) + json_string_bytes(role_name(queued.role)) +
+         json::serialize(queued.message).size();
+}
+
+void relay_game::forget_audience(connection_id conn) {
+  if (auto found = state_.audience.find(conn); found != state_.audience.end()) {
+    clients_bytes_ -= audience_entry_bytes(found->second);
+    state_.audience.erase(found);
+  }
+}
+
+void relay_game::trim_host_queue(effects* out) {
+  while (!state_.host_queue.empty() && (state_.host_queue.size() > config_.host_queue_max ||
+                                        host_queue_bytes_ > config_.host_queue_max_bytes)) {
+    host_queue_bytes_ -= state_.host_queue.front().frame_bytes;
+    state_.host_queue.pop_front();
+    if (out != nullptr) {
+      out->count("relay_host_queue_dropped");
+    }
+  }
+}
 
 room_summary relay_game::summary() const noexcept {
   room_summary result;
@@ -340,6 +471,7 @@ void relay_game::join_host(const input& in, effects& out) {
     send(in.conn, out_type::client_message, frame, out);
     state_.host_queue.pop_front();
   }
+  host_queue_bytes_ = 0;
 }
 
 json::object relay_game::host_handshake_response() const {
@@ -422,6 +554,22 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
               /*warn=*/true);
       return;
     }
+    std::size_t new_entry = 0;
+    const std::size_t old_entry = seat_entry_bytes(*held);
+    if (!cmd.meta.is_null()) {
+      relay::seat changed;
+      changed.client_id = held->client_id;
+      changed.meta = cmd.meta;
+      new_entry = seat_entry_bytes(changed);
+      if (host_reply_bytes() - old_entry + new_entry > config_.reply_max_bytes) {
+        fail_handshake(in.conn, "room_full",
+                       "this meta would make the host's client list exceed " +
+                           std::to_string(config_.reply_max_bytes) +
+                           " bytes; reconnect with a smaller meta or none",
+                       out);
+        return;
+      }
+    }
     if (held->conn != 0) {
       const json::object reclaimed = relay::frame_of(out_type::seat_reclaimed);
       close_member(held->conn, out_type::seat_reclaimed, &reclaimed, close_seat_reclaimed,
@@ -429,11 +577,12 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
     }
     if (!cmd.meta.is_null()) {
       held->meta = cmd.meta;
+      clients_bytes_ = clients_bytes_ - old_entry + new_entry;
     }
     seat_token = *cmd.seat_token;
     reconnected = true;
   } else {
-    if (state_.max_players != 0 && state_.seats.size() >= state_.max_players) {
+    if (state_.seats.size() >= seat_capacity()) {
       fail_handshake(in.conn, "room_full", "all player seats are taken", out);
       return;
     }
@@ -449,8 +598,17 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
     fresh.client_id = client_id;
     fresh.token_hash = token_hash;
     seat_token = in.secret;
-    fresh.seq = state_.next_seq++;
     fresh.meta = cmd.meta;
+    const std::size_t entry = seat_entry_bytes(fresh);
+    if (host_reply_bytes() + entry > config_.reply_max_bytes) {
+      fail_handshake(in.conn, "room_full",
+                     "the host's client list would exceed " +
+                         std::to_string(config_.reply_max_bytes) + " bytes",
+                     out);
+      return;
+    }
+    fresh.seq = state_.next_seq++;
+    clients_bytes_ += entry;
     held = &state_.seats.emplace(client_id, std::move(fresh)).first->second;
   }
   held->conn = in.conn;
@@ -477,14 +635,23 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
 }
 
 void relay_game::join_audience(const input& in, const relay::handshake_cmd& cmd, effects& out) {
-  if (state_.max_audience != 0 && state_.audience.size() >= state_.max_audience) {
+  if (state_.audience.size() >= audience_capacity()) {
     fail_handshake(in.conn, "room_full", "the audience is full", out);
     return;
   }
   relay::audience_member watcher;
   watcher.client_id = "a_" + in.secret;
-  watcher.seq = state_.next_seq++;
   watcher.meta = cmd.meta;
+  const std::size_t watcher_bytes = audience_entry_bytes(watcher);
+  if (host_reply_bytes() + watcher_bytes > config_.reply_max_bytes) {
+    fail_handshake(
+        in.conn, "room_full",
+        "the host's client list would exceed " + std::to_string(config_.reply_max_bytes) + " bytes",
+        out);
+    return;
+  }
+  watcher.seq = state_.next_seq++;
+  clients_bytes_ += watcher_bytes;
   const relay::audience_member& added =
       state_.audience.insert_or_assign(in.conn, std::move(watcher)).first->second;
   state_.members[in.conn] = relay::member{audience_role, added.client_id};
@@ -534,9 +701,12 @@ void relay_game::on_leave(connection_id conn, const relay::member& who, effects&
     return;
   }
   if (who.role == player_role) {
-    state_.seats.erase(who.client_id);
+    if (auto seat_it = state_.seats.find(who.client_id); seat_it != state_.seats.end()) {
+      clients_bytes_ -= seat_entry_bytes(seat_it->second);
+      state_.seats.erase(seat_it);
+    }
   } else {
-    state_.audience.erase(conn);
+    forget_audience(conn);
   }
   json::object left = relay::frame_of(out_type::client_left);
   left["clientId"] = who.client_id;
@@ -569,7 +739,7 @@ void relay_game::on_disconnect(connection_id conn, effects& out) {
     send_to_host(out_type::client_disconnected, dropped, out);
     return;
   }
-  state_.audience.erase(conn);
+  forget_audience(conn);
   json::object left = relay::frame_of(out_type::client_left);
   left["clientId"] = who.client_id;
   left["role"] = "audience";
@@ -625,11 +795,18 @@ void relay_game::on_message_to_host(const relay::member& who, const relay::messa
     send(state_.host_conn, out_type::client_message, frame, out);
     return;
   }
-  state_.host_queue.push_back(relay::queued_message{who.client_id, who.role, cmd.message});
-  while (state_.host_queue.size() > config_.host_queue_max) {
-    state_.host_queue.pop_front();
-    out.count("relay_host_queue_dropped");
+  relay::queued_message queued;
+  queued.client_id = who.client_id;
+  queued.role = who.role;
+  queued.message = cmd.message;
+  queued.frame_bytes = client_message_bytes(queued);
+  if (queued.frame_bytes > config_.host_queue_max_bytes || config_.host_queue_max == 0) {
+    out.count("relay_host_queue_dropped");  // larger than the whole queue: not kept
+    return;
   }
+  host_queue_bytes_ += queued.frame_bytes;
+  state_.host_queue.push_back(std::move(queued));
+  trim_host_queue(&out);
 }
 
 // --- polls ---
@@ -655,12 +832,22 @@ void relay_game::on_poll_start(connection_id conn, const relay::poll_start_cmd& 
                out);
     return;
   }
-  relay::poll& p = state_.polls.emplace_back();
-  p.id = cmd.poll_id;
-  p.type = cmd.kind;
-  p.question = cmd.question;
-  p.options = cmd.options;
-  p.active = true;
+  relay::poll fresh;
+  fresh.id = cmd.poll_id;
+  fresh.type = cmd.kind;
+  fresh.question = cmd.question;
+  fresh.options = cmd.options;
+  fresh.active = true;
+  const std::size_t entry = poll_entry_bytes(fresh);
+  if (host_reply_bytes() + entry > config_.reply_max_bytes) {
+    send_error(conn, "limit_reached",
+               "this poll would make the host's handshake_response exceed " +
+                   std::to_string(config_.reply_max_bytes) + " bytes",
+               request, out);
+    return;
+  }
+  polls_bytes_ += entry;
+  relay::poll& p = state_.polls.emplace_back(std::move(fresh));
   out.send_roles(role_bit(audience_role), relay::index_of(out_type::poll_started),
                  make_frame(relay::encode(poll_announcement(p, out_type::poll_started))));
   out.important();
@@ -697,6 +884,37 @@ void relay_game::on_poll_response(connection_id conn, const relay::member& who,
     }
     send_error(conn, "invalid_response", message, request, out);
     return;
+  }
+  if (p->type == relay::poll_type::free_text) {
+    // Every distinct answer is listed in poll_results: a new one must leave it within bounds.
+    const std::string& text = answer->front();
+    auto prior = p->responses.find(who.client_id);
+    const std::string* old =
+        prior != p->responses.end() && !prior->second.empty() ? &prior->second.front() : nullptr;
+    std::size_t added = 0;
+    std::size_t freed = 0;
+    if (old == nullptr || *old != text) {
+      if (!p->answer_counts.contains(text)) {
+        added = json_string_bytes(text) + count_entry_bytes;
+      }
+      if (old != nullptr) {
+        auto counted = p->answer_counts.find(*old);
+        if (counted != p->answer_counts.end() && counted->second == 1) {
+          freed = json_string_bytes(*old) + count_entry_bytes;
+        }
+      }
+    }
+    if (results_bytes(*p) + added > config_.reply_max_bytes + freed) {
+      send_error(conn, "limit_reached",
+                 "this poll's results hold as many distinct answers as fit " +
+                     std::to_string(config_.reply_max_bytes) + " bytes",
+                 request, out);
+      return;
+    }
+    if (old != nullptr) {
+      uncount_answer(*p, *old);
+    }
+    count_answer(*p, text);
   }
   std::vector<std::string>& recorded = p->responses[who.client_id];
   recorded = std::move(*answer);

@@ -63,8 +63,30 @@ class relay_game : public game {
   // A successful handshake_response, with the game state's text spliced in as "gameState".
   void send_joined(connection_id conn, const boost::json::object& response, effects& out) const;
 
+  // Reply sizes (docs/protocol/relay.md, Limits). The host's handshake_response is at most
+  // host_reply_bytes(): a fixed part, the game state at its limit, and one entry per seat,
+  // connected audience member and poll, counted as they come and go.
+  std::uint32_t seat_capacity() const noexcept;
+  std::uint32_t audience_capacity() const noexcept;
+  std::size_t host_reply_bytes() const noexcept;
+  static std::size_t seat_entry_bytes(const relay::seat& s);
+  static std::size_t audience_entry_bytes(const relay::audience_member& a);
+  static std::size_t poll_entry_bytes(const relay::poll& p);
+  // A free-text poll's poll_results at most, with its answers counted in `counts_bytes`.
+  static std::size_t results_bytes(const relay::poll& p) noexcept;
+  static void count_answer(relay::poll& p, const std::string& text);
+  static void uncount_answer(relay::poll& p, const std::string& text);
+  static std::size_t client_message_bytes(const relay::queued_message& queued);
+  // Removes a connected audience member (and its entry in the host's client list).
+  void forget_audience(connection_id conn);
+  // Drops the oldest queued messages until the queue fits its limits; counts each when `out`.
+  void trim_host_queue(effects* out);
+
   relay_config config_;
   relay::room_state state_;
+  std::size_t clients_bytes_ = 0;     // seat and audience entries of the host's client list
+  std::size_t polls_bytes_ = 0;       // poll entries of the host's poll list
+  std::size_t host_queue_bytes_ = 0;  // client_message frames waiting for a host
 };
 
 // snapshot.cpp: rebuilds a relay_game from snapshot() bytes; nullptr on any malformed input.

@@ -15,9 +15,11 @@ namespace {
 constexpr std::size_t password_max_chars = 128;
 constexpr std::uint64_t capacity_max = 100000;
 constexpr std::size_t host_key_bytes = 24;
+constexpr std::size_t relay_reply_slack_bytes = 1024;
 
-// Reads an optional capacity; false when present but not an integer in 0..capacity_max.
-bool read_capacity(const json::object& options, std::string_view key, std::uint32_t& out) {
+// Reads an optional capacity; false when present but not an integer in 0..largest.
+bool read_capacity(const json::object& options, std::string_view key, std::uint32_t largest,
+                   std::uint32_t& out) {
   const json::value* found = options.if_contains(key);
   if (found == nullptr || found->is_null()) {
     out = 0;
@@ -31,7 +33,7 @@ bool read_capacity(const json::object& options, std::string_view key, std::uint3
   } else {
     return false;
   }
-  if (value > capacity_max) {
+  if (value > largest) {
     return false;
   }
   out = static_cast<std::uint32_t>(value);
@@ -50,6 +52,16 @@ void relay_module::declare_options(option_list& options, relay_config& config) {
               "largest relay handshake meta (serialized JSON)");
   options.add("relay-host-queue-max", config.host_queue_max,
               "messages kept for an absent relay host; the oldest is dropped past this");
+  options.add("relay-host-queue-max-bytes", config.host_queue_max_bytes,
+              "bytes of the messages kept for an absent relay host; the oldest are dropped past "
+              "this");
+  options.add("relay-reply-max-bytes", config.reply_max_bytes,
+              "largest relay frame (the host's handshake_response, a poll's results); a join, "
+              "poll or answer that would make one larger is refused");
+  options.add("relay-max-seats", config.max_seats,
+              "player seats of a relay room with maxPlayers 0, and the largest maxPlayers");
+  options.add("relay-max-audience", config.max_audience,
+              "connected audience of a relay room with maxAudience 0, and the largest maxAudience");
 }
 
 std::string relay_module::check_config(const relay_config& config) {
@@ -62,6 +74,17 @@ std::string relay_module::check_config(const relay_config& config) {
   }
   if (config.meta_max_bytes > config.max_message_bytes) {
     return "--relay-meta-max-bytes cannot exceed --max-message-bytes";
+  }
+  if (config.max_seats == 0 || config.max_seats > capacity_max || config.max_audience == 0 ||
+      config.max_audience > capacity_max) {
+    return "--relay-max-seats and --relay-max-audience must be 1.." + std::to_string(capacity_max);
+  }
+  // A player's handshake_response carries the game state and its player state; a client_message
+  // carries a message of up to --max-message-bytes, whose numbers may come out longer.
+  if (config.reply_max_bytes < 2 * config.max_message_bytes + relay_reply_slack_bytes) {
+    return "--relay-reply-max-bytes must be at least twice --max-message-bytes plus " +
+           std::to_string(relay_reply_slack_bytes) +
+           ": a player's handshake_response carries two states";
   }
   return {};
 }
@@ -105,14 +128,14 @@ create_result relay_module::create(const boost::json::object& options,
     }
     password = std::string(found->get_string());
   }
-  if (!read_capacity(options, "maxPlayers", state.max_players)) {
-    result.error =
-        protocol_error{"bad_request", "option 'maxPlayers' must be an integer 0..100000"};
+  if (!read_capacity(options, "maxPlayers", config().max_seats, state.max_players)) {
+    result.error = protocol_error{"bad_request", "option 'maxPlayers' must be an integer 0.." +
+                                                     std::to_string(config().max_seats)};
     return result;
   }
-  if (!read_capacity(options, "maxAudience", state.max_audience)) {
-    result.error =
-        protocol_error{"bad_request", "option 'maxAudience' must be an integer 0..100000"};
+  if (!read_capacity(options, "maxAudience", config().max_audience, state.max_audience)) {
+    result.error = protocol_error{"bad_request", "option 'maxAudience' must be an integer 0.." +
+                                                     std::to_string(config().max_audience)};
     return result;
   }
   const std::string host_key = random_token(host_key_bytes);

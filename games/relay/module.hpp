@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -18,6 +19,16 @@ struct relay_config {
   std::size_t max_message_bytes = 65536;
   std::size_t meta_max_bytes = 1024;
   std::size_t host_queue_max = 256;
+  // Bytes of the client_message frames kept for an absent host: the host's handshake_response and
+  // the whole queue reach its outbox in one step, so both together must fit --outbox-max-bytes.
+  std::size_t host_queue_max_bytes = 327680;
+  // The largest frame a room sends: the host's handshake_response (every seat, every connected
+  // audience member, every poll and the game state) and a free-text poll's results. A join, poll
+  // or answer that would make one larger is refused (docs/protocol/relay.md, Limits).
+  std::size_t reply_max_bytes = 655360;
+  // What maxPlayers / maxAudience 0 ("unlimited") mean, and their largest values.
+  std::uint32_t max_seats = 1000;
+  std::uint32_t max_audience = 5000;
   std::size_t poll_options_max = 32;
   std::size_t poll_option_max_chars = 200;
   std::size_t question_max_chars = 500;
@@ -33,6 +44,13 @@ struct relay_config {
   std::size_t state_limit() const noexcept {
     return state_max_bytes == 0 || state_max_bytes > max_message_bytes ? max_message_bytes
                                                                        : state_max_bytes;
+  }
+  // WebSocket header (at most 10 bytes) and slack, per frame.
+  static constexpr std::size_t frame_overhead_bytes = 16;
+  // The most one step queues for one connection: a host that connects gets its handshake_response
+  // and then every queued message.
+  std::size_t largest_reply_bytes() const noexcept {
+    return reply_max_bytes + host_queue_max_bytes + (host_queue_max + 1) * frame_overhead_bytes;
   }
 };
 

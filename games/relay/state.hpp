@@ -1,11 +1,14 @@
 // The relay room's state: plain data owned by one relay_game and touched only by the room's
 // worker. Connections appear as connection_id, never as pointers, and every container whose order
 // reaches a frame or a snapshot is ordered (std::map, std::vector, std::deque).
-// Bounds: host_queue <= host_queue_max, polls <= max_polls, states <= state_max_bytes each.
+// Bounds: host_queue <= host_queue_max messages and host_queue_max_bytes, polls <= max_polls,
+// states <= state_max_bytes each, seats <= max_seats, audience <= max_audience; the host's
+// handshake_response and a free-text poll's results <= reply_max_bytes (relay_game counts them).
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -50,6 +53,10 @@ struct poll {
   bool active = true;
   // clientId -> the recorded answer: one option, several options, or one trimmed text.
   std::map<std::string, std::vector<std::string>> responses;
+  // Derived from `responses`, never persisted (rebuilt when the room is restored): free_text
+  // only, each distinct answer with its count, and what they take in poll_results' `counts`.
+  std::map<std::string, std::uint64_t, std::less<>> answer_counts;
+  std::size_t counts_bytes = 0;
 };
 
 // A message_to_host waiting for a host to connect.
@@ -57,6 +64,7 @@ struct queued_message {
   std::string client_id;
   role_id role = player_role;
   boost::json::value message;
+  std::size_t frame_bytes = 0;  // of its client_message frame; derived, never persisted
 };
 
 // What a joined connection is.
@@ -70,8 +78,8 @@ struct room_state {
   std::string room_code;
   std::string password_hash;       // "sha256:<hex>", empty when the room has no password
   std::string host_key_hash;       // "sha256:<hex>"
-  std::uint32_t max_players = 0;   // 0 = unlimited; counts seats held
-  std::uint32_t max_audience = 0;  // 0 = unlimited; counts connected audience
+  std::uint32_t max_players = 0;   // 0 = up to relay_config::max_seats; counts seats held
+  std::uint32_t max_audience = 0;  // 0 = up to relay_config::max_audience; connected audience
 
   // Persisted game data.
   std::string game_state = "{}";      // a JSON object, serialized: broadcast and stored as it is

@@ -1,10 +1,13 @@
 // The network edge of the real partyd binary under attack from outside: a ping flood from a
 // socket that never reads, idle TCP floods (per-address and total socket caps, running out of
-// descriptors), a message trickled in one-byte fragments, pipelined HTTP requests and a log
-// flood from wrong admin tokens. Floods are bounded; nothing here asserts how fast the server is.
+// descriptors), a message trickled in one-byte fragments, pipelined HTTP requests, a log flood
+// from wrong admin tokens, anonymous room creation (rate, quota, state budget, the admin
+// reserve) and handshake guessing (growing delays). Floods are bounded; nothing here asserts how
+// fast the server is (a delay is asserted only as a lower bound).
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -16,9 +19,11 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include "support/file_snapshot.hpp"
 #include "support/raw_ws_client.hpp"
 #include "support/tcp_probe.hpp"
 #include "support/test_server.hpp"
+#include "support/ws_client.hpp"
 
 namespace partyd::testing {
 namespace {
@@ -461,6 +466,347 @@ TEST(hostile_io, a_wrong_admin_token_flood_writes_few_log_lines_and_counts_the_r
             static_cast<double>(lines.suppressed));
   std::printf("auth flood: %zu requests, %zu auth_failed lines, %llu suppressed\n", requests,
               lines.written, static_cast<unsigned long long>(lines.suppressed));
+}
+
+// ---- 6. anonymous room creation (brainrot's CREATE_ROOM needs no credential) ----
+
+constexpr std::string_view brainrot_path = "/ws/brainrot";
+
+// A small valid CREATE_ROOM: two active senders, one round of one item.
+std::string brainrot_create_room() {
+  json::array senders;
+  for (const char* id : {"s1", "s2"}) {
+    senders.emplace_back(
+        json::object{{"sender_id", id}, {"name", id}, {"active", true}, {"reels_count", 1}});
+  }
+  json::object item{{"item_id", "a"},
+                    {"reel", {{"reel_id", "reel_a"}, {"url", "https://reels/a"}}},
+                    {"true_sender_ids", json::array{"s1"}}};
+  json::object payload{
+      {"senders", std::move(senders)},
+      {"rounds", json::array{json::object{{"round_id", "r1"}, {"items", json::array{item}}}}}};
+  return json::serialize(json::object{{"type", "CREATE_ROOM"}, {"payload", std::move(payload)}});
+}
+
+// The payload of the unmasked frame at the front of `data`; nullopt while it is incomplete.
+std::optional<std::string> first_frame(std::string_view data) {
+  if (data.size() < 2) return std::nullopt;
+  std::size_t length = static_cast<unsigned char>(data[1]) & 0x7f;
+  std::size_t at = 2;
+  const std::size_t extra = length == 126 ? 2 : length == 127 ? 8 : 0;
+  if (extra > 0) {
+    if (data.size() < 2 + extra) return std::nullopt;
+    length = 0;
+    for (std::size_t i = 0; i < extra; ++i) {
+      length = (length << 8) | static_cast<unsigned char>(data[2 + i]);
+    }
+    at += extra;
+  }
+  if (data.size() < at + length) return std::nullopt;
+  return std::string(data.substr(at, length));
+}
+
+// Opens a WebSocket to /ws/brainrot from the loopback address `source`, sends `message` as its
+// first message and returns the server's first answer (a JSON object; empty when none came).
+json::object first_reply_from(std::uint16_t port, const std::string& source,
+                              std::string_view message) {
+  tcp_socket socket;
+  if (!socket.connect(port, source)) {
+    ADD_FAILURE() << "connect from " << source;
+    return {};
+  }
+  socket.send_all(
+      "GET " + std::string(brainrot_path) +
+      " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  std::string received = socket.read_until(
+      [&](std::string_view data) { return data.find("\r\n\r\n") != std::string_view::npos; },
+      std::chrono::seconds(5));
+  const std::size_t header_end = received.find("\r\n\r\n");
+  if (header_end == std::string::npos || received.rfind("HTTP/1.1 101", 0) != 0) {
+    ADD_FAILURE() << "upgrade: " << received;
+    return {};
+  }
+  std::string frame;
+  ws::append_masked_frame(frame, ws::opcode::text, message, 0x2a1b3c4du);
+  socket.send_all(frame);
+  const std::string early = received.substr(header_end + 4);
+  const std::string rest = socket.read_until(
+      [&](std::string_view data) { return first_frame(early + std::string(data)).has_value(); },
+      std::chrono::seconds(5));
+  const auto payload = first_frame(early + rest);
+  if (!payload) {
+    ADD_FAILURE() << "no answer to the first message";
+    return {};
+  }
+  const json::value reply = json::parse(*payload);
+  return reply.is_object() ? reply.as_object() : json::object{};
+}
+
+std::string type_of(const json::object& frame) {
+  return frame.contains("type") ? std::string(frame.at("type").as_string()) : std::string();
+}
+
+// brainrot's answer to an engine condition: ERROR bad_request naming it in `message`.
+std::string refusal_of(const json::object& frame) {
+  if (type_of(frame) != "ERROR") {
+    return json::serialize(frame);  // not a refusal: shown as it is
+  }
+  const json::object& payload = frame.at("payload").as_object();
+  std::string text(payload.at("error").as_string());
+  text += '/';
+  text.append(payload.at("message").as_string());
+  return text;
+}
+
+double brainrot_rooms(const test_server& server) {
+  return server.metric("partyd_rooms{game=\"brainrot\"}").value_or(-1);
+}
+
+TEST(hostile_io, anonymous_room_creation_is_held_to_a_rate_per_address) {
+  test_server server(
+      {"--store", "memory", "--create-rate-per-ip", "3", "--create-quota-per-ip", "0"});
+  ASSERT_TRUE(server.started());
+  const std::string create = brainrot_create_room();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(type_of(first_reply_from(server.port(), "127.0.0.1", create)), "ROOM_CREATED");
+  }
+  // A burst of 3 a minute: the fourth is refused, in brainrot's own error shape.
+  const json::object refused = first_reply_from(server.port(), "127.0.0.1", create);
+  EXPECT_EQ(refusal_of(refused), "bad_request/create_rate_limited");
+  // Another address has a bucket of its own.
+  EXPECT_EQ(type_of(first_reply_from(server.port(), "127.0.0.2", create)), "ROOM_CREATED");
+  EXPECT_EQ(brainrot_rooms(server), 4);
+  EXPECT_EQ(server.metric("partyd_rooms_refused_total{reason=\"rate\"}").value_or(-1), 1);
+  EXPECT_EQ(server.metric("partyd_errors_total{game=\"brainrot\",code=\"create_rate_limited\"}")
+                .value_or(-1),
+            1);
+  // The admin API is not an anonymous client.
+  EXPECT_FALSE(server.create_relay_room().empty());
+  const auto line = server.wait_log_event("room_refused");
+  ASSERT_TRUE(line.has_value());
+  EXPECT_EQ(str(*line, "reason"), "rate");
+  EXPECT_EQ(str(*line, "remote"), "127.0.0.1");
+}
+
+TEST(hostile_io, anonymous_rooms_still_open_are_held_to_a_quota_per_address) {
+  test_server server(
+      {"--store", "memory", "--create-rate-per-ip", "0", "--create-quota-per-ip", "2"});
+  ASSERT_TRUE(server.started());
+  const std::string create = brainrot_create_room();
+  std::vector<json::object> created;
+  for (int i = 0; i < 2; ++i) {
+    created.push_back(first_reply_from(server.port(), "127.0.0.1", create));
+    ASSERT_EQ(type_of(created.back()), "ROOM_CREATED");
+  }
+  EXPECT_EQ(refusal_of(first_reply_from(server.port(), "127.0.0.1", create)),
+            "bad_request/room_quota_reached");
+  EXPECT_EQ(type_of(first_reply_from(server.port(), "127.0.0.3", create)), "ROOM_CREATED");
+  EXPECT_EQ(server.metric("partyd_rooms_refused_total{reason=\"quota\"}").value_or(-1), 1);
+
+  // A room that closes gives its address its place back.
+  const json::object& payload = created.front().at("payload").as_object();
+  ws_client master;
+  ASSERT_TRUE(master.connect(server.port(), brainrot_path));
+  ASSERT_TRUE(master.send(json::object{
+      {"type", "ROOM_CLOSED"},
+      {"payload", {{"code", payload.at("code")}, {"master_key", payload.at("master_key")}}}}));
+  ASSERT_TRUE(master.receive_until("ROOM_CLOSED_BROADCAST").has_value());
+  EXPECT_EQ(server.wait_metric_at_most("partyd_rooms{game=\"brainrot\"}", 2).value_or(-1), 2);
+  EXPECT_EQ(type_of(first_reply_from(server.port(), "127.0.0.1", create)), "ROOM_CREATED");
+  EXPECT_EQ(refusal_of(first_reply_from(server.port(), "127.0.0.1", create)),
+            "bad_request/room_quota_reached");
+}
+
+TEST(hostile_io, anonymous_creation_never_takes_the_rooms_kept_for_the_admin_api) {
+  // 10 rooms, 1 kept for the admin API.
+  test_server server({"--store", "memory", "--max-rooms", "10", "--admin-room-reserve", "1"});
+  ASSERT_TRUE(server.started());
+  const std::string create = brainrot_create_room();
+  for (int i = 0; i < 9; ++i) {
+    // From several addresses, so that no per-address limit is what stops them.
+    const std::string source = "127.0.1." + std::to_string(i + 1);
+    ASSERT_EQ(type_of(first_reply_from(server.port(), source, create)), "ROOM_CREATED") << i;
+  }
+  EXPECT_EQ(refusal_of(first_reply_from(server.port(), "127.0.1.20", create)),
+            "bad_request/limit_reached");
+  EXPECT_EQ(server.metric("partyd_rooms_refused_total{reason=\"admin_reserve\"}").value_or(-1), 1);
+  // The operator can still make a room; after that the server is full for everyone.
+  EXPECT_FALSE(server.create_relay_room().empty());
+  const http_result full = server.http("POST", "/api/rooms", "{}");
+  EXPECT_EQ(full.status, 503) << full.body;
+  EXPECT_NE(full.body.find("limit_reached"), std::string::npos) << full.body;
+  EXPECT_EQ(refusal_of(first_reply_from(server.port(), "127.0.1.21", create)),
+            "bad_request/limit_reached");
+  EXPECT_EQ(server.metric("partyd_rooms_refused_total{reason=\"max_rooms\"}").value_or(-1), 2);
+  EXPECT_EQ(server.metric("partyd_rooms{game=\"relay\"}").value_or(-1), 1);
+  EXPECT_EQ(brainrot_rooms(server), 9);
+}
+
+TEST(hostile_io, anonymous_creation_stops_at_the_room_state_budget) {
+  // Without a store a room's state is measured by the message that created it.
+  const std::string create = brainrot_create_room();
+  const std::size_t room_bytes = create.size();
+  test_server server(
+      {"--store", "memory", "--room-state-budget-bytes", std::to_string(room_bytes * 5 / 2)});
+  ASSERT_TRUE(server.started());
+  json::object first;
+  for (int i = 0; i < 2; ++i) {
+    const json::object reply = first_reply_from(server.port(), "127.0.0.1", create);
+    ASSERT_EQ(type_of(reply), "ROOM_CREATED");
+    if (i == 0) first = reply;
+  }
+  EXPECT_EQ(server.metric("partyd_room_state_bytes").value_or(-1), 2.0 * room_bytes);
+  EXPECT_EQ(refusal_of(first_reply_from(server.port(), "127.0.0.4", create)),
+            "bad_request/limit_reached");
+  EXPECT_EQ(server.metric("partyd_rooms_refused_total{reason=\"state_budget\"}").value_or(-1), 1);
+  // The admin API is not held to the budget.
+  json::object admin = json::parse(create).as_object().at("payload").as_object();
+  admin["game"] = "brainrot";
+  const http_result made = server.http("POST", "/api/rooms", json::serialize(admin));
+  EXPECT_EQ(made.status, 201) << made.body;
+  EXPECT_EQ(brainrot_rooms(server), 3);
+
+  // A room that closes takes its state off the total.
+  const json::object& payload = first.at("payload").as_object();
+  ws_client master;
+  ASSERT_TRUE(master.connect(server.port(), brainrot_path));
+  ASSERT_TRUE(master.send(json::object{
+      {"type", "ROOM_CLOSED"},
+      {"payload", {{"code", payload.at("code")}, {"master_key", payload.at("master_key")}}}}));
+  ASSERT_TRUE(master.receive_until("ROOM_CLOSED_BROADCAST").has_value());
+  EXPECT_EQ(server.wait_metric_at_most("partyd_rooms{game=\"brainrot\"}", 2).value_or(-1), 2);
+  // Left: the other anonymous room, and the admin's, measured by its request body.
+  EXPECT_EQ(server.metric("partyd_room_state_bytes").value_or(-1),
+            static_cast<double>(room_bytes + json::serialize(admin).size()));
+}
+
+TEST(hostile_io, with_a_store_the_room_state_is_the_size_of_the_newest_snapshot) {
+  const std::string dir = temp_dir();
+  ASSERT_FALSE(dir.empty());
+  test_server server({"--store", "file:" + dir});
+  ASSERT_TRUE(server.started());
+  const json::object created = first_reply_from(server.port(), "127.0.0.1", brainrot_create_room());
+  ASSERT_EQ(type_of(created), "ROOM_CREATED");
+  const std::string code(created.at("payload").as_object().at("code").as_string());
+  std::size_t stored = 0;
+  EXPECT_TRUE(eventually([&] {
+    const auto snapshot = read_file_snapshot(dir, code);
+    stored = snapshot ? snapshot->size() : 0;
+    return stored > 0 && server.metric("partyd_room_state_bytes").value_or(-1) == stored;
+  })) << "stored "
+      << stored << ", measured " << server.metric("partyd_room_state_bytes").value_or(-1);
+  ASSERT_EQ(server.http("DELETE", "/api/rooms/" + code).status, 200);
+  EXPECT_EQ(server.wait_metric_at_most("partyd_room_state_bytes", 0).value_or(-1), 0);
+}
+
+// ---- 7. guessing: failed handshakes per address wait longer and longer ----
+
+struct timed_reply {
+  std::chrono::milliseconds elapsed{0};
+  json::object frame;
+};
+
+// Connects to the relay, sends `handshake` and waits for its handshake_response.
+timed_reply relay_handshake(const test_server& server, const json::object& handshake,
+                            const json::object* then = nullptr, json::object* after = nullptr) {
+  ws_client client;
+  timed_reply result;
+  if (!client.connect(server.port(), relay_path())) {
+    ADD_FAILURE() << "connect: " << client.last_error();
+    return result;
+  }
+  const auto sent = std::chrono::steady_clock::now();
+  client.send(handshake);
+  if (then != nullptr) {
+    client.send(*then);  // right behind it: it must wait its turn, not overtake it
+  }
+  if (auto reply = client.receive_until("handshake_response", std::chrono::seconds(10))) {
+    result.frame = std::move(*reply);
+  }
+  result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - sent);
+  if (after != nullptr) {
+    *after = client.receive(std::chrono::seconds(5)).value_or(json::object{});
+  }
+  return result;
+}
+
+TEST(hostile_io, failed_handshakes_of_an_address_delay_its_next_ones_more_and_more) {
+  test_server server({"--store", "memory", "--handshake-failures-free", "2", "--handshake-delay-ms",
+                      "300", "--handshake-delay-max-ms", "1200"});
+  ASSERT_TRUE(server.started());
+  const json::object room = server.create_relay_room({{"password", "secret"}});
+  ASSERT_FALSE(room.empty());
+  const auto player = [&](std::string_view password) {
+    return json::object{{"type", "handshake"},
+                        {"roomCode", room.at("roomCode")},
+                        {"role", "player"},
+                        {"password", password}};
+  };
+  // Two failures are free: a wrong host key (refused by the game) and an unknown room.
+  EXPECT_EQ(str(relay_handshake(server, {{"type", "handshake"},
+                                         {"roomCode", room.at("roomCode")},
+                                         {"role", "host"},
+                                         {"hostKey", "wrong"}})
+                    .frame,
+                "code"),
+            "wrong_host_key");
+  EXPECT_EQ(str(relay_handshake(server,
+                                {{"type", "handshake"}, {"roomCode", "ZZZZZZ"}, {"role", "player"}})
+                    .frame,
+                "code"),
+            "room_not_found");
+  // From then on each first message waits 300 ms, doubled per failure, at most 1200 ms.
+  for (const std::int64_t at_least : {300, 600, 1200, 1200}) {
+    const timed_reply wrong = relay_handshake(server, player("guess"));
+    EXPECT_EQ(str(wrong.frame, "code"), "wrong_password");
+    EXPECT_GE(wrong.elapsed.count(), at_least);
+  }
+  // The right host key waits too, then succeeds; a message sent right behind the handshake is
+  // handled after it, in order (the room's error for it comes after the handshake_response).
+  json::object after;
+  const json::object checkpoint{{"type", "poll_results_request"}, {"pollId", "none"}};
+  const timed_reply right = relay_handshake(server,
+                                            {{"type", "handshake"},
+                                             {"roomCode", room.at("roomCode")},
+                                             {"role", "host"},
+                                             {"hostKey", room.at("hostKey")}},
+                                            &checkpoint, &after);
+  EXPECT_EQ(str(right.frame, "status"), "success") << json::serialize(right.frame);
+  EXPECT_GE(right.elapsed.count(), 1200);
+  EXPECT_EQ(str(after, "code"), "poll_not_found") << json::serialize(after);
+
+  EXPECT_EQ(server.metric("partyd_handshake_failures_total{reason=\"refused\"}").value_or(-1), 5);
+  EXPECT_EQ(
+      server.metric("partyd_handshake_failures_total{reason=\"room_not_found\"}").value_or(-1), 1);
+  EXPECT_EQ(server.metric("partyd_handshakes_delayed_total").value_or(-1), 5);
+  std::size_t failed_lines = 0;
+  for (const json::object& line : server.log_events("handshake_failed")) {
+    failed_lines += str(line, "remote") == "127.0.0.1" ? 1 : 0;
+  }
+  EXPECT_EQ(failed_lines, 6u);
+  const auto delayed = server.wait_log_event("handshake_delayed");
+  ASSERT_TRUE(delayed.has_value());
+  EXPECT_EQ(str(*delayed, "remote"), "127.0.0.1");
+}
+
+TEST(hostile_io, an_address_that_stops_failing_is_no_longer_delayed) {
+  test_server server({"--store", "memory", "--handshake-failures-free", "1", "--handshake-delay-ms",
+                      "200", "--handshake-failure-window-ms", "300"});
+  ASSERT_TRUE(server.started());
+  const json::object unknown{{"type", "handshake"}, {"roomCode", "ZZZZZZ"}, {"role", "player"}};
+  EXPECT_EQ(str(relay_handshake(server, unknown).frame, "code"), "room_not_found");
+  const timed_reply delayed = relay_handshake(server, unknown);
+  EXPECT_EQ(str(delayed.frame, "code"), "room_not_found");
+  EXPECT_GE(delayed.elapsed.count(), 200);
+  EXPECT_EQ(server.metric("partyd_handshakes_delayed_total").value_or(-1), 1);
+  // Two failures, then more than two quiet windows: each halves the count, down to none.
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  EXPECT_EQ(str(relay_handshake(server, unknown).frame, "code"), "room_not_found");
+  EXPECT_EQ(server.metric("partyd_handshakes_delayed_total").value_or(-1), 1);
+  EXPECT_EQ(
+      server.metric("partyd_handshake_failures_total{reason=\"room_not_found\"}").value_or(-1), 3);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 // Single-threaded: the test thread only.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "engine/effects.hpp"
 #include "engine/game.hpp"
 #include "engine/rng.hpp"
+#include "games/common/reply_bound.hpp"
 
 namespace partyd::testing {
 
@@ -175,6 +177,7 @@ class game_driver {
 
  private:
   void check_and_track(const std::vector<effect>& list) {
+    check_reply_sizes(list);
     for (const effect& e : list) {
       switch (e.kind) {
         case effect_kind::send:
@@ -200,6 +203,26 @@ class game_driver {
           break;
       }
     }
+  }
+
+  // What one step queues for one connection (its own frames and every broadcast, each with a
+  // WebSocket header) never exceeds the largest reply the module declares for its limits, which
+  // the server checks against --outbox-max-bytes at start-up (games/common/reply_bound.hpp).
+  void check_reply_sizes(const std::vector<effect>& list) const {
+    const auto* bound = dynamic_cast<const reply_bound*>(module_);
+    if (bound == nullptr) return;
+    constexpr std::size_t header = 10;
+    std::size_t broadcast = 0;
+    std::map<connection_id, std::size_t> direct;
+    for (const effect& e : list) {
+      if (!e.frame) continue;
+      if (e.kind == effect_kind::send) direct[e.conn] += e.frame->size() + header;
+      if (e.kind == effect_kind::send_roles) broadcast += e.frame->size() + header;
+    }
+    std::size_t largest = broadcast;
+    for (const auto& [conn, bytes] : direct) largest = std::max(largest, bytes + broadcast);
+    EXPECT_LE(largest, bound->largest_reply_bytes())
+        << "one step queued more for a connection than the game's largest reply";
   }
 
   const game_module* module_;

@@ -255,12 +255,13 @@ TEST(RelayModule, CreateOptionsTable) {
   };
   std::vector<row> rows = {
       {"empty", {}, true},
-      {"full", {{"password", "pw"}, {"maxPlayers", 8}, {"maxAudience", 100000}}, true},
+      {"full", {{"password", "pw"}, {"maxPlayers", 1000}, {"maxAudience", 5000}}, true},
       {"nulls", {{"password", nullptr}, {"maxPlayers", nullptr}}, true},
       {"password number", {{"password", 5}}, false},
       {"password too long", {{"password", std::string(129, 'p')}}, false},
       {"negative players", {{"maxPlayers", -1}}, false},
-      {"huge audience", {{"maxAudience", 100001}}, false},
+      {"huge audience", {{"maxAudience", 5001}}, false},
+      {"players past --relay-max-seats", {{"maxPlayers", 1001}}, false},
       {"fractional", {{"maxPlayers", 2.5}}, false},
       {"string capacity", {{"maxPlayers", "8"}}, false},
   };
