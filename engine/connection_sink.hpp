@@ -18,6 +18,16 @@ class connection_sink {
 
   // Queues one text frame. A connection whose outbox exceeds its cap is disconnected.
   virtual void deliver(const frame_ptr& frame) noexcept = 0;
+  // Queues a frame of a session with its sequence number (and ACK request when `reliable`),
+  // spliced in when it is written (engine/session.hpp, append_session_members).
+  virtual void deliver_numbered(const frame_ptr& frame, std::uint64_t seq, bool reliable) noexcept {
+    (void)seq;
+    (void)reliable;
+    deliver(frame);
+  }
+  // The connection now speaks for a session: its later messages may be session messages (ACK,
+  // HEARTBEAT) and carry clientMsgId.
+  virtual void session_opened() noexcept {}
 
   // The game accepted the connection's handshake in `role`. `rate_limited` tells io whether the
   // per-client message rate limit applies (the relay host is exempt).

@@ -35,6 +35,17 @@ void effects::send_roles(role_mask roles, std::uint16_t type, frame_ptr frame,
   list_.push_back(std::move(e));
 }
 
+void effects::send_reliable(connection_id conn, std::uint16_t type, frame_ptr frame) {
+  send(conn, type, std::move(frame));
+  list_.back().reliable = true;
+}
+
+void effects::send_roles_reliable(role_mask roles, std::uint16_t type, frame_ptr frame,
+                                  connection_id except) {
+  send_roles(roles, type, std::move(frame), except);
+  list_.back().reliable = true;
+}
+
 void effects::bind(connection_id conn, role_id role, bool rate_limited) {
   effect e;
   e.kind = effect_kind::bind;

@@ -40,6 +40,7 @@ struct effect {
   std::string text;  // close reason, error code (for send), counter name, room close reason, event
   boost::json::object fields;  // log only; never secrets
   bool warn = false;           // log only: warn level instead of info
+  bool reliable = false;       // send, send_roles: session recipients must acknowledge it
 };
 
 class effects {
@@ -48,6 +49,11 @@ class effects {
   // Like send, and counts the error `code` in partyd_errors_total.
   void send_error(connection_id conn, std::uint16_t type, std::string code, frame_ptr frame);
   void send_roles(role_mask roles, std::uint16_t type, frame_ptr frame, connection_id except = 0);
+  // Reliable frames (seed 004, 2.5): a session recipient gets them with requiresAck and an ackId
+  // and they are resent until acknowledged. To a connection without a session, a plain send.
+  void send_reliable(connection_id conn, std::uint16_t type, frame_ptr frame);
+  void send_roles_reliable(role_mask roles, std::uint16_t type, frame_ptr frame,
+                           connection_id except = 0);
   void bind(connection_id conn, role_id role, bool rate_limited);
   void close_connection(connection_id conn, std::uint16_t code, std::string reason);
   void set_timer(std::uint64_t timer_key, time_ms deadline);

@@ -20,6 +20,7 @@
 #include "engine/effects.hpp"
 #include "engine/rng.hpp"
 #include "engine/secrets.hpp"
+#include "engine/session.hpp"
 #include "engine/types.hpp"
 
 namespace partyd {
@@ -38,6 +39,7 @@ enum class input_kind : std::uint8_t {
   timer,        // game timer `timer_key` expired
   inactive,     // no message for the configured inactivity limit
   admin_close,  // closed through the admin API
+  presence,     // session games: `conn`'s session changed `stage` (engine/session.hpp)
 };
 
 // Timer keys the engine keeps for itself (inactivity, snapshot, durable-reply checks). A game's
@@ -55,6 +57,9 @@ struct input {
   // A fresh secret from a secure source, present on a connection's first message: a game that
   // hands out seat tokens takes them from here, so step() stays deterministic.
   std::string secret;
+  // presence: away (detached past the grace), warned (past the warning), back (resumed after
+  // `away`), degraded (reliable frames went unacknowledged). Removal is a `disconnect`.
+  presence_stage stage = presence_stage::away;
 };
 
 // A client error, turned into a documented error frame by the game's encode_error().
@@ -98,6 +103,19 @@ class game {
   // Self-describing bytes with a schema version; restore() of the module reads them back.
   virtual std::string snapshot() const = 0;
   virtual room_summary summary() const noexcept = 0;
+  // Session games (game_module::sessions): what connection `conn` sees, for a resume
+  // (RECONNECTED), a resync after a heartbeat's checksum mismatch (STATE_SNAPSHOT) and the
+  // heartbeat's checksum. Never another viewer's private fields.
+  virtual session_view view_of(connection_id conn) const {
+    (void)conn;
+    return {};
+  }
+  // Session games, after a restore: whether the seat of session `conn` still exists. Sessions of
+  // seats a game did not keep (connection-scoped ones) end then, without a disconnect.
+  virtual bool holds_session(connection_id conn) const {
+    (void)conn;
+    return true;
+  }
 };
 
 struct create_result {
@@ -153,6 +171,9 @@ class game_module {
   virtual create_result create(const boost::json::object& options, std::string_view code) const = 0;
   // Rebuilds a room from snapshot() bytes; nullptr when they cannot be decoded.
   virtual std::unique_ptr<game> restore(std::string_view bytes) const = 0;
+
+  // The session layer for this game's connections (docs/protocol/sessions.md); nullptr: none.
+  virtual const session_policy* sessions() const noexcept { return nullptr; }
 
   // Lifetime of a room's snapshot key, set on every write. Default: the inactivity limit,
   // refreshed by each write (a room idle that long would have closed anyway). A game whose rooms

@@ -1,5 +1,7 @@
 #include "engine/room.hpp"
 
+#include "engine/secrets.hpp"
+
 namespace partyd {
 
 room::room(std::uint64_t serial, std::string code, const game_module& module,
@@ -13,7 +15,13 @@ room::room(std::uint64_t serial, std::string code, const game_module& module,
       worker_index_(worker_index),
       created_at_(created_at),
       last_activity_(created_at),
-      rng_(seed) {}
+      rng_(seed) {
+  if (const session_policy* policy = module.sessions()) {
+    // A new epoch for every process that holds the room: a client that sees it change knows the
+    // frames after its last one may be gone (docs/protocol/sessions.md, "After a restart").
+    sessions = std::make_unique<session_table>(*policy, code_, random_token(6));
+  }
+}
 
 void room::restore_position(std::uint64_t version, const room_rng::state_type& rng_state,
                             time_ms last_activity) {

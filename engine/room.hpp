@@ -36,6 +36,9 @@ struct room_input {
   // On `created` from the admin API: called once the new room's first snapshot is durable (or the
   // wait timed out, or the room is not persisted). The admin API answers from here.
   std::function<void()> on_durable;
+  // Session games: a session message (RECONNECT, ACK, HEARTBEAT; `in.cmd` is empty then), or the
+  // session fields of a game command (clientMsgId, the first message's version).
+  session_request session;
 };
 
 class room {
@@ -85,9 +88,11 @@ class room {
   void mark_closed() noexcept { closed_.store(true, std::memory_order_release); }
 
   struct connection_entry {
-    std::shared_ptr<connection_sink> sink;
+    std::shared_ptr<connection_sink> sink;  // null while a session's connection is away
     role_id role = 0;
     bool bound = false;
+    bool rate_limited = true;
+    bool session = false;  // keyed by the session's logical id; `sink` is its current connection
   };
   // Ordered by id so that role broadcasts reach connections in a deterministic order. A sorted
   // vector: every broadcast walks it, and a walk over std::map nodes scattered over the heap cost
@@ -101,6 +106,19 @@ class room {
   std::unordered_map<std::uint64_t, timer_state> timers;
   std::uint64_t timer_generation = 0;
 
+  // Sessions (worker only; null unless the game has them). Keys of `connections` that are
+  // sessions stay while the session is away, with a null sink.
+  std::unique_ptr<session_table> sessions;
+  // First messages of connections not bound yet: the version they asked for and their secret,
+  // until the game binds them (a session opens then) or they leave.
+  struct session_candidate {
+    std::string version;
+    std::string secret;
+  };
+  std::unordered_map<connection_id, session_candidate> session_candidates;
+  std::uint64_t session_timer_generation = 0;
+  time_ms session_timer_at = 0;  // 0: not armed
+
   // Persistence bookkeeping (worker only).
   std::uint64_t snapshot_version = 0;  // state version of the last snapshot handed to the writer
   time_ms dirty_since = 0;             // first change not yet in a snapshot; 0 = clean
@@ -111,8 +129,13 @@ class room {
   // frames, and every frame after them, wait here in order; `version` is the state version that
   // must reach the store first.
   struct held_delivery {
+    struct recipient {
+      std::shared_ptr<connection_sink> sink;
+      std::uint64_t seq = 0;  // a session's number for the frame; 0: none
+      bool reliable = false;
+    };
     std::uint64_t version = 0;
-    std::vector<std::shared_ptr<connection_sink>> to;
+    std::vector<recipient> to;
     frame_ptr frame;               // a frame for `to`, or
     std::uint16_t close_code = 0;  // a close of to[0] when non-zero
     std::string close_reason;

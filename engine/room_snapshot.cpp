@@ -97,6 +97,9 @@ std::string encode_room_snapshot(const room_snapshot& snapshot) {
                         {"timers", std::move(timers)},
                         {"crc32", crc32_of(snapshot.state)},
                         {"state", snapshot.state}};
+  if (!snapshot.sessions.empty()) {
+    envelope["sessions"] = snapshot.sessions;  // covered by its own check: the table restores it
+  }
   return json::serialize(envelope);
 }
 
@@ -135,6 +138,13 @@ std::optional<room_snapshot> decode_room_snapshot(std::string_view bytes, std::s
   if (crc32_of(out.state) != crc) {
     error = "checksum mismatch";
     return std::nullopt;
+  }
+  if (const json::value* sessions = envelope.if_contains("sessions")) {
+    if (!sessions->is_string()) {
+      error = "bad sessions";
+      return std::nullopt;
+    }
+    out.sessions = std::string(sessions->as_string());
   }
   for (const auto& item : timers->as_array()) {
     const json::array* pair = item.if_array();

@@ -14,9 +14,10 @@
 
 namespace partyd {
 
+// 3: the session table of a session game ("sessions", JSON text; absent for other games).
 // 2: the rng's state as four words ("rng"). 1 (up to abb3642): a seed and a count of draws
 // ("rngSeed", "rngDraws"), still read: no game drew then, so the seed alone is the position.
-inline constexpr int room_snapshot_schema = 2;
+inline constexpr int room_snapshot_schema = 3;
 
 struct room_snapshot {
   std::string game;
@@ -27,6 +28,7 @@ struct room_snapshot {
   room_rng::state_type rng_state{};
   std::vector<std::pair<std::uint64_t, time_ms>> timers;  // (game timer key, deadline), sorted
   std::string state;                                      // the game's snapshot() bytes
+  std::string sessions;  // session_table::encode(); empty when the game has no sessions
 };
 
 std::string encode_room_snapshot(const room_snapshot& snapshot);

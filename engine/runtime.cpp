@@ -146,6 +146,12 @@ counter& runtime::game_event_counter(const game_module& module, const std::strin
 
 counter& runtime::room_failures(const game_module& module) { return *metrics_of(module).failures; }
 
+counter& runtime::session_event(const game_module& module, std::string_view event) {
+  return metrics_.get_counter("partyd_session_events_total",
+                              game_label(module) + ",event=\"" + std::string(event) + "\"",
+                              "Session layer events (docs/protocol/sessions.md), by game");
+}
+
 void runtime::start() {
   PARTYD_CHECK(!started_);
   started_ = true;
@@ -261,6 +267,11 @@ runtime::restore_outcome runtime::restore_room(std::string_view bytes,
                                          std::move(instance), 0, worker_index, options_.inbox_max,
                                          snapshot->created_at);
   restored->restore_position(snapshot->version, snapshot->rng_state, snapshot->last_activity);
+  if (restored->sessions && !snapshot->sessions.empty() &&
+      !restored->sessions->restore(snapshot->sessions, now())) {
+    outcome.error = "unreadable session table";
+    return outcome;
+  }
   for (const auto& [key, deadline] : snapshot->timers) {
     auto& timer = restored->timers[key];
     timer.deadline = deadline;  // the worker puts it in its wheel when it sees `created`

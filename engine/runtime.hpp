@@ -157,6 +157,10 @@ class runtime {
   counter& error_counter(const game_module& module, const std::string& code);
   counter& game_event_counter(const game_module& module, const std::string& event);
   counter& room_failures(const game_module& module);
+  // partyd_session_events_total{game, event}: opened, resumed_backfill, resumed_snapshot,
+  // resume_expired, resume_refused, resent, degraded, removed, resync, duplicate_command,
+  // heartbeat_timeout.
+  counter& session_event(const game_module& module, std::string_view event);
   counter& replies_held() noexcept { return replies_held_; }
   counter& durable_timeouts() noexcept { return durable_timeouts_; }
 

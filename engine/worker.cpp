@@ -18,7 +18,8 @@ namespace {
 constexpr std::uint64_t inactivity_timer_key = std::numeric_limits<std::uint64_t>::max();
 constexpr std::uint64_t snapshot_timer_key = std::numeric_limits<std::uint64_t>::max() - 1;
 constexpr std::uint64_t durable_timer_key = std::numeric_limits<std::uint64_t>::max() - 2;
-static_assert(durable_timer_key >= first_reserved_timer_key);
+constexpr std::uint64_t session_timer_key = std::numeric_limits<std::uint64_t>::max() - 3;
+static_assert(session_timer_key >= first_reserved_timer_key);
 
 std::string_view kind_name(input_kind kind) {
   switch (kind) {
@@ -34,6 +35,8 @@ std::string_view kind_name(input_kind kind) {
       return "inactive";
     case input_kind::admin_close:
       return "admin_close";
+    case input_kind::presence:
+      return "presence";
   }
   return "unknown";
 }
@@ -189,7 +192,11 @@ void worker::process(room& target, room_input& envelope, time_ms now) {
   if (target.closed()) {
     return;
   }
-  const input& in = envelope.in;
+  input& in = envelope.in;
+  if (target.sessions && in.kind != input_kind::created && session_input(target, envelope, now)) {
+    arm_session_timer(target);
+    return;
+  }
   if (in.kind == input_kind::created) {
     if (envelope.on_durable) {
       // The admin API's reply waits for the new room's first snapshot, like a seat claim's.
@@ -210,6 +217,19 @@ void worker::process(room& target, room_input& envelope, time_ms now) {
       target.snapshot_important = true;
     }
     arm_inactivity(target, now);
+    if (target.sessions) {
+      // A restored room's sessions whose seats the game did not keep end here.
+      for (const connection_id logical : target.sessions->logical_ids()) {
+        if (!target.instance().holds_session(logical)) {
+          target.sessions->end(logical);
+          continue;
+        }
+        room::connection_entry& entry = target.connections[logical];
+        entry.bound = true;
+        entry.session = true;
+        entry.role = target.sessions->find_logical(logical)->role;
+      }
+    }
     // A restored room brings its timers; deadlines already passed fire at once, in order.
     for (auto& [key, timer] : target.timers) {
       timer.generation = ++target.timer_generation;
@@ -233,11 +253,10 @@ void worker::process(room& target, room_input& envelope, time_ms now) {
   if (in.kind == input_kind::disconnect) {
     auto it = target.connections.find(in.conn);
     if (it != target.connections.end()) {
-      if (it->second.bound) {
-        owner_.connection_gauge(target.module(), it->second.role).sub(1);
-      }
+      count_connection(target, it->second, -1);
       target.connections.erase(it);
     }
+    target.session_candidates.erase(in.conn);
   }
   if ((!effects_.empty() || in.kind == input_kind::command) && !marked_unchanged(effects_)) {
     target.bump_version();
@@ -251,8 +270,16 @@ void worker::process(room& target, room_input& envelope, time_ms now) {
     hold(target, now, target.state_version());
     owner_.replies_held().inc();
   }
-  apply(target, effects_);
+  apply(target, effects_, now);
   effects_.clear();
+  if (recording_.logical != 0) {
+    // The answer is remembered with the state it produced: both go into the same snapshot.
+    if (session* s = target.sessions->find_logical(recording_.logical)) {
+      target.sessions->remember(*s, envelope.session.client_msg_id, std::move(recording_.frames));
+    }
+    recording_ = answer_recording{};
+  }
+  arm_session_timer(target);
   const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
@@ -336,19 +363,16 @@ void worker::fail_room(room& target, const input& in, std::string_view what) {
   close_room(target, "internal_error", 1011, true);
 }
 
-void worker::apply(room& target, const effects& out) {
+void worker::apply(room& target, const effects& out, time_ms now) {
   const game_module& module = target.module();
   for (const effect& e : out.list()) {
     switch (e.kind) {
       case effect_kind::send: {
         auto it = target.connections.find(e.conn);
         if (it != target.connections.end()) {
-          if (target.held.empty() && target.hold_version <= target.snapshot_durable_version) {
-            it->second.sink->deliver(e.frame);
-          } else {
-            hold_frame(target, {it->second.sink}, e.frame);
-          }
+          deliver_to(target, e.conn, it->second, e.frame, e.reliable, now);
           owner_.messages_out(module, e.type).inc();
+          if (recording_.logical == e.conn) recording_.frames.push_back(*e.frame);
         }
         if (!e.text.empty()) {
           owner_.error_counter(module, e.text).inc();
@@ -356,21 +380,31 @@ void worker::apply(room& target, const effects& out) {
         break;
       }
       case effect_kind::send_roles: {
-        const bool holding =
-            !target.held.empty() || target.hold_version > target.snapshot_durable_version;
-        std::vector<std::shared_ptr<connection_sink>> recipients;
+        const bool held = holding(target);
+        std::vector<room::held_delivery::recipient> recipients;
         std::uint64_t delivered = 0;
         for (auto& [id, conn] : target.connections) {
-          if (conn.bound && (e.roles & role_bit(conn.role)) && id != e.except) {
-            if (holding) {
-              recipients.push_back(conn.sink);  // resolved now: later joiners must not get it
+          if (!conn.bound || !(e.roles & role_bit(conn.role)) || id == e.except) {
+            continue;
+          }
+          ++delivered;
+          if (conn.session) {
+            // Numbered per recipient; the frame itself stays one shared serialization.
+            session* s = target.sessions->find_logical(id);
+            const std::uint64_t seq = target.sessions->number(*s, e.frame, e.reliable, now);
+            if (!conn.sink) continue;  // away: the ring keeps it for the resume
+            if (held) {
+              recipients.push_back({conn.sink, seq, e.reliable});
             } else {
-              conn.sink->deliver(e.frame);
+              conn.sink->deliver_numbered(e.frame, seq, e.reliable);
             }
-            ++delivered;
+          } else if (held) {
+            recipients.push_back({conn.sink, 0, false});  // resolved now: later joiners must not
+          } else {
+            conn.sink->deliver(e.frame);
           }
         }
-        if (holding && !recipients.empty()) {
+        if (held && !recipients.empty()) {
           hold_frame(target, std::move(recipients), e.frame);
         }
         owner_.messages_out(module, e.type).inc(delivered);
@@ -381,13 +415,29 @@ void worker::apply(room& target, const effects& out) {
         if (it == target.connections.end()) {
           break;
         }
-        if (it->second.bound) {
-          owner_.connection_gauge(module, it->second.role).sub(1);
+        room::connection_entry& entry = it->second;
+        count_connection(target, entry, -1);
+        entry.bound = true;
+        entry.role = e.role;
+        entry.rate_limited = e.rate_limited;
+        count_connection(target, entry, +1);
+        if (entry.sink) entry.sink->bind(e.role, e.rate_limited);
+        if (entry.session) {
+          target.sessions->find_logical(e.conn)->role = e.role;
+          break;
         }
-        it->second.bound = true;
-        it->second.role = e.role;
-        owner_.connection_gauge(module, e.role).add(1);
-        it->second.sink->bind(e.role, e.rate_limited);
+        auto candidate = target.session_candidates.find(e.conn);
+        if (candidate != target.session_candidates.end() && entry.sink &&
+            (target.sessions->policy().session_roles & role_bit(e.role))) {
+          // The seat is the session's: CONNECTED goes out before the game's own reply.
+          const frame_ptr connected = target.sessions->open(
+              e.conn, e.role, candidate->second.secret, candidate->second.version, now);
+          target.session_candidates.erase(candidate);
+          entry.session = true;
+          entry.sink->session_opened();
+          deliver_unnumbered(target, entry.sink, connected);
+          owner_.session_event(module, "opened").inc();
+        }
         break;
       }
       case effect_kind::close_connection: {
@@ -395,19 +445,20 @@ void worker::apply(room& target, const effects& out) {
         if (it == target.connections.end()) {
           break;
         }
-        if (it->second.bound) {
-          owner_.connection_gauge(module, it->second.role).sub(1);
-        }
-        if (target.held.empty() && target.hold_version <= target.snapshot_durable_version) {
+        count_connection(target, it->second, -1);
+        if (!it->second.sink) {
+          // A session away: nothing to close.
+        } else if (!holding(target)) {
           it->second.sink->close(e.close_code, e.text);
         } else {
           room::held_delivery item;  // the close follows the frames held before it
           item.version = target.hold_version;
-          item.to.push_back(it->second.sink);
+          item.to.push_back({it->second.sink, 0, false});
           item.close_code = e.close_code;
           item.close_reason = e.text;
           target.held.push_back(std::move(item));
         }
+        if (it->second.session) target.sessions->end(e.conn);  // the game ended the seat
         target.connections.erase(it);
         break;
       }
@@ -469,6 +520,17 @@ void worker::fire_timers(time_ms now) {
       }
       continue;
     }
+    if (entry.key == session_timer_key) {
+      if (entry.generation == target->session_timer_generation) {
+        target->session_timer_at = 0;
+        run_session_upkeep(*target, now);
+        if (!target->closed()) {
+          target->publish_summary();
+          maybe_snapshot(*target, now);
+        }
+      }
+      continue;
+    }
     if (entry.key == snapshot_timer_key) {
       target->snapshot_timer_armed = false;
       if (target->state_version() != target->snapshot_version) {
@@ -523,7 +585,7 @@ void worker::hold(room& target, time_ms now, std::uint64_t version) {
   }
 }
 
-void worker::hold_frame(room& target, std::vector<std::shared_ptr<connection_sink>> to,
+void worker::hold_frame(room& target, std::vector<room::held_delivery::recipient> to,
                         const frame_ptr& frame) {
   room::held_delivery item;
   item.version = target.hold_version;
@@ -540,9 +602,15 @@ void worker::release_held(room& target, std::uint64_t durable_version) {
     if (item.callback) {
       item.callback();
     } else if (item.close_code != 0) {
-      item.to.front()->close(item.close_code, item.close_reason);
+      item.to.front().sink->close(item.close_code, item.close_reason);
     } else {
-      for (const auto& sink : item.to) sink->deliver(item.frame);
+      for (const auto& to : item.to) {
+        if (to.seq != 0) {
+          to.sink->deliver_numbered(item.frame, to.seq, to.reliable);
+        } else {
+          to.sink->deliver(item.frame);
+        }
+      }
     }
   }
   if (target.held.empty()) {
@@ -583,6 +651,7 @@ void worker::snapshot_now(room& target, time_ms now) {
   }
   std::sort(snapshot.timers.begin(), snapshot.timers.end());
   snapshot.state = target.instance().snapshot();
+  if (target.sessions) snapshot.sessions = target.sessions->encode();
 
   snapshot_job job;
   job.what = snapshot_job::kind::write;
@@ -659,14 +728,268 @@ void worker::continue_full_snapshot(time_ms now, bool everything) {
   }
 }
 
+void worker::count_connection(room& target, const room::connection_entry& entry, int delta) {
+  if (entry.bound && entry.sink) {
+    gauge& connected = owner_.connection_gauge(target.module(), entry.role);
+    delta > 0 ? connected.add(1) : connected.sub(1);
+  }
+}
+
+void worker::deliver_unnumbered(room& target, const std::shared_ptr<connection_sink>& sink,
+                                const frame_ptr& frame) {
+  if (holding(target)) {
+    hold_frame(target, {{sink, 0, false}}, frame);
+  } else {
+    sink->deliver(frame);
+  }
+}
+
+void worker::deliver_to(room& target, connection_id key, room::connection_entry& entry,
+                        const frame_ptr& frame, bool reliable, time_ms now) {
+  if (!entry.session) {
+    deliver_unnumbered(target, entry.sink, frame);
+    return;
+  }
+  session* s = target.sessions->find_logical(key);
+  const std::uint64_t seq = target.sessions->number(*s, frame, reliable, now);
+  if (!entry.sink) {
+    return;  // away: the ring keeps it for the resume
+  }
+  if (holding(target)) {
+    hold_frame(target, {{entry.sink, seq, reliable}}, frame);
+  } else {
+    entry.sink->deliver_numbered(frame, seq, reliable);
+  }
+}
+
+session_view worker::view_for(room& target, connection_id logical) {
+  try {
+    return target.instance().view_of(logical);
+  } catch (const std::exception& error) {
+    // A view is a read; a game that cannot give one fails the resume, not the room.
+    log::warn("session_view_failed", {{"room", target.code()}, {"error", error.what()}});
+    return {};
+  }
+}
+
+void worker::arm_session_timer(room& target) {
+  if (!target.sessions || target.closed()) return;
+  const std::optional<time_ms> next = target.sessions->next_deadline();
+  if (!next || (target.session_timer_at != 0 && target.session_timer_at <= *next)) return;
+  target.session_timer_at = *next;
+  wheel_.schedule(*next, target.serial(), session_timer_key, ++target.session_timer_generation);
+}
+
+bool worker::session_input(room& target, room_input& envelope, time_ms now) {
+  session_table& table = *target.sessions;
+  input& in = envelope.in;
+  const session_request& request = envelope.session;
+  if (in.kind == input_kind::disconnect) {
+    target.session_candidates.erase(in.conn);
+    const connection_id logical = table.logical_of(in.conn);
+    if (!table.find_logical(logical)) {
+      return false;  // no session: the game hears it as always
+    }
+    if (table.detach(in.conn, now)) {
+      auto it = target.connections.find(logical);
+      if (it != target.connections.end()) {
+        count_connection(target, it->second, -1);
+        it->second.sink.reset();
+      }
+    }
+    return true;  // the game hears presence stages, and `disconnect` only at removal
+  }
+  if (in.kind != input_kind::command) {
+    return false;
+  }
+  if (request.what == session_request::kind::reconnect) {
+    resume_session(target, envelope, now);
+    return true;
+  }
+  const connection_id logical = table.logical_of(in.conn);
+  session* s = table.find_logical(logical);
+  if (s && s->attached != in.conn) s = nullptr;  // an older connection of a resumed session
+  if (request.what == session_request::kind::ack ||
+      request.what == session_request::kind::heartbeat) {
+    auto it = target.connections.find(logical);
+    if (!s || it == target.connections.end() || !it->second.sink) {
+      auto plain = target.connections.find(in.conn);
+      if (plain != target.connections.end() && plain->second.sink) {
+        plain->second.sink->deliver(make_frame(
+            target.module().encode_error("BAD_SESSION_MESSAGE", "this connection has no session")));
+      }
+      return true;
+    }
+    table.heard(*s, now);
+    target.touch(now);  // a client message that reached the room, like every other
+    if (request.what == session_request::kind::ack) {
+      table.ack(*s, request.ack_id);
+      return true;
+    }
+    const session_view view = view_for(target, logical);
+    if (request.state_checksum != view.checksum) {
+      owner_.session_event(target.module(), "resync").inc();
+    }
+    deliver_unnumbered(target, it->second.sink,
+                       table.heartbeat(*s, request, view, target.state_version(), now));
+    return true;
+  }
+  if (s) {
+    // A game command on a session's connection: the game knows the seat by its logical id.
+    table.heard(*s, now);
+    in.conn = logical;
+    if (!request.client_msg_id.empty()) {
+      if (const session::answer* answer = table.answered(*s, request.client_msg_id)) {
+        target.touch(now);
+        owner_.session_event(target.module(), "duplicate_command").inc();
+        auto it = target.connections.find(logical);
+        if (!answer->complete || answer->frames.empty()) {
+          deliver_unnumbered(target, it->second.sink,
+                             table.duplicate_frame(request.client_msg_id, now));
+        } else {
+          for (const std::string& frame : answer->frames) {
+            deliver_to(target, logical, it->second, make_frame(frame), false, now);
+          }
+        }
+        return true;  // applied once already: the same answer again, no step
+      }
+      recording_.logical = logical;
+      recording_.frames.clear();
+    }
+    return false;
+  }
+  if (envelope.sink && (table.policy().always || !request.version.empty())) {
+    // A first message: a session opens if the game binds the connection.
+    target.session_candidates[in.conn] = room::session_candidate{request.version, in.secret};
+  }
+  return false;
+}
+
+void worker::resume_session(room& target, room_input& envelope, time_ms now) {
+  session_table& table = *target.sessions;
+  const game_module& module = target.module();
+  const std::shared_ptr<connection_sink> sink = std::move(envelope.sink);
+  if (!sink) return;  // RECONNECT is only ever a first message
+  const session_table::resume_lookup found = table.lookup(envelope.session);
+  if (!found.target || !found.token_ok) {
+    owner_.session_event(module, "resume_refused").inc();
+    log::warn("auth_failed", {{"room", target.code()},
+                              {"game", module.name()},
+                              {"reason", "session_not_found"},
+                              {"conn", envelope.in.conn}});
+    sink->deliver(table.reconnect_failed("SESSION_NOT_FOUND", view_for(target, 0).phase, now));
+    sink->close(1008, "session_not_found");
+    return;
+  }
+  const connection_id logical = found.target->logical;
+  const session_view view = view_for(target, logical);
+  std::vector<session_action> actions;
+  target.touch(now);
+  const session_table::resume_outcome outcome =
+      table.resume(*found.target, envelope.in.conn, envelope.session, view, target.state_version(),
+                   now, actions);
+  // The older connection's close comes first in `actions`, so the new one is put in after it.
+  auto first_other = std::find_if(actions.begin(), actions.end(), [](const session_action& a) {
+    return a.what != session_action::kind::close;
+  });
+  std::vector<session_action> closes(std::make_move_iterator(actions.begin()),
+                                     std::make_move_iterator(first_other));
+  actions.erase(actions.begin(), first_other);
+  carry_out(target, closes, nullptr, now);
+  auto it = target.connections.find(logical);
+  if (outcome.logical != 0 && it != target.connections.end()) {
+    it->second.sink = sink;
+    count_connection(target, it->second, +1);
+    sink->bind(it->second.role, it->second.rate_limited);
+    sink->session_opened();
+    owner_.session_event(module, outcome.backfilled ? "resumed_backfill" : "resumed_snapshot")
+        .inc();
+  } else {
+    owner_.session_event(module, "resume_expired").inc();
+  }
+  carry_out(target, actions, sink, now);
+  if (outcome.logical == 0) {
+    sink->close(1000, "session_expired");
+  }
+}
+
+void worker::carry_out(room& target, std::vector<session_action>& actions,
+                       const std::shared_ptr<connection_sink>& replying_to, time_ms now) {
+  const game_module& module = target.module();
+  for (session_action& action : actions) {
+    if (target.closed()) return;
+    switch (action.what) {
+      case session_action::kind::deliver: {
+        if (action.seq == 0 && replying_to) {
+          deliver_unnumbered(target, replying_to, action.frame);  // a reply to the resume
+          break;
+        }
+        auto it = target.connections.find(target.sessions->logical_of(action.conn));
+        if (it == target.connections.end() || !it->second.sink) break;
+        // A resend: the same frame with the same number.
+        if (holding(target)) {
+          hold_frame(target, {{it->second.sink, action.seq, action.reliable}}, action.frame);
+        } else {
+          it->second.sink->deliver_numbered(action.frame, action.seq, action.reliable);
+        }
+        owner_.session_event(module, "resent").inc();
+        break;
+      }
+      case session_action::kind::close: {
+        auto it = target.connections.find(action.logical);
+        if (it != target.connections.end() && it->second.sink) {
+          it->second.sink->close(action.close_code, action.reason);
+          count_connection(target, it->second, -1);
+          it->second.sink.reset();
+        }
+        if (action.reason == "heartbeat_timeout") {
+          owner_.session_event(module, "heartbeat_timeout").inc();
+        }
+        break;
+      }
+      case session_action::kind::presence: {
+        if (action.stage == presence_stage::degraded) {
+          owner_.session_event(module, "degraded").inc();
+          log::warn("session_degraded",
+                    {{"room", target.code()}, {"game", module.name()}, {"conn", action.logical}});
+        }
+        room_input told;
+        told.in.kind = input_kind::presence;
+        told.in.conn = action.logical;
+        told.in.stage = action.stage;
+        process(target, told, now);
+        break;
+      }
+      case session_action::kind::remove: {
+        owner_.session_event(module, "removed").inc();
+        // The table changed whatever the game does with the departure: the snapshot must say so.
+        target.bump_version();
+        if (target.dirty_since == 0) target.dirty_since = now;
+        room_input gone;
+        gone.in.kind = input_kind::disconnect;
+        gone.in.conn = action.logical;
+        process(target, gone, now);
+        break;
+      }
+    }
+  }
+}
+
+void worker::run_session_upkeep(room& target, time_ms now) {
+  std::vector<session_action> actions;
+  target.sessions->upkeep(now, actions);
+  carry_out(target, actions, nullptr, now);
+  arm_session_timer(target);
+}
+
 void worker::close_room(room& target, const std::string& reason, std::uint16_t code, bool failed) {
   const game_module& module = target.module();
   release_held(target, target.hold_version);  // in order, before the closes below
   for (auto& [id, conn] : target.connections) {
-    if (conn.bound) {
-      owner_.connection_gauge(module, conn.role).sub(1);
+    count_connection(target, conn, -1);
+    if (conn.sink) {
+      conn.sink->close(code, reason);  // the room_closed frame with the same reason went first
     }
-    conn.sink->close(code, reason);  // the room_closed frame with the same reason went out first
   }
   target.connections.clear();
   target.timers.clear();

@@ -54,7 +54,26 @@ class worker {
   // A game-rule failure: drops the step's effects, closes the room with 1011 and quarantines its
   // last good snapshot (ARCHITECTURE.md, "Failures").
   void fail_room(room& target, const input& in, std::string_view what);
-  void apply(room& target, const effects& out);
+  void apply(room& target, const effects& out, time_ms now);
+  // --- sessions (engine/session.hpp) ---
+  // A session message, or the session side of a command or disconnect; true when it consumed the
+  // input (the game does not see it).
+  bool session_input(room& target, room_input& envelope, time_ms now);
+  void resume_session(room& target, room_input& envelope, time_ms now);
+  void run_session_upkeep(room& target, time_ms now);
+  void carry_out(room& target, std::vector<session_action>& actions,
+                 const std::shared_ptr<connection_sink>& replying_to, time_ms now);
+  void arm_session_timer(room& target);
+  session_view view_for(room& target, connection_id logical);
+  // A frame to an entry of `connections`: numbered when it is a session, held behind frames that
+  // wait for durability, to the ring only while the session is away.
+  void deliver_to(room& target, connection_id key, room::connection_entry& entry,
+                  const frame_ptr& frame, bool reliable, time_ms now);
+  // A frame outside any session's numbering (CONNECTED, RECONNECTED, errors before a seat).
+  void deliver_unnumbered(room& target, const std::shared_ptr<connection_sink>& sink,
+                          const frame_ptr& frame);
+  // Bound connections with a socket count in partyd_connections.
+  void count_connection(room& target, const room::connection_entry& entry, int delta);
   void fire_timers(time_ms now);
   void arm_inactivity(room& target, time_ms now);
   // `code`: the close code every connection gets; `failed`: quarantine the snapshot, not remove it.
@@ -68,8 +87,11 @@ class worker {
   void continue_full_snapshot(time_ms now, bool everything);
   bool hold_enabled() const;
   void hold(room& target, time_ms now, std::uint64_t version);
-  void hold_frame(room& target, std::vector<std::shared_ptr<connection_sink>> to,
+  void hold_frame(room& target, std::vector<room::held_delivery::recipient> to,
                   const frame_ptr& frame);
+  bool holding(const room& target) const {
+    return !target.held.empty() || target.hold_version > target.snapshot_durable_version;
+  }
   void release_held(room& target, std::uint64_t durable_version);
 
   std::size_t index_;  // names the thread; checked by invariants
@@ -93,6 +115,11 @@ class worker {
   time_ms full_snapshot_next_ = 0;                 // when the next batch of them is due
   std::size_t full_snapshot_written_ = 0;          // by the current request, for its log line
   effects effects_;
+  // While a command with a clientMsgId runs: the frames its step sends to its actor.
+  struct answer_recording {
+    connection_id logical = 0;  // 0: not recording
+    std::vector<std::string> frames;
+  } recording_;
 
   histogram& step_latency_;
   counter& steps_;

@@ -183,7 +183,15 @@ struct server_context {
   std::atomic<server_phase> phase{server_phase::starting};
   snapshot_writer* writer = nullptr;           // null with --store memory
   std::atomic<std::size_t> ws_connections{0};  // accepted upgrades not yet finished
-  std::atomic<connection_id> next_connection_id{1};
+  // Never reused, also across restarts: session games keep a seat's connection id in their
+  // snapshots, and a new connection must not take the id of a restored seat. Ids start at the
+  // boot's Unix time in ms times 1,024 (room for 1,024 connections per ms of uptime; below 2^53,
+  // exact in any JSON reader, until the year 2249).
+  std::atomic<connection_id> next_connection_id{
+      static_cast<connection_id>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count()) *
+      1024};
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 

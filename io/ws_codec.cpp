@@ -79,6 +79,11 @@ void append_frame(std::string& out, opcode op, std::string_view payload) {
   out.append(payload);
 }
 
+void append_frame_header(std::string& out, opcode op, std::size_t payload_size) {
+  char header[10];
+  out.append(header, write_header(header, op, payload_size, false));
+}
+
 void append_masked_frame(std::string& out, opcode op, std::string_view payload,
                          std::uint32_t mask_key) {
   char header[14];

@@ -46,6 +46,8 @@ std::string client_key(const unsigned char (&nonce)[16]);
 // Appends one final (unfragmented) frame. Servers send unmasked frames; clients must mask theirs
 // with a fresh 32-bit key (append_masked_frame).
 void append_frame(std::string& out, opcode op, std::string_view payload);
+// The header alone of an unmasked frame whose payload the caller appends in pieces.
+void append_frame_header(std::string& out, opcode op, std::size_t payload_size);
 void append_masked_frame(std::string& out, opcode op, std::string_view payload,
                          std::uint32_t mask_key);
 

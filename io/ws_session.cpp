@@ -9,6 +9,8 @@
 
 #include "engine/log.hpp"
 #include "engine/secrets.hpp"
+#include "engine/session.hpp"
+#include "engine/session_codec.hpp"
 #include "io/exact_allocator.hpp"
 
 namespace partyd {
@@ -289,6 +291,10 @@ void ws_session::handle_message(std::string_view text) {
     return;
   }
   const bool first = first_message_;
+  session_request session_fields;
+  if (handle_session_message(text, first, session_fields)) {
+    return;
+  }
   decode_result decoded = module_.decode(text, first);
   if (decoded.error) {
     reply_error(decoded.error.code, decoded.error.message, first, {}, decoded.request_type);
@@ -303,6 +309,7 @@ void ws_session::handle_message(std::string_view text) {
   in.in.kind = input_kind::command;
   in.in.conn = id_;
   in.in.cmd = std::move(decoded.cmd);
+  in.session = std::move(session_fields);
   if (first) {
     if (decoded.creates_room) {
       if (!create_anonymous_room(decoded, text.size())) {
@@ -449,21 +456,86 @@ void ws_session::note_handshake_failure(std::string_view reason, bool refused_by
                                          {"failures", failures}});
 }
 
+bool ws_session::handle_session_message(std::string_view text, bool first,
+                                        session_request& fields) {
+  const session_policy* policy = module_.sessions();
+  if (!policy || !(first || in_session_.load(std::memory_order_acquire))) {
+    return false;
+  }
+  session_decode decoded = decode_session_fields(text, first, *policy);
+  if (decoded.result == session_decode::outcome::error) {
+    reply_error(decoded.error_code, decoded.error_message, first);
+    if (decoded.error_closes) {
+      request_close(ws::close_policy, "upgrade_required");
+    }
+    return true;
+  }
+  if (decoded.result == session_decode::outcome::game_message) {
+    fields = std::move(decoded.request);
+    return false;
+  }
+  room_input in;
+  in.in.kind = input_kind::command;
+  in.in.conn = id_;
+  in.session = std::move(decoded.request);
+  if (first) {
+    room_ = ctx_.engine.find(decoded.room_code);
+    if (!room_) {
+      note_handshake_failure("room_not_found", false);
+      deliver(reconnect_failed_frame(decoded.room_code, policy->protocol_version, "ROOM_NOT_FOUND",
+                                     {}, ctx_.engine.now()));
+      request_close(ws::close_normal, "room_not_found");
+      return true;
+    }
+    in.sink = shared_from_this();
+  }
+  const push_result pushed =
+      ctx_.engine.submit_deferred(room_, std::move(in), thread_.pending_wakes);
+  if (!thread_.pending_wakes.empty() && !thread_.wakes_posted) {
+    thread_.wakes_posted = true;
+    net::post(thread_.context, [&thread = thread_, &engine = ctx_.engine] {
+      thread.wakes_posted = false;
+      engine.wake(thread.pending_wakes);
+    });
+  }
+  if (pushed == push_result::accepted) {
+    first_message_ = false;
+  } else if (pushed == push_result::full) {
+    ctx_.io.inbox_full.inc();
+    reply_error("inbox_full", "the room is busy; retry shortly", first);
+  } else {
+    reply_error("room_not_found", "no room with this code", first);
+    request_close(ws::close_normal, "room_closed");
+  }
+  return true;
+}
+
 // ---- connection_sink: called by workers (and by this io thread for local errors) ----
 
-void ws_session::deliver(const frame_ptr& frame) noexcept {
+void ws_session::deliver(const frame_ptr& frame) noexcept { queue_frame({frame, 0, false}); }
+
+void ws_session::deliver_numbered(const frame_ptr& frame, std::uint64_t seq,
+                                  bool reliable) noexcept {
+  // Only a JSON object can take the members; anything else goes out as it is.
+  const bool object = frame->size() >= 2 && frame->front() == '{';
+  queue_frame({frame, object ? seq : 0, object && reliable});
+}
+
+void ws_session::session_opened() noexcept { in_session_.store(true, std::memory_order_release); }
+
+void ws_session::queue_frame(outbound_frame frame) noexcept {
   std::lock_guard lock(outbox_mutex_);
   if (stop_delivery_ || close_request_) {
     return;
   }
-  outbox_bytes_ += frame->size();
+  outbox_bytes_ += frame.size();
   if (outbox_bytes_ > ctx_.config.outbox_max_bytes) {
     // The client stopped reading. Drop it before it grows server memory; it can reconnect.
     stop_delivery_ = true;
     net::post(thread_.context, [self = shared_from_this()] { self->drop_slow_consumer(); });
     return;
   }
-  outbox_.push_back(frame);
+  outbox_.push_back(std::move(frame));
   schedule_flush_locked();
 }
 
@@ -532,7 +604,7 @@ void ws_session::on_flush() {
     flush_posted_ = false;
     taken_.swap(outbox_);
     for (const auto& frame : taken_) {
-      taken_bytes += frame->size();
+      taken_bytes += frame.size();
     }
     outbox_bytes_ -= taken_bytes;
     if (close_request_ && !close_sent_) {
@@ -547,11 +619,11 @@ void ws_session::on_flush() {
   }
   taken_.clear();
   if (taken_.capacity() > 64) {
-    std::vector<frame_ptr>().swap(taken_);
+    std::vector<outbound_frame>().swap(taken_);
   }
 }
 
-void ws_session::write_frames(const std::vector<frame_ptr>& frames, std::string_view control) {
+void ws_session::write_frames(const std::vector<outbound_frame>& frames, std::string_view control) {
   if (finished_ || (close_sent_ && control.empty())) {
     return;  // nothing may follow a close frame
   }
@@ -564,8 +636,20 @@ void ws_session::write_frames(const std::vector<frame_ptr>& frames, std::string_
     out.clear();
   }
   if (!close_sent_) {
-    for (const auto& frame : frames) {
-      ws::append_frame(out, ws::opcode::text, *frame);
+    for (const auto& queued : frames) {
+      if (queued.seq == 0) {
+        ws::append_frame(out, ws::opcode::text, *queued.frame);
+        continue;
+      }
+      // A session's frame: its number goes in front of the shared frame's own members, so a
+      // broadcast stays one serialization for all its recipients.
+      const std::string& frame = *queued.frame;
+      numbered_.assign(1, '{');
+      append_session_members(numbered_, queued.seq, queued.reliable);
+      if (frame.size() > 2) numbered_ += ',';
+      ws::append_frame_header(out, ws::opcode::text, numbered_.size() + frame.size() - 1);
+      out += numbered_;
+      out.append(frame, 1, std::string::npos);
     }
     ctx_.io.frames_out.inc(frames.size());
   }

@@ -52,6 +52,8 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   // connection_sink (any thread)
   connection_id id() const noexcept override { return id_; }
   void deliver(const frame_ptr& frame) noexcept override;
+  void deliver_numbered(const frame_ptr& frame, std::uint64_t seq, bool reliable) noexcept override;
+  void session_opened() noexcept override;
   void bind(role_id role, bool rate_limited) noexcept override;
   void close(std::uint16_t code, std::string_view reason) noexcept override;
 
@@ -62,6 +64,9 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   void consume(char* data, std::size_t size);
   bool on_frame(const ws::reader_event& event);
   void handle_message(std::string_view text);
+  // Session games (engine/session_codec.hpp): RECONNECT, ACK and HEARTBEAT go to the room without
+  // the game's decode. True when `text` was one of them (or refused as one).
+  bool handle_session_message(std::string_view text, bool first, session_request& fields);
   // First message path (io/client_limits): holds the message back while its address pays for
   // failed handshakes (true: it waits; reading pauses until on_delay_over handles it), creates a
   // room within the anonymous creation limits, counts a failed handshake of the address.
@@ -80,8 +85,17 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   void schedule_flush_locked();
   void on_flush();
   friend void drain_flush_queue(io_thread& thread);
+  // A queued frame; a session's carries its number, spliced in when it is framed.
+  struct outbound_frame {
+    frame_ptr frame;
+    std::uint64_t seq = 0;
+    bool reliable = false;
+    // Bytes it takes in the outbox: the frame, and room for the spliced members.
+    std::size_t size() const noexcept { return frame->size() + (seq != 0 ? 64 : 0); }
+  };
+  void queue_frame(outbound_frame frame) noexcept;
   // Frames `frames` (and a control frame, if any) behind what is unsent and writes.
-  void write_frames(const std::vector<frame_ptr>& frames, std::string_view control);
+  void write_frames(const std::vector<outbound_frame>& frames, std::string_view control);
   void write_out(std::string& bytes);
   void wait_writable();
   void note_waiting(std::int64_t bytes);
@@ -133,16 +147,18 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   bool window_logged_ = false;
   std::uint16_t end_code_ = 0;  // 0 until note_end(); 1006 = ended without a close frame
   std::string end_reason_;
-  std::vector<frame_ptr> taken_;  // frames moved out of the outbox for one flush
+  std::vector<outbound_frame> taken_;  // frames moved out of the outbox for one flush
+  std::string numbered_;               // a numbered frame's spliced members while it is framed
 
   // Written by workers, read by the io thread.
   std::atomic<bool> bound_{false};
+  std::atomic<bool> in_session_{false};  // session_opened(): session messages are read
   std::atomic<bool> rate_exempt_{false};
   std::atomic<role_id> role_{0};  // valid once bound_
 
   // Outbox: guarded by outbox_mutex_.
   std::mutex outbox_mutex_;
-  std::vector<frame_ptr> outbox_;
+  std::vector<outbound_frame> outbox_;
   std::size_t outbox_bytes_ = 0;  // payload bytes queued, or framed and not yet written
   bool flush_posted_ = false;
   bool stop_delivery_ = false;  // slow consumer or finished: frames are dropped

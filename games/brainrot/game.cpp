@@ -104,6 +104,8 @@ void brainrot_game::on_input(const input& in, time_ms now, effects& out) {
       return;
     case input_kind::inactive:
       return;  // a room lives its 12 hours whether or not anyone talks
+    case input_kind::presence:
+      return;  // brainrot has no sessions
     case input_kind::admin_close:
       close_all("closed_by_admin", out);
       return;

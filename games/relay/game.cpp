@@ -281,6 +281,7 @@ void relay_game::on_input(const input& in, effects& out) {
   switch (in.kind) {
     case input_kind::created:
     case input_kind::timer:
+    case input_kind::presence:  // a session seat away or back: its seat stays as it is
       return;
     case input_kind::disconnect:
       on_disconnect(in.conn, out);

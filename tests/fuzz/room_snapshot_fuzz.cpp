@@ -14,7 +14,8 @@ namespace {
 bool same(const partyd::room_snapshot& a, const partyd::room_snapshot& b) {
   return a.game == b.game && a.code == b.code && a.created_at == b.created_at &&
          a.last_activity == b.last_activity && a.version == b.version &&
-         a.rng_state == b.rng_state && a.timers == b.timers && a.state == b.state;
+         a.rng_state == b.rng_state && a.timers == b.timers && a.state == b.state &&
+         a.sessions == b.sessions;
 }
 
 }  // namespace

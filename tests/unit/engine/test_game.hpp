@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -63,10 +64,11 @@ enum echo_in : std::uint16_t {
   in_block,         // waits in step() until the journal's gate opens (scheduling tests only)
   in_send_to,       // send(conn `number`, "<text>")
   in_important,     // important(), then reply "important:<text>" (a transition worth persisting)
+  in_reliable,      // send_roles_reliable(`roles`, "<text>")
 };
 inline constexpr std::string_view echo_in_names[] = {
-    "join",     "echo",  "broadcast", "set_timer", "cancel_timer", "close_room",
-    "close_me", "count", "seq",       "block",     "send_to",      "important"};
+    "join",  "echo", "broadcast", "set_timer", "cancel_timer", "close_room", "close_me",
+    "count", "seq",  "block",     "send_to",   "important",    "reliable"};
 enum echo_out : std::uint16_t { out_welcome, out_echo, out_broadcast, out_timer };
 inline constexpr std::string_view echo_out_names[] = {"welcome", "echo", "broadcast", "timer"};
 enum echo_role : role_id { role_host, role_player, role_audience };
@@ -190,6 +192,9 @@ class echo_game final : public game {
     r.timer_key = in.timer_key;
     r.now = now;
     const auto* cmd = static_cast<const echo_command*>(in.cmd.get());
+    if (in.kind == input_kind::presence) {
+      r.number = static_cast<std::uint64_t>(in.stage);
+    }
     if (in.kind == input_kind::command && cmd != nullptr) {
       r.type = cmd->type;
       r.number = cmd->number;
@@ -218,7 +223,15 @@ class echo_game final : public game {
         break;
       case input_kind::created:
         break;
+      case input_kind::presence:
+        break;
     }
+  }
+
+  session_view view_of(connection_id conn) const override {
+    auto it = roles_.find(conn);
+    const std::string role = it == roles_.end() ? "-" : std::to_string(it->second);
+    return {"echoing", "{\"role\":\"" + role + "\"}", "sum-" + role};
   }
 
   std::string snapshot() const override { return "echo:v1"; }
@@ -270,6 +283,9 @@ class echo_game final : public game {
       case in_send_to:
         out.send(cmd.number, out_echo, make_frame(cmd.text));
         break;
+      case in_reliable:
+        out.send_roles_reliable(cmd.roles, out_broadcast, make_frame(cmd.text));
+        break;
       case in_important:
         out.important();
         out.send(conn, out_echo, make_frame("important:" + cmd.text));
@@ -286,7 +302,13 @@ class echo_game final : public game {
 
 class echo_module final : public game_module {
  public:
-  explicit echo_module(std::shared_ptr<journal> log) : log_(std::move(log)) {}
+  explicit echo_module(std::shared_ptr<journal> log,
+                       std::optional<session_policy> sessions = std::nullopt)
+      : log_(std::move(log)), sessions_(std::move(sessions)) {}
+
+  const session_policy* sessions() const noexcept override {
+    return sessions_ ? &*sessions_ : nullptr;
+  }
 
   std::string_view name() const noexcept override { return "echo"; }
   std::string_view ws_path() const noexcept override { return "/echo"; }
@@ -330,6 +352,7 @@ class echo_module final : public game_module {
 
  private:
   std::shared_ptr<journal> log_;
+  std::optional<session_policy> sessions_;
 };
 
 // ----- connections -----
@@ -377,6 +400,18 @@ class recording_sink final : public connection_sink {
     }
     cv_.notify_all();
   }
+  void deliver_numbered(const frame_ptr& frame, std::uint64_t seq,
+                        bool reliable) noexcept override {
+    {
+      std::lock_guard lock(mutex_);
+      numbered_.push_back({frame, seq, reliable});
+      frames_.push_back(frame);
+      if (shared_) {
+        shared_->add(id_, *frame);
+      }
+    }
+    cv_.notify_all();
+  }
   void bind(role_id role, bool rate_limited) noexcept override {
     {
       std::lock_guard lock(mutex_);
@@ -408,6 +443,16 @@ class recording_sink final : public connection_sink {
     std::lock_guard lock(mutex_);
     return binds_;
   }
+  struct numbered_record {
+    frame_ptr frame;
+    std::uint64_t seq;
+    bool reliable;
+  };
+  // The frames that came with a session's number (also in frames(), in order).
+  std::vector<numbered_record> numbered() const {
+    std::lock_guard lock(mutex_);
+    return numbered_;
+  }
   std::vector<close_record> closes() const {
     std::lock_guard lock(mutex_);
     return closes_;
@@ -432,6 +477,7 @@ class recording_sink final : public connection_sink {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<frame_ptr> frames_;
+  std::vector<numbered_record> numbered_;
   std::vector<bind_record> binds_;
   std::vector<close_record> closes_;
 };
@@ -440,9 +486,11 @@ class recording_sink final : public connection_sink {
 
 // Owns a metrics registry, a runtime serving the echo module, and the journal its games write.
 struct echo_fixture {
-  explicit echo_fixture(runtime_options options = {}) : log(std::make_shared<journal>()) {
+  explicit echo_fixture(runtime_options options = {},
+                        std::optional<session_policy> sessions = std::nullopt)
+      : log(std::make_shared<journal>()) {
     rt = std::make_unique<runtime>(std::move(options), metrics);
-    rt->add_module(std::make_unique<echo_module>(log));
+    rt->add_module(std::make_unique<echo_module>(log, std::move(sessions)));
     module = rt->module_by_name("echo");
   }
   ~echo_fixture() { rt->stop(); }
