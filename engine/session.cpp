@@ -535,9 +535,11 @@ bool session_table::restore(std::string_view text, time_ms now) {
       }
       s.answers.push_back(std::move(answer));
     }
-    // Every connection is gone after a restart; the presence clock starts at the restore.
+    // Every connection is gone after a restart; the presence clock starts at the restore, and the
+    // game (which kept no connection) hears `back` when the session resumes.
     s.attached = 0;
     s.detached_at = now;
+    s.presence_told = 1;
     s.last_heard = now;
     s.ring_complete = false;
     if (!ids.emplace(s.id, s.logical).second) return false;

@@ -466,7 +466,7 @@ bool ws_session::handle_session_message(std::string_view text, bool first,
   if (decoded.result == session_decode::outcome::error) {
     reply_error(decoded.error_code, decoded.error_message, first);
     if (decoded.error_closes) {
-      request_close(ws::close_policy, "upgrade_required");
+      request_close(ws::close_policy, decoded.error_code);
     }
     return true;
   }

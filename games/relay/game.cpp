@@ -281,7 +281,9 @@ void relay_game::on_input(const input& in, effects& out) {
   switch (in.kind) {
     case input_kind::created:
     case input_kind::timer:
-    case input_kind::presence:  // a session seat away or back: its seat stays as it is
+      return;
+    case input_kind::presence:
+      on_presence(in.conn, in.stage, out);
       return;
     case input_kind::disconnect:
       on_disconnect(in.conn, out);
@@ -613,6 +615,8 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
     held = &state_.seats.emplace(client_id, std::move(fresh)).first->second;
   }
   held->conn = in.conn;
+  held->resume_conn = in.conn;
+  held->away = false;
   state_.members[in.conn] = relay::member{player_role, held->client_id};
   out.important();
   out.bind(in.conn, player_role, true);
@@ -731,9 +735,13 @@ void relay_game::on_disconnect(connection_id conn, effects& out) {
   }
   if (who.role == player_role) {
     auto seat_it = state_.seats.find(who.client_id);
+    bool told = false;  // a session seat away: the host heard of it already
     if (seat_it != state_.seats.end() && seat_it->second.conn == conn) {
+      told = seat_it->second.away;
       seat_it->second.conn = 0;
+      seat_it->second.away = false;
     }
+    if (told) return;
     json::object dropped = relay::frame_of(out_type::client_disconnected);
     dropped["clientId"] = who.client_id;
     dropped["role"] = "player";
@@ -746,6 +754,95 @@ void relay_game::on_disconnect(connection_id conn, effects& out) {
   left["role"] = "audience";
   left["reason"] = "disconnected";
   send_to_host(out_type::client_left, left, out);
+}
+
+const relay::seat* relay_game::seat_resuming_as(connection_id conn) const {
+  for (const auto& [id, s] : state_.seats) {
+    if (s.resume_conn == conn) return &s;
+  }
+  return nullptr;
+}
+
+bool relay_game::holds_session(connection_id conn) const {
+  // Restored seats only: the audience is connection-scoped and never persisted.
+  return seat_resuming_as(conn) != nullptr;
+}
+
+// A session's presence (players and audience; the host has no session). A player away past the
+// grace is "disconnected" for the host; back, it has "joined again". The audience stays listed
+// until its session ends.
+void relay_game::on_presence(connection_id conn, presence_stage stage, effects& out) {
+  if (stage != presence_stage::away && stage != presence_stage::back) {
+    return;  // warned, degraded: nothing the relay shows
+  }
+  auto member_it = state_.members.find(conn);
+  relay::seat* held = nullptr;
+  if (member_it != state_.members.end()) {
+    if (member_it->second.role != player_role) return;
+    auto seat_it = state_.seats.find(member_it->second.client_id);
+    if (seat_it == state_.seats.end() || seat_it->second.conn != conn) return;
+    held = &seat_it->second;
+  } else if (stage == presence_stage::back) {
+    // A seat restored from a snapshot, resumed by its session: it is this connection's again.
+    held = seat_resuming_as(conn);
+    if (held == nullptr || held->conn != 0) return;
+    held->conn = conn;
+    held->away = true;  // so that the host hears it joined again, below
+    state_.members[conn] = relay::member{player_role, held->client_id};
+  } else {
+    return;
+  }
+  if (stage == presence_stage::away) {
+    if (held->away) return;
+    held->away = true;
+    json::object dropped = relay::frame_of(out_type::client_disconnected);
+    dropped["clientId"] = held->client_id;
+    dropped["role"] = "player";
+    send_to_host(out_type::client_disconnected, dropped, out);
+    return;
+  }
+  if (!held->away) return;
+  held->away = false;
+  json::object joined = relay::frame_of(out_type::client_joined);
+  joined["clientId"] = held->client_id;
+  joined["role"] = "player";
+  joined["meta"] = held->meta;
+  joined["reconnected"] = true;
+  send_to_host(out_type::client_joined, joined, out);
+}
+
+session_view relay_game::view_of(connection_id conn) const {
+  json::object view;
+  auto member_it = state_.members.find(conn);
+  const relay::seat* held = nullptr;
+  if (member_it != state_.members.end() && member_it->second.role == player_role) {
+    auto seat_it = state_.seats.find(member_it->second.client_id);
+    if (seat_it != state_.seats.end()) held = &seat_it->second;
+  } else if (member_it == state_.members.end()) {
+    held = seat_resuming_as(conn);
+  }
+  if (held != nullptr) {
+    view["role"] = "player";
+    view["clientId"] = held->client_id;
+    view["playerState"] =
+        held->player_state ? json::value(*held->player_state) : json::value(nullptr);
+  } else if (member_it != state_.members.end() && member_it->second.role == audience_role) {
+    view["role"] = "audience";
+    view["clientId"] = member_it->second.client_id;
+    json::array active;
+    for (const relay::poll& p : state_.polls) {
+      if (p.active) {
+        json::object entry = poll_announcement(p, out_type::poll_started);
+        entry.erase("type");
+        active.emplace_back(std::move(entry));
+      }
+    }
+    view["polls"] = std::move(active);
+  } else {
+    return {};
+  }
+  // The relay has no phases and no checksum: its state is the host's (docs/protocol/relay.md).
+  return {"", with_raw_member(json::serialize(view), "gameState", state_.game_state), ""};
 }
 
 void relay_game::close_all(const std::string& reason, effects& out) {
@@ -849,8 +946,9 @@ void relay_game::on_poll_start(connection_id conn, const relay::poll_start_cmd& 
   }
   polls_bytes_ += entry;
   relay::poll& p = state_.polls.emplace_back(std::move(fresh));
-  out.send_roles(role_bit(audience_role), relay::index_of(out_type::poll_started),
-                 make_frame(relay::encode(poll_announcement(p, out_type::poll_started))));
+  // Reliable: an audience session acknowledges it (docs/protocol/relay.md, Sessions).
+  out.send_roles_reliable(role_bit(audience_role), relay::index_of(out_type::poll_started),
+                          make_frame(relay::encode(poll_announcement(p, out_type::poll_started))));
   out.important();
 }
 
@@ -942,8 +1040,8 @@ void relay_game::on_poll_end(connection_id conn, const relay::poll_end_cmd& cmd,
   p->active = false;
   json::object frame = relay::frame_of(out_type::poll_ended);
   frame["pollId"] = p->id;
-  out.send_roles(role_bit(audience_role), relay::index_of(out_type::poll_ended),
-                 make_frame(relay::encode(frame)));
+  out.send_roles_reliable(role_bit(audience_role), relay::index_of(out_type::poll_ended),
+                          make_frame(relay::encode(frame)));
   out.important();
 }
 

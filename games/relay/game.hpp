@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "engine/game.hpp"
 #include "games/relay/codec.hpp"
@@ -21,6 +22,9 @@ class relay_game : public game {
   void step(const input& in, time_ms now, room_rng& rng, effects& out) override;
   std::string snapshot() const override;  // snapshot.cpp
   room_summary summary() const noexcept override;
+  // Sessions (docs/protocol/relay.md, Sessions): a player's or audience member's view.
+  session_view view_of(connection_id conn) const override;
+  bool holds_session(connection_id conn) const override;
 
   const relay::room_state& state() const noexcept { return state_; }
 
@@ -28,6 +32,12 @@ class relay_game : public game {
   void on_input(const input& in, effects& out);
   void on_command(const input& in, effects& out);
   void on_disconnect(connection_id conn, effects& out);
+  void on_presence(connection_id conn, presence_stage stage, effects& out);
+  // The seat whose session resumes as `conn` (see relay::seat::resume_conn); null when none.
+  const relay::seat* seat_resuming_as(connection_id conn) const;
+  relay::seat* seat_resuming_as(connection_id conn) {
+    return const_cast<relay::seat*>(std::as_const(*this).seat_resuming_as(conn));
+  }
   void close_all(const std::string& reason, effects& out);
 
   void on_handshake(const input& in, const relay::handshake_cmd& cmd, effects& out);

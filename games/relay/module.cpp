@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "engine/secrets.hpp"
+#include "games/common/session_options.hpp"
 #include "games/relay/codec.hpp"
 #include "games/relay/game.hpp"
 
@@ -62,6 +63,7 @@ void relay_module::declare_options(option_list& options, relay_config& config) {
               "player seats of a relay room with maxPlayers 0, and the largest maxPlayers");
   options.add("relay-max-audience", config.max_audience,
               "connected audience of a relay room with maxAudience 0, and the largest maxAudience");
+  declare_session_options(options, "relay", config.sessions);
 }
 
 std::string relay_module::check_config(const relay_config& config) {
@@ -86,7 +88,7 @@ std::string relay_module::check_config(const relay_config& config) {
            std::to_string(relay_reply_slack_bytes) +
            ": a player's handshake_response carries two states";
   }
-  return {};
+  return check_session_policy("relay", config.sessions);
 }
 
 relay_module::relay_module(relay_config config)

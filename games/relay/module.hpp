@@ -11,9 +11,20 @@
 #include <string_view>
 
 #include "engine/game_factory.hpp"
+#include "engine/session.hpp"
 #include "games/common/module_base.hpp"
 
 namespace partyd {
+
+// Sessions on request (a first message with "version"), for players and the audience. The host
+// keeps its own reconnect: its handshake_response has the whole room and its queue every message
+// sent while it was away, which no ring bound could promise (docs/protocol/relay.md, Sessions).
+inline session_policy relay_session_policy() {
+  session_policy policy;
+  policy.always = false;
+  policy.session_roles = role_bit(1) | role_bit(2);  // player, audience
+  return policy;
+}
 
 struct relay_config {
   std::size_t max_message_bytes = 65536;
@@ -39,6 +50,7 @@ struct relay_config {
   // Serialized game or player state. A state arrives inside one message: never above
   // max_message_bytes (check_config), 0 = the same as max_message_bytes.
   std::size_t state_max_bytes = 0;
+  session_policy sessions = relay_session_policy();
 
   // The state limit in force: state_max_bytes, or max_message_bytes when that is 0 or smaller.
   std::size_t state_limit() const noexcept {
@@ -49,9 +61,15 @@ struct relay_config {
   static constexpr std::size_t frame_overhead_bytes = 16;
   // The most one step queues for one connection: a host that connects gets its handshake_response
   // and then every queued message.
+  // A session's RECONNECTED carries the viewer's state and every frame of its ring.
   std::size_t largest_reply_bytes() const noexcept {
-    return reply_max_bytes + host_queue_max_bytes + (host_queue_max + 1) * frame_overhead_bytes;
+    const std::size_t host =
+        reply_max_bytes + host_queue_max_bytes + (host_queue_max + 1) * frame_overhead_bytes;
+    const std::size_t resume = 2 * state_limit() + sessions.ring_bytes + sessions.ring_frames * 64 +
+                               relay_resume_slack_bytes;
+    return host > resume ? host : resume;
   }
+  static constexpr std::size_t relay_resume_slack_bytes = 4096;
 };
 
 class relay_module : public module_base<relay_config> {
@@ -70,6 +88,8 @@ class relay_module : public module_base<relay_config> {
   // A refused first message is answered like a failed handshake: handshake_response, status error.
   std::string encode_handshake_error(std::string_view code, std::string_view message,
                                      std::string_view room_code = {}) const override;
+
+  const session_policy* sessions() const noexcept override { return &config().sessions; }
 
   create_result create(const boost::json::object& options, std::string_view code) const override;
   std::unique_ptr<game> restore(std::string_view bytes) const override;

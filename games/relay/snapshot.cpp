@@ -1,7 +1,8 @@
-// Snapshot codec of the relay room: schema 1, JSON. Only the persisted part of room_state is
+// Snapshot codec of the relay room: JSON (schema below). Only the persisted part of room_state is
 // written (no connections); the output is a pure function of that state, so equal states give
 // equal bytes. Restore validates everything and returns nullptr instead of throwing.
 #include <algorithm>
+#include <charconv>
 #include <exception>
 #include <set>
 #include <utility>
@@ -19,11 +20,13 @@ using namespace snapshot_read;
 
 namespace {
 
+// 3: a seat held through a session keeps that session's connection id ("resumeConn", a decimal
+// string; absent when 0), so the session resumes the seat after a restart.
 // 2: each seat has "tokenHash", and the game state is kept as the host's text ("gameStateText",
 // numbers exactly as written) instead of a re-serialized object ("gameState"). 1 (up to the seat
 // tokens): a seat was reclaimed with its clientId
 // ("p_" + the secret) alone; such a seat's token is its clientId (docs/protocol/relay.md).
-constexpr std::int64_t snapshot_schema = 2;
+constexpr std::int64_t snapshot_schema = 3;
 constexpr std::int64_t oldest_snapshot_schema = 1;
 constexpr std::uint64_t capacity_max = 100000;
 
@@ -102,6 +105,14 @@ std::unique_ptr<game> restore_unsafe(const relay_config& config, std::string_vie
         schema >= 2 ? as_hash(field(object, "tokenHash"), false) : sha256_tagged(s.client_id);
     s.seq = as_uint(field(object, "seq"));
     s.meta = field(object, "meta");
+    if (const json::value* resume = object.if_contains("resumeConn")) {
+      const std::string digits = as_string(*resume);
+      auto [end, error] =
+          std::from_chars(digits.data(), digits.data() + digits.size(), s.resume_conn);
+      if (error != std::errc() || end != digits.data() + digits.size() || s.resume_conn == 0) {
+        return nullptr;
+      }
+    }
     const json::value& player_state = field(object, "playerState");
     if (!player_state.is_null()) {
       s.player_state = as_object(player_state);
@@ -167,6 +178,9 @@ std::string relay_game::snapshot() const {
     entry["seq"] = s.seq;
     entry["meta"] = s.meta;
     entry["playerState"] = s.player_state ? json::value(*s.player_state) : json::value(nullptr);
+    if (s.resume_conn != 0) {
+      entry["resumeConn"] = std::to_string(s.resume_conn);  // beyond 2^53: a string
+    }
     seats.emplace_back(std::move(entry));
   }
   root["seats"] = std::move(seats);

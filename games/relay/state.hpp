@@ -36,6 +36,10 @@ struct seat {
   boost::json::value meta;  // null when none was sent
   std::optional<boost::json::object> player_state;  // private state set by the host
   connection_id conn = 0;                           // 0 while disconnected
+  // The connection id a session of this seat resumes as (its connection at the last join), kept
+  // across restarts; `away` while that session is detached past its grace (not persisted).
+  connection_id resume_conn = 0;
+  bool away = false;
 };
 
 // A connected audience member; connection-scoped, never persisted.

@@ -1182,8 +1182,8 @@ TEST_F(relay_test, slow_consumer_is_disconnected_and_others_keep_receiving) {
   // Every game's largest reply must fit the outbox (a start-up check): the limits are made to.
   start_server({"--outbox-max-bytes", "262144", "--max-message-bytes", "40000",
                 "--relay-reply-max-bytes", "131072", "--relay-host-queue-max-bytes", "98304",
-                "--brainrot-max-message-bytes", "65536", "--brainrot-avatar-max-chars", "60000",
-                "--brainrot-reply-max-bytes", "200000"});
+                "--relay-session-ring-bytes", "65536", "--brainrot-max-message-bytes", "65536",
+                "--brainrot-avatar-max-chars", "60000", "--brainrot-reply-max-bytes", "200000"});
   const relay_room room = create_room();
   auto host = join_host(room);
   auto reader = join_player(room);

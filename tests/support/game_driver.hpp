@@ -109,6 +109,10 @@ class game_driver {
     return step(in);
   }
 
+  // `conn` speaks without a first message of its own: a session's seat, resumed after a restore,
+  // whose messages the engine hands over as the seat's.
+  void mark_routed(connection_id conn) { seen_.insert(conn); }
+
   step_outcome engine_input(input_kind kind, connection_id conn = 0, std::uint64_t timer_key = 0) {
     input in;
     in.kind = kind;

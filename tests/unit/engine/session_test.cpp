@@ -365,6 +365,10 @@ TEST(session_table, a_restored_table_resumes_every_seat_without_backfill_and_nev
   const auto outcome =
       restored.resume(*found.target, 11, request, session_view{}, 1, t0 + 61'000, actions);
   EXPECT_FALSE(outcome.backfilled);
+  // The game kept no connection across the restart: it hears the seat is back.
+  EXPECT_TRUE(std::any_of(actions.begin(), actions.end(), [](const session_action& a) {
+    return a.what == session_action::kind::presence && a.stage == presence_stage::back;
+  }));
   const json::object p = payload_of(actions.front().frame);
   EXPECT_EQ(p.at("recovered"), false);
   EXPECT_EQ(p.at("epoch"), "ep2");

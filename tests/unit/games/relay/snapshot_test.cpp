@@ -46,7 +46,7 @@ TEST(RelaySnapshot, RoundTripIsByteIdentical) {
   rich_room room;
   const std::string first = room.h.instance().snapshot();
   json::object root = json::parse(first).as_object();
-  EXPECT_EQ(root.at("schema"), 2);
+  EXPECT_EQ(root.at("schema"), 3);
   EXPECT_EQ(root.at("game"), "relay");
   EXPECT_EQ(root.at("seats").as_array().size(), 2u);
   EXPECT_EQ(root.at("polls").as_array().size(), 3u);
@@ -130,7 +130,11 @@ TEST(RelaySnapshot, GarbageRestoresToNullptr) {
     change(root);
     return json::serialize(root);
   };
-  bad.push_back(mutate([](json::object& r) { r["schema"] = 3; }));
+  bad.push_back(mutate([](json::object& r) { r["schema"] = 4; }));
+  bad.push_back(
+      mutate([](json::object& r) { r["seats"].as_array()[0].as_object()["resumeConn"] = "12x"; }));
+  bad.push_back(
+      mutate([](json::object& r) { r["seats"].as_array()[0].as_object()["resumeConn"] = 12; }));
   bad.push_back(mutate([](json::object& r) {
     r["seats"].as_array()[0].as_object()["tokenHash"] = "plain";  // not a digest
   }));
