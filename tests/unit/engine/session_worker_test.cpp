@@ -22,7 +22,10 @@ session_policy echo_sessions() {
 json::object parsed(const std::string& frame) { return json::parse(frame).as_object(); }
 
 struct session_fixture : echo_fixture {
-  session_fixture() : echo_fixture(runtime_options{}, echo_sessions()) { rt->start(); }
+  explicit session_fixture(session_policy policy = echo_sessions())
+      : echo_fixture(runtime_options{}, policy) {
+    rt->start();
+  }
 
   // A first message with `version`, as io hands it over.
   std::shared_ptr<recording_sink> join(const std::shared_ptr<room>& target, connection_id conn,
@@ -46,6 +49,15 @@ struct session_fixture : echo_fixture {
     in.in.conn = conn;
     in.in.cmd = std::move(cmd);
     in.session.client_msg_id = std::move(client_msg_id);
+    rt->submit(target, std::move(in));
+  }
+
+  void heartbeat(const std::shared_ptr<room>& target, connection_id conn, std::string checksum) {
+    room_input in;
+    in.in.kind = input_kind::command;
+    in.in.conn = conn;
+    in.session.what = session_request::kind::heartbeat;
+    in.session.state_checksum = std::move(checksum);
     rt->submit(target, std::move(in));
   }
 
@@ -226,6 +238,59 @@ TEST(session_worker, a_restored_room_resumes_its_sessions_with_a_new_epoch_and_n
   EXPECT_TRUE(reply.at("payload").at("missedEvents").is_null());
   EXPECT_NE(reply.at("payload").at("epoch"), "old-epoch");
   EXPECT_EQ(reply.at("payload").at("lastSeqId"), 1);
+}
+
+TEST(session_worker, a_heartbeat_is_acknowledged_or_answered_with_the_viewers_state) {
+  session_fixture f;
+  auto target = f.create();
+  auto player = f.join(target, 1, role_player);
+  ASSERT_TRUE(player->wait_frames(2));
+  f.heartbeat(target, 1, "sum-1");  // the echo game's checksum of a player
+  ASSERT_TRUE(player->wait_frames(3));
+  EXPECT_EQ(parsed(player->frames()[2]).at("type"), "HEARTBEAT_ACK");
+  f.heartbeat(target, 1, "stale");
+  ASSERT_TRUE(player->wait_frames(4));
+  const json::object resync = parsed(player->frames()[3]);
+  EXPECT_EQ(resync.at("type"), "STATE_SNAPSHOT");
+  EXPECT_EQ(resync.at("payload").at("gameState").at("role"), "1");
+  EXPECT_EQ(player->numbered().size(), 1u);  // neither is numbered
+  const auto steps = f.log->steps();
+  EXPECT_EQ(std::count_if(steps.begin(), steps.end(),
+                          [](const step_record& r) { return r.kind == input_kind::command; }),
+            1);  // the game saw the join only
+}
+
+TEST(session_worker, a_dropped_seat_goes_away_then_warned_then_is_removed) {
+  session_policy fast = echo_sessions();
+  fast.away_ms = 30;
+  fast.warning_ms = 60;
+  fast.removal_ms = 120;
+  fast.backfill_ms = 20;
+  fast.resume_ms = 100;
+  fast.host_backfill_ms = 20;
+  fast.host_resume_ms = 100;
+  session_fixture f(fast);
+  auto target = f.create();
+  auto player = f.join(target, 1, role_player);
+  ASSERT_TRUE(player->wait_frames(2));
+  f.drop(target, 1);
+  ASSERT_TRUE(f.log->wait_kind(input_kind::disconnect, target->code()));
+  const auto steps = f.log->steps();
+  std::vector<std::uint64_t> stages;
+  for (const auto& r : steps) {
+    if (r.kind == input_kind::presence && r.conn == 1) stages.push_back(r.number);
+  }
+  EXPECT_EQ(stages,
+            (std::vector<std::uint64_t>{static_cast<std::uint64_t>(presence_stage::away),
+                                        static_cast<std::uint64_t>(presence_stage::warned)}));
+  const auto removed = std::find_if(steps.begin(), steps.end(), [](const step_record& r) {
+    return r.kind == input_kind::disconnect;
+  });
+  EXPECT_EQ(removed->conn, 1u);
+  // The session is gone: a resume now finds nothing.
+  auto late = f.reconnect(target, 8, parsed(player->frames()[0]), 1);
+  ASSERT_TRUE(late->wait_closed());
+  EXPECT_EQ(parsed(late->frames().at(0)).at("payload").at("reason"), "SESSION_NOT_FOUND");
 }
 
 }  // namespace
