@@ -117,6 +117,41 @@ TEST_F(partyload_scenarios, reconnect_storm_resyncs_everyone) {
   EXPECT_GT(number(run.result, "storm_s"), 0);
 }
 
+// --sessions: players get a session, every numbered frame is checked for gaps, and the storm
+// resumes every session with RECONNECT and its backfill.
+TEST_F(partyload_scenarios, relay_fanout_with_sessions_delivers_numbered_frames) {
+  const load_run run = expect_clean(
+      "--scenario relay-fanout --sessions --rooms 3 --players 4 --rate 20 --player-rate 2 "
+      "--duration 1");
+  EXPECT_EQ(run.result.at("sessions"), true);
+  EXPECT_GT(number(run.result, "delivered_per_s"), 100);
+  EXPECT_GT(number(run.result, "to_players_p99_ms"), 0);
+  EXPECT_GT(number(run.result, "to_host_p99_ms"), 0);
+}
+
+TEST_F(partyload_scenarios, reconnect_storm_with_sessions_resumes_everyone) {
+  const load_run run = expect_clean(
+      "--scenario reconnect-storm --sessions --rooms 4 --connections 200 --duration 5");
+  EXPECT_EQ(number(run.result, "resynced"), 200);
+  EXPECT_EQ(number(run.result, "resumed_recovered"), 200);
+  EXPECT_EQ(number(run.result, "resumed_from_snapshot"), 0);
+  EXPECT_GT(number(run.result, "storm_s"), 0);
+}
+
+// Sessions' players send heartbeats: with a short heartbeat interval they outlive several
+// dead-after windows; without sessions the window does not apply.
+TEST(partyload_client, sends_heartbeats_and_stays_connected) {
+  test_server server{{"--store", "memory", "--relay-session-heartbeat-ms", "300",
+                      "--relay-session-dead-after-ms", "900"}};
+  ASSERT_TRUE(server.started());
+  const load_run run =
+      run_partyload(server, "--scenario idle --sessions --rooms 1 --connections 20 --duration 3");
+  EXPECT_EQ(run.status, 0) << run.stderr_text;
+  EXPECT_EQ(number(run.result, "errors"), 0) << json::serialize(run.result);
+  EXPECT_EQ(number(run.result, "joined"), 20) << json::serialize(run.result);
+  EXPECT_GE(number(run.result, "heartbeats_sent"), 20 * 5) << json::serialize(run.result);
+}
+
 TEST_F(partyload_scenarios, idle_reports_rss_per_connection) {
   const load_run run = expect_clean("--scenario idle --rooms 2 --connections 100 --duration 1");
   EXPECT_TRUE(run.result.contains("server_rss_bytes_per_connection"));

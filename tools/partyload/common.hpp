@@ -37,11 +37,13 @@ struct options {
   int threads = 1;
   int connections = 1000;  // idle, join-storm, reconnect-storm
   int server_pid = 0;
-  int burst = 1;           // frames sent back to back per host tick
-  double think_ms = 2000;  // brainrot: mean pause before each action of a client
-  double ramp_s = 0;       // brainrot: room starts spread over the first ramp_s seconds
-  int game_rounds = 2;     // brainrot: rounds per game
-  int game_items = 3;      // brainrot: items per round
+  int burst = 1;             // frames sent back to back per host tick
+  double think_ms = 2000;    // brainrot: mean pause before each action of a client
+  double ramp_s = 0;         // brainrot: room starts spread over the first ramp_s seconds
+  int game_rounds = 2;       // brainrot: rounds per game
+  int game_items = 3;        // brainrot: items per round
+  bool sessions = false;     // relay players ask for a session ("version":"1.0")
+  std::string before_storm;  // reconnect-storm: shell command run after the drop, before resuming
 };
 
 std::int64_t mono_ns();
@@ -113,11 +115,16 @@ struct shard {
   std::atomic<std::uint64_t> games{0};             // brainrot games completed
   std::atomic<std::uint64_t> actions{0};           // brainrot commands sent
   std::atomic<std::int64_t> last_join_ns{0};       // mono_ns() of the latest successful (re)join
-  histogram to_players;                            // relay game_state host -> player
-  histogram to_host;                               // relay message_to_host player -> host
-  histogram join;                                  // connect -> handshake_response
-  histogram rejoin;                                // drop -> seat reclaimed (reconnect-storm)
-  std::array<histogram, command_count> reply;      // brainrot: request -> sender's answer
+  std::atomic<std::uint64_t> recovered{0};         // RECONNECTED with recovered:true
+  std::atomic<std::uint64_t> snapshot_resumes{0};  // RECONNECTED with recovered:false
+  std::atomic<std::uint64_t> epoch_changed{0};  // RECONNECTED with another epoch than CONNECTED's
+  std::atomic<std::uint64_t> acks{0};           // ACKs sent (sessions)
+  std::atomic<std::uint64_t> heartbeats{0};     // HEARTBEATs sent (sessions)
+  histogram to_players;                         // relay game_state host -> player
+  histogram to_host;                            // relay message_to_host player -> host
+  histogram join;                               // connect -> handshake_response
+  histogram rejoin;                             // drop -> seat reclaimed (reconnect-storm)
+  std::array<histogram, command_count> reply;   // brainrot: request -> sender's answer
   std::array<histogram, command_count> broadcast;  // brainrot: request -> others' copies
 };
 

@@ -10,6 +10,8 @@
 //   reconnect-storm  N seated relay players drop and reclaim their seats at once; time until all
 //                    resynced.
 //   idle             N player connections that only keep alive; server RSS per connection.
+// --sessions: the relay players of every relay scenario ask for a session (sessionId, numbered
+// frames, ACKs, heartbeats); reconnect-storm then resumes them with RECONNECT.
 // Every run is bounded by --duration and by counts; only 127.0.0.1 unless --host says otherwise.
 #include <pthread.h>
 #include <time.h>
@@ -200,6 +202,13 @@ void usage(std::FILE* out) {
       "      sockets at once and reclaim their seats; time until all resynced\n"
       "  --scenario idle\n"
       "      --connections N --rooms R: joined players that only keep alive; server RSS\n"
+      "  --sessions (relay scenarios): players send \"version\":\"1.0\" and get a session:\n"
+      "      sequenceIds checked for gaps, reliable frames ACKed, a HEARTBEAT every\n"
+      "      heartbeatIntervalMs; in reconnect-storm they resume with RECONNECT (time until\n"
+      "      all RECONNECTED)\n"
+      "  --before-storm CMD (reconnect-storm --sessions): after every client dropped its\n"
+      "      socket, run the shell command CMD (e.g. restart the server on the same store and\n"
+      "      wait until it is ready), then resume; the server's CPU and RSS are not reported\n"
       "  common: --duration SECONDS (bound of the run, <= 600) --threads T [--server-pid PID]\n"
       "  Output: progress each second and a table on stderr, one JSON line on stdout.\n"
       "  Exit status 0 when there was no error.\n");
@@ -257,6 +266,10 @@ int main(int argc, char** argv) {
         opt.game_rounds = std::stoi(next());
       else if (arg == "--game-items")
         opt.game_items = std::stoi(next());
+      else if (arg == "--sessions")
+        opt.sessions = true;
+      else if (arg == "--before-storm")
+        opt.before_storm = next();
       else if (arg == "--help" || arg == "-h") {
         usage(stdout);
         return 0;
@@ -296,6 +309,14 @@ int main(int argc, char** argv) {
   if (scenario == nullptr) {
     std::fprintf(stderr, "partyload: unknown scenario %s\n", opt.scenario.c_str());
     usage(stderr);
+    return 2;
+  }
+  if (opt.sessions && opt.scenario == "brainrot") {
+    std::fprintf(stderr, "partyload: --sessions is for the relay scenarios\n");
+    return 2;
+  }
+  if (!opt.before_storm.empty() && (!opt.sessions || opt.scenario != "reconnect-storm")) {
+    std::fprintf(stderr, "partyload: --before-storm needs --scenario reconnect-storm --sessions\n");
     return 2;
   }
   if (opt.scenario == "brainrot" && opt.players < 2) {

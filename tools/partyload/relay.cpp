@@ -1,8 +1,13 @@
 // partyload: the relay scenarios (relay-fanout, idle, join-storm, reconnect-storm).
+// With --sessions, players ask for a session (docs/protocol/sessions.md): they keep CONNECTED's
+// sessionId and resumeToken, check that the sequenceIds of their frames have no gaps, answer
+// reliable frames with ACK, send HEARTBEAT every heartbeatIntervalMs, and in reconnect-storm
+// resume with RECONNECT instead of reclaiming their seat with its seat token.
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include <boost/asio/steady_timer.hpp>
@@ -36,7 +41,9 @@ class relay_client final : public ws_conn {
         role_(r),
         fanout_(fanout),
         set_state_once_(set_state_once),
-        timer_(ctx) {}
+        sessions_(opt.sessions && r == role::player),
+        timer_(ctx),
+        heartbeat_timer_(ctx) {}
 
   void start(const tcp::resolver::results_type& endpoints) {
     joined_ = false;
@@ -50,8 +57,24 @@ class relay_client final : public ws_conn {
     start(endpoints);
   }
 
+  // Sessions: drops the socket (if still open) and resumes the session with RECONNECT on a new one.
+  void resume(const tcp::resolver::results_type& endpoints) {
+    drop();
+    heartbeat_timer_.cancel();
+    resuming_ = true;
+    start(endpoints);
+  }
+
+  // Drops the socket and waits (for a server restart before resume()).
+  void pause() {
+    drop();
+    timer_.cancel();
+    heartbeat_timer_.cancel();
+  }
+
   void halt() {
     timer_.cancel();
+    heartbeat_timer_.cancel();
     stop();
   }
 
@@ -59,6 +82,7 @@ class relay_client final : public ws_conn {
 
  private:
   void on_open() override {
+    if (resuming_) return send_reconnect();
     std::string& hs = next_frame();
     hs = "{\"type\":\"handshake\",\"roomCode\":\"";
     hs += room_.code;
@@ -73,16 +97,37 @@ class relay_client final : public ws_conn {
       hs += seat_token_;
       hs += "\"}";
     } else {
-      hs += "\",\"role\":\"player\",\"meta\":{\"name\":\"load\"}}";
+      hs += "\",\"role\":\"player\",\"meta\":{\"name\":\"load\"}";
+      hs += sessions_ ? ",\"version\":\"1.0\"}" : "}";
     }
+    commit();
+  }
+
+  void send_reconnect() {
+    std::string& text = next_frame();
+    text = "{\"type\":\"RECONNECT\",\"roomId\":\"";
+    text += room_.code;
+    text += "\",\"version\":\"1.0\",\"payload\":{\"sessionId\":\"";
+    text += session_id_;
+    text += "\",\"resumeToken\":\"";
+    text += resume_token_;
+    text += "\",\"lastSeqId\":";
+    append_int(text, static_cast<std::int64_t>(last_seq_));
+    text += "}}";
     commit();
   }
 
   void on_frame(std::string_view frame) override {
     const std::int64_t now = mono_ns();
+    if (sessions_) return on_session_frame(frame, now);
     if (!joined_) return on_handshake_response(frame, now);
-    const bool state = frame.starts_with("{\"type\":\"game_state\"");
-    const bool message = !state && frame.starts_with("{\"type\":\"client_message\"");
+    on_game_frame(frame, frame.starts_with('{') ? frame.substr(1) : std::string_view{}, now);
+  }
+
+  // `body` is the frame after its opening brace and, on a numbered frame, its session members.
+  void on_game_frame(std::string_view frame, std::string_view body, std::int64_t now) {
+    const bool state = body.starts_with("\"type\":\"game_state\"");
+    const bool message = !state && body.starts_with("\"type\":\"client_message\"");
     if (!state && !message) {
       if (frame_type(frame) == "error") {
         const auto code = string_field(frame, "code");
@@ -99,6 +144,121 @@ class relay_client final : public ws_conn {
     if (ec != std::errc()) return;
     (state ? shard_.to_players : shard_.to_host).record(now - sent);
     histogram::bump(shard_.delivered);
+  }
+
+  // A frame to a session's player: numbered ones are checked for gaps (and acknowledged when
+  // reliable), then handled as without a session; the session layer's own frames are not numbered.
+  void on_session_frame(std::string_view frame, std::int64_t now) {
+    constexpr std::string_view numbered = "{\"sequenceId\":";
+    if (frame.starts_with(numbered)) {
+      std::uint64_t seq = 0;
+      const char* end = frame.data() + frame.size();
+      auto [ptr, ec] = std::from_chars(frame.data() + numbered.size(), end, seq);
+      if (ec != std::errc()) return error("bad_sequence_id");
+      std::string_view rest(ptr, static_cast<std::size_t>(end - ptr));
+      const bool repeated = seq <= last_seq_;  // a reliable frame sent again
+      if (seq > last_seq_ + 1) error("sequence_gap");
+      if (!repeated) last_seq_ = seq;
+      constexpr std::string_view reliable = ",\"requiresAck\":true,\"ackId\":\"";
+      if (rest.starts_with(reliable)) {
+        rest.remove_prefix(reliable.size());
+        const auto close = rest.find('"');
+        if (close == std::string_view::npos) return error("bad_ack_id");
+        send_ack(rest.substr(0, close));
+        rest.remove_prefix(close + 1);
+      }
+      if (repeated) return;
+      if (!rest.starts_with(',')) return error("bad_numbered_frame");
+      rest.remove_prefix(1);
+      if (!joined_) return on_handshake_response(frame, now);
+      return on_game_frame(frame, rest, now);
+    }
+    const std::string_view type = frame_type(frame);
+    if (type == "HEARTBEAT_ACK") return;
+    if (type == "CONNECTED") return on_connected(frame);
+    if (type == "RECONNECTED") return on_resumed(frame, now);
+    if (type == "RECONNECT_FAILED") {
+      if (run_.log_frame()) {
+        std::fprintf(stderr, "resume failed: %.*s\n",
+                     static_cast<int>(std::min<std::size_t>(frame.size(), 300)), frame.data());
+      }
+      return error("RECONNECT_FAILED");
+    }
+    if (type == "STATE_SNAPSHOT") return error("state_snapshot");  // "" always matches
+    if (!joined_) return on_handshake_response(frame, now);
+    on_game_frame(frame, frame.starts_with('{') ? frame.substr(1) : std::string_view{}, now);
+  }
+
+  void on_connected(std::string_view frame) {
+    session_id_ = std::string(string_field(frame, "sessionId"));
+    resume_token_ = std::string(string_field(frame, "resumeToken"));
+    epoch_ = std::string(string_field(frame, "epoch"));
+    heartbeat_ms_ = int_field(frame, "heartbeatIntervalMs").value_or(10000);
+    if (session_id_.empty() || resume_token_.empty() || heartbeat_ms_ <= 0) error("bad_connected");
+  }
+
+  void on_resumed(std::string_view frame, std::int64_t now) {
+    if (joined_) return error("unexpected_reconnected");
+    const auto last = int_field(frame, "lastSeqId");
+    if (!last || *last < 0 || static_cast<std::uint64_t>(*last) < last_seq_) {
+      error("bad_last_seq_id");
+    } else if (frame.find("\"recovered\":true") != std::string_view::npos) {
+      // The backfill must hold exactly the frames after ours.
+      histogram::bump(shard_.recovered);
+      std::uint64_t missed = 0;
+      const auto events = frame.find("\"missedEvents\":[");
+      for (auto at = events; at != std::string_view::npos;) {
+        at = frame.find("{\"sequenceId\":", at + 1);
+        if (at != std::string_view::npos) ++missed;
+      }
+      if (events == std::string_view::npos ||
+          missed != static_cast<std::uint64_t>(*last) - last_seq_) {
+        error("backfill_gap");
+      }
+    } else {
+      histogram::bump(shard_.snapshot_resumes);
+    }
+    if (last) last_seq_ = static_cast<std::uint64_t>(std::max<std::int64_t>(*last, 0));
+    const std::string_view epoch = string_field(frame, "epoch");
+    if (epoch != epoch_) {
+      histogram::bump(shard_.epoch_changed);
+      epoch_ = std::string(epoch);
+    }
+    if (frame.find("\"gameState\":{\"seq\":") == std::string_view::npos) {
+      error("resync_without_state");
+    }
+    joined_ = true;
+    histogram::bump(shard_.joined);
+    shard_.rejoin.record(now - connect_started_ns_);
+    shard_.last_join_ns.store(now, std::memory_order_relaxed);
+    arm_heartbeat(false);
+  }
+
+  void send_ack(std::string_view ack_id) {
+    std::string& text = next_frame();
+    text = "{\"type\":\"ACK\",\"payload\":{\"ackId\":\"";
+    text += ack_id;
+    text += "\",\"status\":\"received\"}}";
+    commit();
+    histogram::bump(shard_.acks);
+  }
+
+  // The first heartbeat comes after a share of the interval that differs per client (so that a
+  // storm's clients do not all send in the same instant), the next ones every interval.
+  void arm_heartbeat(bool next) {
+    if (stopped()) return;
+    const double share =
+        next ? 1.0 : 0.5 + static_cast<double>(reinterpret_cast<std::uintptr_t>(this) % 997) / 1994;
+    heartbeat_timer_.expires_after(std::chrono::milliseconds(
+        static_cast<std::int64_t>(share * static_cast<double>(heartbeat_ms_))));
+    heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopped() || !is_open()) return;
+      if (backlog() <= 64) {
+        send("{\"type\":\"HEARTBEAT\",\"payload\":{\"stateVersion\":0,\"stateChecksum\":\"\"}}");
+        histogram::bump(shard_.heartbeats);
+      }
+      arm_heartbeat(true);
+    });
   }
 
   void on_handshake_response(std::string_view frame, std::int64_t now) {
@@ -122,6 +282,10 @@ class relay_client final : public ws_conn {
       seat_token_ = std::string(string_field(frame, "seatToken"));
       if (client_id_.empty() || seat_token_.empty()) error("no_client_id");
     }
+    if (sessions_) {
+      if (session_id_.empty()) error("no_session");
+      arm_heartbeat(false);
+    }
     if (role_ == role::host && set_state_once_) {
       std::string& text = next_frame();
       text = "{\"type\":\"set_game_state\",\"state\":{\"seq\":1,\"t\":";
@@ -132,7 +296,10 @@ class relay_client final : public ws_conn {
     if (fanout_) arm_timer();
   }
 
-  void on_closed(bool) override { timer_.cancel(); }
+  void on_closed(bool) override {
+    timer_.cancel();
+    heartbeat_timer_.cancel();
+  }
 
   void arm_timer() {
     const double rate = role_ == role::host ? opt_.state_rate : opt_.player_rate;
@@ -185,13 +352,22 @@ class relay_client final : public ws_conn {
   role role_;
   bool fanout_;
   bool set_state_once_;
+  bool sessions_;
   bool joined_ = false;
   bool reclaiming_ = false;
+  bool resuming_ = false;
   net::steady_timer timer_;
+  net::steady_timer heartbeat_timer_;
   std::optional<std::chrono::steady_clock::time_point> next_tick_;
   std::uint64_t seq_ = 0;
   std::string client_id_;
   std::string seat_token_;
+  // Sessions.
+  std::string session_id_;
+  std::string resume_token_;
+  std::string epoch_;
+  std::int64_t heartbeat_ms_ = 10000;
+  std::uint64_t last_seq_ = 0;  // highest sequenceId seen
 };
 
 // Rooms and clients of a relay scenario; clients are spread over the io threads in turn.
@@ -241,6 +417,19 @@ struct relay_setup {
   }
 };
 
+// Runs `f` on every client, each on its own io thread, and waits until all threads have done so.
+template <class F>
+void run_on_threads(runner& r, relay_setup& setup, F f) {
+  std::atomic<int> pending{r.threads()};
+  for (int t = 0; t < r.threads(); ++t) {
+    net::post(r.context(t), [&setup, &pending, f, t] {
+      for (auto& c : setup.clients[t]) f(*c);
+      pending.fetch_sub(1);
+    });
+  }
+  while (pending.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
 // Waits until `target` joins past `base` (or errors, or the bound). Returns the seconds from
 // `started_ns` to the last join (taken on the io threads, so the polling adds nothing), or to the
 // bound when not all joined.
@@ -269,6 +458,14 @@ void add_server_rss(runner& r, json::object& result, long before, long after, in
     result["server_rss_bytes_per_connection"] =
         1024.0 * static_cast<double>(after - before) / connections;
   }
+}
+
+// Session counters (only with --sessions: without it the JSON line stays as it was).
+void add_session_counts(runner& r, json::object& result) {
+  if (!r.opt.sessions) return;
+  result["sessions"] = true;
+  result["acks_sent"] = r.sum(&shard::acks);
+  result["heartbeats_sent"] = r.sum(&shard::heartbeats);
 }
 
 void add_join_latency(runner& r, json::object& result) {
@@ -349,6 +546,7 @@ void run_relay_fanout(runner& r, json::object& result) {
         delivered ? 1e6 * r.window_server_cpu() / static_cast<double>(delivered) : 0.0;
   }
   add_server_rss(r, result, rss_before, rss_after, 0);
+  add_session_counts(r, result);
 }
 
 namespace {
@@ -409,6 +607,7 @@ void run_players(runner& r, json::object& result, bool hold) {
   result["storm_s"] = storm_s;
   result["joins_per_s"] = storm_s > 0 ? static_cast<double>(joined) / storm_s : 0.0;
   add_server_rss(r, result, rss_before, rss_after, hold ? expected : 0);
+  add_session_counts(r, result);
 }
 
 }  // namespace
@@ -439,27 +638,51 @@ void run_reconnect_storm(runner& r, json::object& result) {
   }
   // Let every host's game state land before the storm (resync checks for it).
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  std::fprintf(stderr, "storm: %zu players drop and reclaim their seats\n", players.size());
-
-  r.begin_window();
-  const std::int64_t storm_started = mono_ns();
-  for (int t = 0; t < r.threads(); ++t) {
-    net::post(r.context(t), [&setup, &r, t] {
-      for (auto& c : setup.clients[t]) {
-        if (c->role_of() == role::player) c->reclaim(r.endpoints);
+  const bool restart = opt.sessions && !opt.before_storm.empty();
+  if (restart) {
+    // Every client drops its socket (hosts for good), then the command restarts the server.
+    run_on_threads(r, setup, [](relay_client& c) {
+      if (c.role_of() == role::player) {
+        c.pause();
+      } else {
+        c.halt();
       }
     });
+    std::fprintf(stderr, "before the storm: %s\n", opt.before_storm.c_str());
+    const int status = std::system(opt.before_storm.c_str());
+    if (status != 0) {
+      std::fprintf(stderr, "the command before the storm failed (status %d)\n", status);
+      r.run.error("before_storm_failed");
+      setup.finish(r);
+      return;
+    }
   }
+  std::fprintf(stderr,
+               opt.sessions ? "storm: %zu players drop their sockets and resume their sessions\n"
+                            : "storm: %zu players drop and reclaim their seats\n",
+               players.size());
+
+  // After a restart the server is another process: its CPU and RSS are not reported.
+  if (!restart) r.begin_window();
+  const std::int64_t storm_started = mono_ns();
+  run_on_threads(r, setup, [&r, &opt](relay_client& c) {
+    if (c.role_of() != role::player) return;
+    if (opt.sessions) {
+      c.resume(r.endpoints);
+    } else {
+      c.reclaim(r.endpoints);
+    }
+  });
   const double storm_s = wait_joined(r, players.size(), joined, opt.duration_s, storm_started);
   const auto resynced = r.sum(&shard::joined) - joined;
   std::fprintf(stderr, "resynced %llu/%zu in %.3f s (errors %llu)\n",
                static_cast<unsigned long long>(resynced), players.size(), storm_s,
                static_cast<unsigned long long>(r.run.errors.load()));
   if (resynced < players.size()) r.run.error("resync_incomplete");
-  r.end_window(result);
-  const long rss_after = opt.server_pid ? rss_kib(opt.server_pid) : -1;
+  if (!restart) r.end_window(result);
+  const long rss_after = opt.server_pid && !restart ? rss_kib(opt.server_pid) : -1;
   setup.finish(r);
-  add_server_rss(r, result, rss_before, rss_after, 0);
+  if (!restart) add_server_rss(r, result, rss_before, rss_after, 0);
 
   const summary setup_join = r.merged(&shard::join);
   const summary reclaim = r.merged(&shard::rejoin);
@@ -475,6 +698,17 @@ void run_reconnect_storm(runner& r, json::object& result) {
   result["resyncs_per_s"] = storm_s > 0 ? static_cast<double>(resynced) / storm_s : 0.0;
   result["setup_join_latency"] = to_json(setup_join);
   result["resync_latency"] = to_json(reclaim);
+  if (opt.sessions) {
+    add_session_counts(r, result);
+    result["restarted"] = restart;
+    result["resumed_recovered"] = r.sum(&shard::recovered);
+    result["resumed_from_snapshot"] = r.sum(&shard::snapshot_resumes);
+    result["resumed_new_epoch"] = r.sum(&shard::epoch_changed);
+    std::fprintf(stderr, "resumed: recovered %llu, from snapshot %llu, new epoch %llu\n",
+                 static_cast<unsigned long long>(r.sum(&shard::recovered)),
+                 static_cast<unsigned long long>(r.sum(&shard::snapshot_resumes)),
+                 static_cast<unsigned long long>(r.sum(&shard::epoch_changed)));
+  }
 }
 
 }  // namespace partyload
