@@ -26,8 +26,8 @@ COMMIT=$(git rev-parse --short HEAD)
 OUT=bench/results/$(date -u +%Y-%m-%d)-$COMMIT-sessions.jsonl
 WORK=$(mktemp -d /tmp/partyd-sessions-XXXXXX)
 PORT=$((20000 + $$ % 20000))
-SERVER_ARGS="--admin-token t --port $PORT --rate-limit-messages 100000000 --max-connections 20000
-  --max-connections-per-ip 0 --create-rate-per-ip 0 --create-quota-per-ip 0"
+SERVER_ARGS="--admin-token t --port $PORT --rate-limit-messages 100000000 --max-connections 20000"
+SERVER_ARGS="$SERVER_ARGS --max-connections-per-ip 0 --create-rate-per-ip 0 --create-quota-per-ip 0"
 PID=
 
 stop_server() {
