@@ -110,6 +110,9 @@ class game {
     (void)conn;
     return {};
   }
+  // The checksum of view_of(conn), for a heartbeat that matches: a game that can give it without
+  // building the whole view overrides this (a heartbeat per session every 10 s adds up).
+  virtual std::string checksum_of(connection_id conn) const { return view_of(conn).checksum; }
   // Session games, after a restore: whether the seat of session `conn` still exists. Sessions of
   // seats a game did not keep (connection-scoped ones) end then, without a disconnect.
   virtual bool holds_session(connection_id conn) const {

@@ -22,6 +22,8 @@ inline constexpr std::size_t room_code_length_min = 4;  // below: codes are gues
 inline constexpr std::size_t room_code_length_max = 16;
 inline constexpr time_ms snapshot_interval_ms = 1000;
 inline constexpr time_ms durable_reply_timeout_ms = 1000;
+// Session ACKs and heartbeats wait at most this long for their room's next turn (runtime.hpp).
+inline constexpr time_ms session_control_delay_ms = 20;
 
 // Connections (io/).
 inline constexpr std::size_t max_connections = 10000;

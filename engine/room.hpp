@@ -59,6 +59,13 @@ class room {
   push_result push(room_input&& in, bool exempt);
   // True when the caller must hand the room to its worker (it was not already queued there).
   bool claim_schedule() noexcept { return !scheduled_.exchange(true, std::memory_order_acq_rel); }
+  bool scheduled() const noexcept { return scheduled_.load(std::memory_order_acquire); }
+  // An input that may wait for the room's next turn (runtime::submit_lazily): true when the
+  // caller must list the room with its worker's waiting ones (it was not listed already).
+  bool claim_lazy_listing() noexcept {
+    return !lazy_listed_.exchange(true, std::memory_order_acq_rel);
+  }
+  void release_lazy_listing() noexcept { lazy_listed_.store(false, std::memory_order_release); }
   std::size_t inbox_depth() const noexcept { return depth_.load(std::memory_order_relaxed); }
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
   room_summary summary() const noexcept;
@@ -92,7 +99,10 @@ class room {
     role_id role = 0;
     bool bound = false;
     bool rate_limited = true;
-    bool session = false;  // keyed by the session's logical id; `sink` is its current connection
+    // The seat's session (an entry keyed by the session's logical id; `sink` is its current
+    // connection), null for a plain connection. Points into the room's session_table, whose
+    // entries stay put until the worker ends the session and clears this first.
+    partyd::session* session = nullptr;
   };
   // Ordered by id so that role broadcasts reach connections in a deterministic order. A sorted
   // vector: every broadcast walks it, and a walk over std::map nodes scattered over the heap cost
@@ -164,6 +174,7 @@ class room {
   // What an io thread touches on every push comes first, together.
   std::atomic<bool> closed_{false};
   std::atomic<bool> scheduled_{false};
+  std::atomic<bool> lazy_listed_{false};
   std::atomic<std::size_t> depth_{0};
   const std::size_t inbox_max_;
   moodycamel::ConcurrentQueue<room_input, inbox_traits> inbox_{0};

@@ -326,6 +326,26 @@ push_result runtime::submit_deferred(const std::shared_ptr<room>& target, room_i
   return result;
 }
 
+push_result runtime::submit_lazily(const std::shared_ptr<room>& target, room_input&& in,
+                                   deferred_wakes& wakes) {
+  if (options_.session_control_delay_ms <= 0) {
+    return submit_deferred(target, std::move(in), wakes);
+  }
+  const push_result result = target->push(std::move(in), false);
+  if (result == push_result::full) {
+    inbox_rejected_.inc();
+    return result;
+  }
+  if (result == push_result::accepted) {
+    inbox_depth_.add(1);
+    // Not claimed: an input that cannot wait still wakes the room at once after this one.
+    if (!target->scheduled() && target->claim_lazy_listing()) {
+      workers_[target->worker_index()]->wake_lazily(target);
+    }
+  }
+  return result;
+}
+
 void runtime::wake(deferred_wakes& wakes) {
   for (std::size_t index = 0; index < workers_.size() && !wakes.empty(); ++index) {
     // Partition: this worker's rooms to the back, handed over in one bulk enqueue.

@@ -36,6 +36,10 @@ struct runtime_options {
   // Replies that confirm an important transition (a seat claim, a new room) wait until its
   // snapshot is in the store, at most this long; 0 = never wait.
   time_ms durable_reply_timeout_ms = limits::durable_reply_timeout_ms;
+  // Session ACKs and heartbeats (submit_lazily) wake no worker: they wait at most this long for
+  // the room's next turn, so they ride on the wake-ups the game's traffic makes anyway instead of
+  // costing two context switches each on a loaded core; 0 = wake at once like any input.
+  time_ms session_control_delay_ms = limits::session_control_delay_ms;
   // Injected wall clock (ms since epoch); tests replace it.
   std::function<time_ms()> clock;
 };
@@ -131,6 +135,11 @@ class runtime {
   push_result submit_deferred(const std::shared_ptr<room>& target, room_input&& in,
                               deferred_wakes& wakes);
   void wake(deferred_wakes& wakes);
+  // An input nobody waits for (a session ACK or heartbeat): queued like submit_deferred's, but a
+  // room it makes ready is listed with its worker's lazy rooms, taken within
+  // session_control_delay_ms or at the worker's next wake-up, whichever comes first.
+  push_result submit_lazily(const std::shared_ptr<room>& target, room_input&& in,
+                            deferred_wakes& wakes);
 
   // Any thread (the snapshot writer): `version` of the room is in the store; its worker releases
   // the replies it held for it.

@@ -123,6 +123,7 @@ time_ms session_table::resume_window(const session& s) const noexcept {
 
 frame_ptr session_table::open(connection_id conn, role_id role, std::string_view secret,
                               std::string_view client_version, time_ms now) {
+  deadline_known_ = false;
   const std::string token = hex_digest(std::string("resume-token:").append(secret));
   session s;
   s.id = "sess_" + hex_digest(std::string("session-id:").append(secret)).substr(0, 24);
@@ -181,11 +182,13 @@ std::uint64_t session_table::number(session& s, const frame_ptr& frame, bool rel
   trim_ring(s, now);
   if (reliable && s.attached != 0) {
     s.unacked.push_back(session::pending_ack{seq, now + policy_.ack_timeout_ms, 1});
+    deadline_known_ = false;
   }
   return seq;
 }
 
 bool session_table::detach(connection_id conn, time_ms now) {
+  deadline_known_ = false;
   const connection_id logical = logical_of(conn);
   session* s = find_logical(logical);
   if (!s || s->attached != conn) {
@@ -214,6 +217,7 @@ session_table::resume_outcome session_table::resume(session& s, connection_id co
                                                     const session_view& view,
                                                     std::uint64_t state_version, time_ms now,
                                                     std::vector<session_action>& actions) {
+  deadline_known_ = false;
   const time_ms away_for = s.attached != 0 ? 0 : now - s.detached_at;
   if (away_for > resume_window(s)) {
     session_action reply;
@@ -299,6 +303,7 @@ session_table::resume_outcome session_table::resume(session& s, connection_id co
 }
 
 void session_table::end(connection_id logical) {
+  deadline_known_ = false;
   auto it = by_logical_.find(logical);
   if (it == by_logical_.end()) return;
   if (it->second.attached != 0 && it->second.attached != logical) {
@@ -361,6 +366,7 @@ frame_ptr session_table::duplicate_frame(std::string_view client_msg_id, time_ms
 }
 
 void session_table::upkeep(time_ms now, std::vector<session_action>& actions) {
+  deadline_known_ = false;
   std::vector<connection_id> removed;
   for (auto& [logical, s] : by_logical_) {
     trim_ring(s, now);
@@ -442,6 +448,7 @@ void session_table::upkeep(time_ms now, std::vector<session_action>& actions) {
 }
 
 std::optional<time_ms> session_table::next_deadline() const {
+  if (deadline_known_) return next_deadline_;
   std::optional<time_ms> next;
   auto consider = [&next](time_ms at) {
     if (!next || at < *next) next = at;
@@ -456,6 +463,8 @@ std::optional<time_ms> session_table::next_deadline() const {
     if (s.presence_told <= 1) consider(s.detached_at + policy_.warning_ms);
     consider(s.detached_at + policy_.removal_ms);
   }
+  next_deadline_ = next;
+  deadline_known_ = true;
   return next;
 }
 
@@ -483,6 +492,7 @@ std::string session_table::encode() const {
 }
 
 bool session_table::restore(std::string_view text, time_ms now) {
+  deadline_known_ = false;
   boost::system::error_code ec;
   const json::value parsed = json::parse(text, ec);
   if (ec || !parsed.is_array()) return false;

@@ -212,7 +212,9 @@ class session_table {
 
   // Due work (resends, presence stages, removals, dead connections) up to `now`.
   void upkeep(time_ms now, std::vector<session_action>& actions);
-  // The earliest deadline of any session; nullopt when nothing is pending.
+  // The earliest deadline of any session; nullopt when nothing is pending. Worked out again only
+  // after a change that can bring a deadline closer: a heard heartbeat or an ACK moves deadlines
+  // later, and a timer that fires early just runs an upkeep that finds nothing due.
   std::optional<time_ms> next_deadline() const;
 
   // Persisted form (without rings and pending ACKs): a JSON array. restore() marks every session
@@ -239,6 +241,8 @@ class session_table {
   std::unordered_map<std::string, connection_id> by_id_;
   std::unordered_map<connection_id, connection_id> aliases_;  // physical -> logical
   std::uint64_t degraded_total_ = 0;
+  mutable std::optional<time_ms> next_deadline_;  // next_deadline()'s answer while it holds
+  mutable bool deadline_known_ = false;
 };
 
 }  // namespace partyd

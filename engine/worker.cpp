@@ -99,6 +99,32 @@ void worker::stop() {
 
 void worker::wake(std::shared_ptr<room> ready) { ready_.enqueue(std::move(ready)); }
 
+void worker::wake_lazily(std::shared_ptr<room> listed) {
+  lazy_.enqueue(std::move(listed));
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (sleeping_long_.load(std::memory_order_relaxed)) {
+    ready_.enqueue(nullptr);  // the worker sleeps without a bound: it must look now
+  }
+}
+
+void worker::take_lazy_rooms() {
+  std::shared_ptr<room> listed;
+  bool any = false;
+  while (lazy_.try_dequeue(listed)) {
+    any = true;
+    // Released before the claim: an input pushed from now on lists the room again.
+    listed->release_lazy_listing();
+    if (listed->claim_schedule()) {
+      runnable_.push_back(std::move(listed));
+    }
+    listed.reset();
+  }
+  if (any) {
+    // While session traffic keeps coming, sleep in bounded steps instead of being woken for it.
+    lazy_seen_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  }
+}
+
 void worker::request_full_snapshot() {
   full_snapshot_requested_.store(true, std::memory_order_release);
   ready_.enqueue(nullptr);  // wakes the thread if it sleeps
@@ -119,6 +145,17 @@ void worker::run() {
           std::max<std::int64_t>(0, (full_snapshot_next_ - owner_.now()) * 1000);
       timeout_us = timeout_us < 0 ? batch_us : std::min(timeout_us, batch_us);
     }
+    take_lazy_rooms();
+    const time_ms lazy_delay = owner_.options().session_control_delay_ms;
+    const bool lazy_polling = lazy_delay > 0 && std::chrono::steady_clock::now() < lazy_seen_until_;
+    if (lazy_polling) {
+      timeout_us = timeout_us < 0 ? lazy_delay * 1000 : std::min(timeout_us, lazy_delay * 1000);
+    }
+    sleeping_long_.store(!lazy_polling, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!lazy_polling && lazy_.size_approx() > 0) {
+      timeout_us = 0;  // listed after take_lazy_rooms(): take it on the next round
+    }
     if (!runnable_.empty()) {
       timeout_us = 0;  // rooms still have inputs: take newly ready rooms, do not sleep
     }
@@ -130,8 +167,10 @@ void worker::run() {
         return;
       }
     } else if (!ready_.wait_dequeue_timed(ready, timeout_us) && runnable_.empty()) {
+      sleeping_long_.store(false, std::memory_order_relaxed);
       continue;
     }
+    sleeping_long_.store(false, std::memory_order_relaxed);
     // Rooms that became ready join the line behind the rooms that still have inputs left.
     int taken = 0;
     do {
@@ -226,8 +265,8 @@ void worker::process(room& target, room_input& envelope, time_ms now) {
         }
         room::connection_entry& entry = target.connections[logical];
         entry.bound = true;
-        entry.session = true;
-        entry.role = target.sessions->find_logical(logical)->role;
+        entry.session = target.sessions->find_logical(logical);
+        entry.role = entry.session->role;
       }
     }
     // A restored room brings its timers; deadlines already passed fire at once, in order.
@@ -370,7 +409,7 @@ void worker::apply(room& target, const effects& out, time_ms now) {
       case effect_kind::send: {
         auto it = target.connections.find(e.conn);
         if (it != target.connections.end()) {
-          deliver_to(target, e.conn, it->second, e.frame, e.reliable, now);
+          deliver_to(target, it->second, e.frame, e.reliable, now);
           owner_.messages_out(module, e.type).inc();
           if (recording_.logical == e.conn) recording_.frames.push_back(*e.frame);
         }
@@ -390,14 +429,16 @@ void worker::apply(room& target, const effects& out, time_ms now) {
           ++delivered;
           if (conn.session) {
             // Numbered per recipient; the frame itself stays one shared serialization.
-            session* s = target.sessions->find_logical(id);
-            const std::uint64_t seq = target.sessions->number(*s, e.frame, e.reliable, now);
+            const std::uint64_t seq =
+                target.sessions->number(*conn.session, e.frame, e.reliable, now);
             if (!conn.sink) continue;  // away: the ring keeps it for the resume
             if (held) {
               recipients.push_back({conn.sink, seq, e.reliable});
             } else {
               conn.sink->deliver_numbered(e.frame, seq, e.reliable);
             }
+          } else if (!conn.sink) {
+            continue;  // a session that ended in this step: the game is hearing its removal
           } else if (held) {
             recipients.push_back({conn.sink, 0, false});  // resolved now: later joiners must not
           } else {
@@ -423,7 +464,7 @@ void worker::apply(room& target, const effects& out, time_ms now) {
         count_connection(target, entry, +1);
         if (entry.sink) entry.sink->bind(e.role, e.rate_limited);
         if (entry.session) {
-          target.sessions->find_logical(e.conn)->role = e.role;
+          entry.session->role = e.role;
           break;
         }
         auto candidate = target.session_candidates.find(e.conn);
@@ -433,7 +474,7 @@ void worker::apply(room& target, const effects& out, time_ms now) {
           const frame_ptr connected = target.sessions->open(
               e.conn, e.role, candidate->second.secret, candidate->second.version, now);
           target.session_candidates.erase(candidate);
-          entry.session = true;
+          entry.session = target.sessions->find_logical(e.conn);
           entry.sink->session_opened();
           deliver_unnumbered(target, entry.sink, connected);
           owner_.session_event(module, "opened").inc();
@@ -744,14 +785,13 @@ void worker::deliver_unnumbered(room& target, const std::shared_ptr<connection_s
   }
 }
 
-void worker::deliver_to(room& target, connection_id key, room::connection_entry& entry,
-                        const frame_ptr& frame, bool reliable, time_ms now) {
+void worker::deliver_to(room& target, room::connection_entry& entry, const frame_ptr& frame,
+                        bool reliable, time_ms now) {
   if (!entry.session) {
-    deliver_unnumbered(target, entry.sink, frame);
+    if (entry.sink) deliver_unnumbered(target, entry.sink, frame);  // null: a session just ended
     return;
   }
-  session* s = target.sessions->find_logical(key);
-  const std::uint64_t seq = target.sessions->number(*s, frame, reliable, now);
+  const std::uint64_t seq = target.sessions->number(*entry.session, frame, reliable, now);
   if (!entry.sink) {
     return;  // away: the ring keeps it for the resume
   }
@@ -772,6 +812,15 @@ session_view worker::view_for(room& target, connection_id logical) {
   }
 }
 
+std::string worker::checksum_for(room& target, connection_id logical) {
+  try {
+    return target.instance().checksum_of(logical);
+  } catch (const std::exception& error) {
+    log::warn("session_view_failed", {{"room", target.code()}, {"error", error.what()}});
+    return {};
+  }
+}
+
 void worker::arm_session_timer(room& target) {
   if (!target.sessions || target.closed()) return;
   const std::optional<time_ms> next = target.sessions->next_deadline();
@@ -780,14 +829,27 @@ void worker::arm_session_timer(room& target) {
   wheel_.schedule(*next, target.serial(), session_timer_key, ++target.session_timer_generation);
 }
 
+worker::session_ref worker::session_of(room& target, connection_id conn) {
+  // A session's entry is keyed by its logical id; a resumed session's newer connection is an
+  // alias, never a key of `connections`. The common case (a seat's own connection, or a host
+  // without a session) is one lookup in the room's sorted vector, no walk of the session table.
+  auto own = target.connections.find(conn);
+  if (own != target.connections.end()) return {conn, own->second.session};
+  const connection_id logical = target.sessions->logical_of(conn);
+  if (logical == conn) return {conn, nullptr};
+  auto entry = target.connections.find(logical);
+  return {logical, entry == target.connections.end() ? nullptr : entry->second.session};
+}
+
 bool worker::session_input(room& target, room_input& envelope, time_ms now) {
   session_table& table = *target.sessions;
   input& in = envelope.in;
   const session_request& request = envelope.session;
   if (in.kind == input_kind::disconnect) {
     target.session_candidates.erase(in.conn);
-    const connection_id logical = table.logical_of(in.conn);
-    if (!table.find_logical(logical)) {
+    const session_ref seat = session_of(target, in.conn);
+    const connection_id logical = seat.logical;
+    if (!seat.found) {
       return false;  // no session: the game hears it as always
     }
     if (table.detach(in.conn, now)) {
@@ -806,8 +868,9 @@ bool worker::session_input(room& target, room_input& envelope, time_ms now) {
     resume_session(target, envelope, now);
     return true;
   }
-  const connection_id logical = table.logical_of(in.conn);
-  session* s = table.find_logical(logical);
+  const session_ref seat = session_of(target, in.conn);
+  const connection_id logical = seat.logical;
+  session* s = seat.found;
   if (s && s->attached != in.conn) s = nullptr;  // an older connection of a resumed session
   if (request.what == session_request::kind::ack ||
       request.what == session_request::kind::heartbeat) {
@@ -826,9 +889,12 @@ bool worker::session_input(room& target, room_input& envelope, time_ms now) {
       table.ack(*s, request.ack_id);
       return true;
     }
-    const session_view view = view_for(target, logical);
+    // A matching checksum needs no view: only a resync sends the viewer's state.
+    session_view view;
+    view.checksum = checksum_for(target, logical);
     if (request.state_checksum != view.checksum) {
       owner_.session_event(target.module(), "resync").inc();
+      view = view_for(target, logical);
     }
     deliver_unnumbered(target, it->second.sink,
                        table.heartbeat(*s, request, view, target.state_version(), now));
@@ -848,7 +914,7 @@ bool worker::session_input(room& target, room_input& envelope, time_ms now) {
                              table.duplicate_frame(request.client_msg_id, now));
         } else {
           for (const std::string& frame : answer->frames) {
-            deliver_to(target, logical, it->second, make_frame(frame), false, now);
+            deliver_to(target, it->second, make_frame(frame), false, now);
           }
         }
         return true;  // applied once already: the same answer again, no step
@@ -916,6 +982,12 @@ void worker::resume_session(room& target, room_input& envelope, time_ms now) {
 void worker::carry_out(room& target, std::vector<session_action>& actions,
                        const std::shared_ptr<connection_sink>& replying_to, time_ms now) {
   const game_module& module = target.module();
+  // The table has ended the sessions it removes: no step below may reach them through an entry.
+  for (const session_action& action : actions) {
+    if (action.what != session_action::kind::remove) continue;
+    auto it = target.connections.find(action.logical);
+    if (it != target.connections.end()) it->second.session = nullptr;
+  }
   for (session_action& action : actions) {
     if (target.closed()) return;
     switch (action.what) {

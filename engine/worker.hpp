@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <thread>
@@ -32,6 +33,8 @@ class worker {
   void stop();
   // Any thread: the room has inputs.
   void wake(std::shared_ptr<room> ready);
+  // Any thread: the room has inputs that may wait (runtime::submit_lazily).
+  void wake_lazily(std::shared_ptr<room> listed);
   // Any thread: snapshot every room of this worker again (runtime::request_full_snapshot).
   void request_full_snapshot();
   // Any thread: several rooms at once, one signal.
@@ -59,16 +62,22 @@ class worker {
   // A session message, or the session side of a command or disconnect; true when it consumed the
   // input (the game does not see it).
   bool session_input(room& target, room_input& envelope, time_ms now);
+  struct session_ref {
+    connection_id logical = 0;  // the id the game knows the connection's seat by
+    session* found = nullptr;   // its session, if it has one
+  };
+  session_ref session_of(room& target, connection_id conn);
   void resume_session(room& target, room_input& envelope, time_ms now);
   void run_session_upkeep(room& target, time_ms now);
   void carry_out(room& target, std::vector<session_action>& actions,
                  const std::shared_ptr<connection_sink>& replying_to, time_ms now);
   void arm_session_timer(room& target);
   session_view view_for(room& target, connection_id logical);
+  std::string checksum_for(room& target, connection_id logical);
   // A frame to an entry of `connections`: numbered when it is a session, held behind frames that
   // wait for durability, to the ring only while the session is away.
-  void deliver_to(room& target, connection_id key, room::connection_entry& entry,
-                  const frame_ptr& frame, bool reliable, time_ms now);
+  void deliver_to(room& target, room::connection_entry& entry, const frame_ptr& frame,
+                  bool reliable, time_ms now);
   // A frame outside any session's numbering (CONNECTED, RECONNECTED, errors before a seat).
   void deliver_unnumbered(room& target, const std::shared_ptr<connection_sink>& sink,
                           const frame_ptr& frame);
@@ -105,6 +114,14 @@ class worker {
     static const int MAX_SEMA_SPINS = 100;
   };
   moodycamel::BlockingConcurrentQueue<std::shared_ptr<room>, ready_queue_traits> ready_;
+  // Rooms with inputs that may wait (wake_lazily). The worker takes them whenever it wakes; while
+  // they keep coming it sleeps at most session_control_delay_ms, otherwise it sleeps as long as it
+  // likes and a new one wakes it: sleeping_long_ and the queue are read across a seq_cst fence
+  // on both sides, so either the producer sees the flag or the worker sees the room.
+  moodycamel::ConcurrentQueue<std::shared_ptr<room>> lazy_;
+  std::atomic<bool> sleeping_long_{false};
+  std::chrono::steady_clock::time_point lazy_seen_until_{};  // worker thread only
+  void take_lazy_rooms();
   // Rooms with inputs left after their batch, in turn order (worker thread only).
   std::deque<std::shared_ptr<room>> runnable_;
   timer_wheel wheel_;

@@ -69,6 +69,7 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
     ("admin-token", po::value(&c.admin_token)->default_value(""), "bearer token for the admin API /api/rooms (empty: admin API disabled)")
     ("store", po::value(&c.store)->default_value(c.store), "snapshot store: file:<dir> (embedded default), redis://[:password@]host:port[/db], or memory (no persistence)")
     ("durable-reply-timeout-ms", po::value(&c.engine.durable_reply_timeout_ms)->default_value(c.engine.durable_reply_timeout_ms), "replies confirming a seat or a new room wait for their snapshot to be stored, at most this long (0: never wait)")
+    ("session-control-delay-ms", po::value(&c.engine.session_control_delay_ms)->default_value(c.engine.session_control_delay_ms), "session ACKs and heartbeats wait at most this long for their room's next turn instead of waking a worker (0: wake at once)")
     ("store-prefix", po::value(&c.store_prefix)->default_value(c.store_prefix), "key prefix of room snapshots in Redis")
     ("store-quarantine-prefix", po::value(&c.store_quarantine_prefix)->default_value(c.store_quarantine_prefix), "key prefix in Redis of the snapshots of rooms a game failure closed (kept, never restored)")
     ("snapshot-interval-ms", po::value(&c.engine.snapshot_interval_ms)->default_value(c.engine.snapshot_interval_ms), "a changed room is snapshotted at most this long after its first change (important transitions at once)")
@@ -156,10 +157,11 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
       c.engine.snapshot_interval_ms <= 0 || c.engine.durable_reply_timeout_ms < 0 ||
       c.idle_timeout_ms <= 0 || c.engine.inactivity_ms <= 0 || c.handshake_failure_window_ms <= 0 ||
       c.handshake_delay_ms < 0 || c.handshake_delay_max_ms < c.handshake_delay_ms ||
-      c.room_state_budget_bytes < 0) {
+      c.room_state_budget_bytes < 0 || c.engine.session_control_delay_ms < 0 ||
+      c.engine.session_control_delay_ms > 1000) {
     std::cerr << "partyd: thread counts, limits and timeouts must be positive (delays and budgets "
                  "0 or more, --handshake-delay-max-ms at least --handshake-delay-ms); room code "
-                 "length 4..16\n";
+                 "length 4..16; --session-control-delay-ms 0..1000\n";
     exit_code = 2;
     return std::nullopt;
   }

@@ -327,15 +327,7 @@ void ws_session::handle_message(std::string_view text) {
     in.in.secret = random_token(24);
     in.sink = shared_from_this();
   }
-  const push_result pushed =
-      ctx_.engine.submit_deferred(room_, std::move(in), thread_.pending_wakes);
-  if (!thread_.pending_wakes.empty() && !thread_.wakes_posted) {
-    thread_.wakes_posted = true;
-    net::post(thread_.context, [&thread = thread_, &engine = ctx_.engine] {
-      thread.wakes_posted = false;
-      engine.wake(thread.pending_wakes);
-    });
-  }
+  const push_result pushed = push_to_room(std::move(in), false);
   if (pushed == push_result::accepted) {
     first_message_ = false;
     return;
@@ -456,6 +448,21 @@ void ws_session::note_handshake_failure(std::string_view reason, bool refused_by
                                          {"failures", failures}});
 }
 
+push_result ws_session::push_to_room(room_input&& in, bool may_wait) {
+  const push_result pushed =
+      may_wait ? ctx_.engine.submit_lazily(room_, std::move(in), thread_.pending_wakes)
+               : ctx_.engine.submit_deferred(room_, std::move(in), thread_.pending_wakes);
+  // The rooms this read made ready are woken once, after the io thread's current batch of reads.
+  if (!thread_.pending_wakes.empty() && !thread_.wakes_posted) {
+    thread_.wakes_posted = true;
+    net::post(thread_.context, [&thread = thread_, &engine = ctx_.engine] {
+      thread.wakes_posted = false;
+      engine.wake(thread.pending_wakes);
+    });
+  }
+  return pushed;
+}
+
 bool ws_session::handle_session_message(std::string_view text, bool first,
                                         session_request& fields) {
   const session_policy* policy = module_.sessions();
@@ -489,15 +496,10 @@ bool ws_session::handle_session_message(std::string_view text, bool first,
     }
     in.sink = shared_from_this();
   }
-  const push_result pushed =
-      ctx_.engine.submit_deferred(room_, std::move(in), thread_.pending_wakes);
-  if (!thread_.pending_wakes.empty() && !thread_.wakes_posted) {
-    thread_.wakes_posted = true;
-    net::post(thread_.context, [&thread = thread_, &engine = ctx_.engine] {
-      thread.wakes_posted = false;
-      engine.wake(thread.pending_wakes);
-    });
-  }
+  // ACKs and heartbeats change nothing anyone waits for: they may wait for the room's next turn.
+  const bool may_wait = in.session.what == session_request::kind::ack ||
+                        in.session.what == session_request::kind::heartbeat;
+  const push_result pushed = push_to_room(std::move(in), may_wait);
   if (pushed == push_result::accepted) {
     first_message_ = false;
   } else if (pushed == push_result::full) {

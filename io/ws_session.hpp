@@ -67,6 +67,8 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   // Session games (engine/session_codec.hpp): RECONNECT, ACK and HEARTBEAT go to the room without
   // the game's decode. True when `text` was one of them (or refused as one).
   bool handle_session_message(std::string_view text, bool first, session_request& fields);
+  // Hands an input to the room; `may_wait`: runtime::submit_lazily (session ACKs, heartbeats).
+  push_result push_to_room(room_input&& in, bool may_wait);
   // First message path (io/client_limits): holds the message back while its address pays for
   // failed handshakes (true: it waits; reading pauses until on_delay_over handles it), creates a
   // room within the anonymous creation limits, counts a failed handshake of the address.

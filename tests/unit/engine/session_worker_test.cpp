@@ -22,8 +22,9 @@ session_policy echo_sessions() {
 json::object parsed(const std::string& frame) { return json::parse(frame).as_object(); }
 
 struct session_fixture : echo_fixture {
-  explicit session_fixture(session_policy policy = echo_sessions())
-      : echo_fixture(runtime_options{}, policy) {
+  explicit session_fixture(session_policy policy = echo_sessions(),
+                           runtime_options options = runtime_options{})
+      : echo_fixture(std::move(options), policy) {
     rt->start();
   }
 
@@ -59,6 +60,17 @@ struct session_fixture : echo_fixture {
     in.session.what = session_request::kind::heartbeat;
     in.session.state_checksum = std::move(checksum);
     rt->submit(target, std::move(in));
+  }
+
+  // A heartbeat as io hands it over: it may wait for the room's next turn.
+  push_result heartbeat_lazily(const std::shared_ptr<room>& target, connection_id conn,
+                               runtime::deferred_wakes& wakes) {
+    room_input in;
+    in.in.kind = input_kind::command;
+    in.in.conn = conn;
+    in.session.what = session_request::kind::heartbeat;
+    in.session.state_checksum = "sum-1";
+    return rt->submit_lazily(target, std::move(in), wakes);
   }
 
   void drop(const std::shared_ptr<room>& target, connection_id conn) {
@@ -291,6 +303,84 @@ TEST(session_worker, a_dropped_seat_goes_away_then_warned_then_is_removed) {
   auto late = f.reconnect(target, 8, parsed(player->frames()[0]), 1);
   ASSERT_TRUE(late->wait_closed());
   EXPECT_EQ(parsed(late->frames().at(0)).at("payload").at("reason"), "SESSION_NOT_FOUND");
+}
+
+TEST(session_worker, a_removed_seat_is_out_of_the_broadcast_the_game_sends_about_its_removal) {
+  session_policy fast = echo_sessions();
+  fast.away_ms = 10;
+  fast.warning_ms = 20;
+  fast.removal_ms = 40;
+  fast.backfill_ms = 10;
+  fast.resume_ms = 30;
+  fast.host_backfill_ms = 10;
+  fast.host_resume_ms = 30;
+  session_fixture f(fast);
+  f.log->broadcast_on_disconnect = true;
+  auto target = f.create();
+  auto leaving = f.join(target, 1, role_player);
+  auto staying = f.join(target, 2, role_player);
+  ASSERT_TRUE(leaving->wait_frames(2));
+  ASSERT_TRUE(staying->wait_frames(2));
+  f.drop(target, 1);
+  // The removal's step broadcasts to every role while the removed seat is still in the room.
+  ASSERT_TRUE(f.log->wait_kind(input_kind::disconnect, target->code()));
+  ASSERT_TRUE(staying->wait_frames(3));
+  const auto numbered = staying->numbered();
+  EXPECT_EQ(*numbered.back().frame, "left:1");
+  EXPECT_EQ(numbered.back().seq, 2u);
+  EXPECT_EQ(leaving->frames().size(), 2u);
+  // The room goes on: the remaining seat still gets numbered frames.
+  f.command(target, 2, make_command(in_echo, 0, "still here"));
+  ASSERT_TRUE(staying->wait_frames(4));
+  EXPECT_EQ(staying->numbered().back().seq, 3u);
+}
+
+TEST(session_worker, a_heartbeat_that_may_wait_wakes_nobody_and_is_still_answered) {
+  session_fixture f;
+  auto target = f.create();
+  auto player = f.join(target, 1, role_player);
+  ASSERT_TRUE(player->wait_frames(2));
+  runtime::deferred_wakes wakes;
+  ASSERT_EQ(f.heartbeat_lazily(target, 1, wakes), push_result::accepted);
+  EXPECT_TRUE(wakes.empty());  // the room is listed with its worker's lazy ones instead
+  // The worker sleeps without a bound here (no timers due soon): the listing wakes it.
+  ASSERT_TRUE(player->wait_frames(3));
+  EXPECT_EQ(parsed(player->frames()[2]).at("type"), "HEARTBEAT_ACK");
+  // While heartbeats keep coming, the worker takes them in its bounded sleeps.
+  for (int beat = 0; beat < 20; ++beat) {
+    ASSERT_EQ(f.heartbeat_lazily(target, 1, wakes), push_result::accepted);
+    ASSERT_TRUE(player->wait_frames(4 + beat));
+  }
+  EXPECT_TRUE(wakes.empty());
+}
+
+TEST(session_worker, a_command_behind_a_waiting_heartbeat_wakes_the_room_and_keeps_the_order) {
+  session_fixture f;
+  auto target = f.create();
+  auto player = f.join(target, 1, role_player);
+  ASSERT_TRUE(player->wait_frames(2));
+  runtime::deferred_wakes wakes;
+  ASSERT_EQ(f.heartbeat_lazily(target, 1, wakes), push_result::accepted);
+  f.command(target, 1, make_command(in_echo, 0, "now"));  // through submit(): claims and wakes
+  ASSERT_TRUE(player->wait_frames(4));
+  const auto frames = player->frames();
+  EXPECT_EQ(parsed(frames[2]).at("type"), "HEARTBEAT_ACK");
+  EXPECT_EQ(*player->numbered().back().frame, "echo:now");
+}
+
+TEST(session_worker, with_no_control_delay_a_heartbeat_wakes_its_room_like_any_input) {
+  runtime_options options;
+  options.session_control_delay_ms = 0;
+  session_fixture f(echo_sessions(), options);
+  auto target = f.create();
+  auto player = f.join(target, 1, role_player);
+  ASSERT_TRUE(player->wait_frames(2));
+  runtime::deferred_wakes wakes;
+  ASSERT_EQ(f.heartbeat_lazily(target, 1, wakes), push_result::accepted);
+  ASSERT_EQ(wakes.size(), 1u);  // handed to the worker with the io thread's other wakes
+  f.rt->wake(wakes);
+  ASSERT_TRUE(player->wait_frames(3));
+  EXPECT_EQ(parsed(player->frames()[2]).at("type"), "HEARTBEAT_ACK");
 }
 
 }  // namespace

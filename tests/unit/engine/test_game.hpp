@@ -171,6 +171,9 @@ class journal {
   }
 
   bool close_on_inactive = true;  // set before rooms are created
+  // A disconnect broadcasts "left:<conn>" to every role, before the game forgets the connection
+  // (as a game that tells the others someone left does).
+  bool broadcast_on_disconnect = false;
 
  private:
   mutable std::mutex mutex_;
@@ -219,6 +222,9 @@ class echo_game final : public game {
         out.close_room("admin");
         break;
       case input_kind::disconnect:
+        if (log_->broadcast_on_disconnect) {
+          out.send_roles(0xff, out_broadcast, make_frame("left:" + std::to_string(in.conn)));
+        }
         roles_.erase(in.conn);
         break;
       case input_kind::created:
