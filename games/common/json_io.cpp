@@ -1,5 +1,7 @@
 #include "games/common/json_io.hpp"
 
+#include <cmath>
+
 #include <boost/json/parse.hpp>
 
 namespace partyd {
@@ -99,6 +101,46 @@ std::string with_raw_member(std::string object_text, std::string_view key, std::
   object_text.insert(close, member);
   return object_text;
 }
+
+std::string with_raw_members(std::string object_text,
+                             std::initializer_list<raw_json_member> members) {
+  const std::size_t close = object_text.rfind('}');
+  if (close == std::string::npos) return object_text;
+  bool first = object_text.find(':') == std::string::npos;
+  std::string added;
+  for (const raw_json_member& member : members) {
+    added += first ? "\"" : ",\"";
+    added += member.key;
+    added += "\":";
+    added += member.raw;
+    first = false;
+  }
+  object_text.insert(close, added);
+  return object_text;
+}
+
+namespace {
+
+bool all_numbers_finite(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_:
+      return std::isfinite(v.get_double());
+    case json::kind::array:
+      for (const json::value& item : v.get_array()) {
+        if (!all_numbers_finite(item)) return false;
+      }
+      return true;
+    case json::kind::object:
+      for (const json::key_value_pair& member : v.get_object()) {
+        if (!all_numbers_finite(member.value())) return false;
+      }
+      return true;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
 
 namespace snapshot_read {
 
@@ -201,6 +243,21 @@ json::value parse_document(std::string_view bytes, unsigned max_depth) {
   json::value parsed = json::parse(bytes, ec, json::storage_ptr(), options);
   require(!ec && parsed.is_object());
   return parsed;
+}
+
+json::value parse_json_text(std::string_view text, unsigned max_depth) {
+  boost::system::error_code ec;
+  json::parse_options options;
+  options.max_depth = max_depth;
+  json::value parsed = json::parse(text, ec, json::storage_ptr(), options);
+  require(!ec && all_numbers_finite(parsed));
+  return parsed;
+}
+
+std::string as_json_text(const json::value& v, unsigned max_depth) {
+  std::string text = as_string(v);
+  parse_json_text(text, max_depth);
+  return text;
 }
 
 }  // namespace snapshot_read

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,14 @@ boost::json::array strings_to_json(const std::vector<std::string>& strings);
 std::optional<std::string_view> raw_member(std::string_view text, std::string_view key);
 // `object_text` (a serialized JSON object) with `"key":raw` appended as its last member.
 std::string with_raw_member(std::string object_text, std::string_view key, std::string_view raw);
+// The same for several members, appended in the order given: with the members a frame has before
+// and after its raw one, the frame keeps its member order.
+struct raw_json_member {
+  std::string_view key;
+  std::string_view raw;
+};
+std::string with_raw_members(std::string object_text,
+                             std::initializer_list<raw_json_member> members);
 
 namespace snapshot_read {
 
@@ -61,6 +70,12 @@ std::int64_t require_header(const boost::json::object& root, std::int64_t oldest
                             std::int64_t newest, std::string_view game);
 // Parses a snapshot document (nesting up to `max_depth`); throws when it is not a JSON object.
 boost::json::value parse_document(std::string_view bytes, unsigned max_depth = 64);
+// Client JSON a snapshot keeps as its text, to relay it byte for byte: `text` must be exactly one
+// JSON value, nested at most `max_depth` levels, with every number finite (1e400 is refused, as
+// decoding refuses it). Returns it parsed, for the caller's own checks (e.g. is it an object).
+boost::json::value parse_json_text(std::string_view text, unsigned max_depth);
+// A string field holding such text; returns the text.
+std::string as_json_text(const boost::json::value& v, unsigned max_depth);
 
 }  // namespace snapshot_read
 

@@ -68,35 +68,23 @@ bool required_string(decode_result& result, const json::object& object, std::str
   return true;
 }
 
-// Moves the state out of the parsed message (the message is dropped after decoding).
-bool state_object(decode_result& result, const relay_config& config, json::object& object,
-                  std::size_t text_size, json::object& out) {
-  json::value* found = object.if_contains("state");
-  if (found == nullptr || !found->is_object()) {
-    return bad(result, "field 'state' must be an object");
-  }
-  // The state is relayed and stored serialized, which can be longer than the text it was parsed
-  // from (a number written 1.1 comes out 1.1E0), but never more than twice as long: only a
-  // message over half the limit needs the exact measure.
-  if (text_size > config.state_limit() / 2 &&
-      json::serialize(*found).size() > config.state_limit()) {
-    return bad(result, "field 'state' exceeds " + std::to_string(config.state_limit()) + " bytes");
-  }
-  out = std::move(found->get_object());
-  return true;
+// The text of member `key` (its parsed value: `parsed`) as the client wrote it, so that numbers
+// and escapes pass through exactly as sent. Serialized again only when the member cannot be cut
+// out of the message (a duplicate key, or a top-level key written with escapes).
+std::string client_json_text(std::string_view text, std::string_view key,
+                             const json::value& parsed) {
+  const std::optional<std::string_view> raw = raw_member(text, key);
+  return raw ? std::string(*raw) : json::serialize(parsed);
 }
 
-// The state as text, as every update is broadcast and stored: the client's own bytes, so numbers
-// pass through exactly as written (serialized again only when the member cannot be cut out, e.g.
-// a duplicate key). Exact size check.
+// The state as text, as every update is relayed and stored; measured as it is relayed.
 bool state_text(decode_result& result, const relay_config& config, const json::object& object,
                 std::string_view text, std::string& out) {
   const json::value* found = object.if_contains("state");
   if (found == nullptr || !found->is_object()) {
     return bad(result, "field 'state' must be an object");
   }
-  const std::optional<std::string_view> raw = raw_member(text, "state");
-  out = raw ? std::string(*raw) : json::serialize(*found);
+  out = client_json_text(text, "state", *found);
   if (out.size() > config.state_limit()) {
     return bad(result, "field 'state' exceeds " + std::to_string(config.state_limit()) + " bytes");
   }
@@ -110,8 +98,8 @@ std::unique_ptr<Command> make(in_type type) {
   return cmd;
 }
 
-bool decode_handshake(decode_result& result, const relay_config& config,
-                      const json::object& object) {
+bool decode_handshake(decode_result& result, const relay_config& config, const json::object& object,
+                      std::string_view text) {
   auto cmd = make<handshake_cmd>(in_type::handshake);
   if (!required_string(result, object, "roomCode", 1, 64, cmd->room_code)) {
     return false;
@@ -132,11 +120,11 @@ bool decode_handshake(decode_result& result, const relay_config& config,
     return false;
   }
   if (const json::value* meta = find_field(object, "meta")) {
-    if (json::serialize(*meta).size() > config.meta_max_bytes) {
+    cmd->meta = client_json_text(text, "meta", *meta);
+    if (cmd->meta->size() > config.meta_max_bytes) {
       return bad(result,
                  "field 'meta' exceeds " + std::to_string(config.meta_max_bytes) + " bytes");
     }
-    cmd->meta = *meta;
   }
   result.room_code = cmd->room_code;
   result.cmd = std::move(cmd);
@@ -201,11 +189,10 @@ bool decode_poll_start(decode_result& result, const relay_config& config,
 }
 
 bool decode_body(decode_result& result, const relay_config& config, in_type type,
-                 json::object& object, std::string_view text) {
-  const std::size_t text_size = text.size();
+                 const json::object& object, std::string_view text) {
   switch (type) {
     case in_type::handshake:
-      return decode_handshake(result, config, object);
+      return decode_handshake(result, config, object, text);
     case in_type::set_game_state: {
       auto cmd = make<set_game_state_cmd>(type);
       if (!state_text(result, config, object, text, cmd->state)) {
@@ -217,7 +204,7 @@ bool decode_body(decode_result& result, const relay_config& config, in_type type
     case in_type::set_player_state: {
       auto cmd = make<set_player_state_cmd>(type);
       if (!required_string(result, object, "clientId", 1, 256, cmd->client_id) ||
-          !state_object(result, config, object, text_size, cmd->state)) {
+          !state_text(result, config, object, text, cmd->state)) {
         return false;
       }
       result.cmd = std::move(cmd);
@@ -225,11 +212,11 @@ bool decode_body(decode_result& result, const relay_config& config, in_type type
     }
     case in_type::message_to_host: {
       auto cmd = make<message_to_host_cmd>(type);
-      json::value* message = object.if_contains("message");
+      const json::value* message = object.if_contains("message");
       if (message == nullptr) {
         return bad(result, "field 'message' is required");
       }
-      cmd->message = std::move(*message);
+      cmd->message = client_json_text(text, "message", *message);
       result.cmd = std::move(cmd);
       return true;
     }
@@ -304,7 +291,7 @@ decode_result decode_unsafe(const relay_config& config, std::string_view text, b
     case envelope::status::ok:
       break;
   }
-  json::object& object = message.parsed.get_object();
+  const json::object& object = message.object();
   const auto type = static_cast<in_type>(message.type_index);
   // Known from here on: every later error names the request (docs/protocol/relay.md, error).
   result.request_type = in_type_names[message.type_index];

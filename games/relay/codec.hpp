@@ -75,17 +75,18 @@ struct handshake_cmd : command {
   std::optional<std::string> host_key;
   std::optional<std::string> client_id;
   std::optional<std::string> seat_token;  // with client_id: the secret that reclaims the seat
-  boost::json::value meta;                // null when absent
+  // Client JSON is kept as the text the client wrote (relayed byte for byte, never parsed again).
+  std::optional<std::string> meta;  // nullopt when absent or null
 };
 struct set_game_state_cmd : command {
-  std::string state;  // the object, serialized: the relay never looks inside it
+  std::string state;  // the object's text: the relay never looks inside it
 };
 struct set_player_state_cmd : command {
   std::string client_id;
-  boost::json::object state;
+  std::string state;  // the object's text
 };
 struct message_to_host_cmd : command {
-  boost::json::value message;
+  std::string message;  // any JSON value's text
 };
 struct leave_cmd : command {};
 struct poll_start_cmd : command {

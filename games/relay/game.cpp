@@ -116,6 +116,42 @@ json::value response_to_json(const relay::poll& p, const std::vector<std::string
   return answer.empty() ? json::value(nullptr) : json::value(answer.front());
 }
 
+std::string_view json_bool(bool value) { return value ? "true" : "false"; }
+
+// Frames that carry a client's JSON splice its text in (relay::decode kept it as sent), in the
+// members' documented order.
+
+// One entry of the host's client list.
+std::string client_entry(std::string_view client_id, std::string_view role, std::string_view meta,
+                         bool connected) {
+  return with_raw_members(json::serialize(json::object{{"clientId", client_id}, {"role", role}}),
+                          {{"meta", meta}, {"connected", json_bool(connected)}});
+}
+
+std::string client_joined_frame(std::string_view client_id, std::string_view role,
+                                std::string_view meta, bool reconnected) {
+  json::object frame = relay::frame_of(out_type::client_joined);
+  frame["clientId"] = client_id;
+  frame["role"] = role;
+  return with_raw_members(relay::encode(frame),
+                          {{"meta", meta}, {"reconnected", json_bool(reconnected)}});
+}
+
+// The bytes client_message_frame() writes around its client id, role and message.
+constexpr std::size_t client_message_frame_bytes = 56;
+
+std::string client_message_frame(std::string_view client_id, std::string_view role,
+                                 std::string_view message) {
+  json::object frame = relay::frame_of(out_type::client_message);
+  frame["clientId"] = client_id;
+  frame["role"] = role;
+  return with_raw_member(relay::encode(frame), "message", message);
+}
+
+std::string_view player_state_text(const relay::seat& s) {
+  return s.player_state ? std::string_view(*s.player_state) : std::string_view("null");
+}
+
 }  // namespace
 
 namespace {
@@ -176,21 +212,11 @@ std::size_t relay_game::host_reply_bytes() const noexcept {
 
 std::size_t relay_game::seat_entry_bytes(const relay::seat& s) {
   // As host_handshake_response() writes it, disconnected ("false" is the longer), and a comma.
-  return json::serialize(json::object{{"clientId", s.client_id},
-                                      {"role", "player"},
-                                      {"meta", s.meta},
-                                      {"connected", false}})
-             .size() +
-         1;
+  return client_entry(s.client_id, "player", s.meta, false).size() + 1;
 }
 
 std::size_t relay_game::audience_entry_bytes(const relay::audience_member& a) {
-  return json::serialize(json::object{{"clientId", a.client_id},
-                                      {"role", "audience"},
-                                      {"meta", a.meta},
-                                      {"connected", true}})
-             .size() +
-         1;
+  return client_entry(a.client_id, "audience", a.meta, true).size() + 1;
 }
 
 std::size_t relay_game::poll_entry_bytes(const relay::poll& p) {
@@ -227,9 +253,9 @@ void relay_game::uncount_answer(relay::poll& p, const std::string& text) {
 }
 
 std::size_t relay_game::client_message_bytes(const relay::queued_message& queued) {
-  // {"type":"client_message","clientId":<id>,"role":<role>,"message":<message>}
-  return 64 + json_string_bytes(queued.client_id) + json_string_bytes(role_name(queued.role)) +
-         json::serialize(queued.message).size();
+  // {"type":"client_message","clientId":<id>,"role":<role>,"message":<message as sent>}
+  return client_message_frame_bytes + json_string_bytes(queued.client_id) +
+         json_string_bytes(role_name(queued.role)) + queued.message.size();
 }
 
 void relay_game::forget_audience(connection_id conn) {
@@ -363,7 +389,7 @@ void relay_game::on_command(const input& in, effects& out) {
       }
       break;
     case in_type::set_player_state:
-      if (const auto* c = dynamic_cast<const relay::set_player_state_cmd*>(cmd)) {
+      if (auto* c = dynamic_cast<relay::set_player_state_cmd*>(in.cmd.get())) {
         on_set_player_state(conn, *c, out);
       } else {
         handled = false;
@@ -466,18 +492,15 @@ void relay_game::join_host(const input& in, effects& out) {
 
   // Messages that waited for a host, oldest first.
   while (!state_.host_queue.empty()) {
-    relay::queued_message& queued = state_.host_queue.front();
-    json::object frame = relay::frame_of(out_type::client_message);
-    frame["clientId"] = queued.client_id;
-    frame["role"] = role_name(queued.role);
-    frame["message"] = std::move(queued.message);
-    send(in.conn, out_type::client_message, frame, out);
+    const relay::queued_message& queued = state_.host_queue.front();
+    send_text(in.conn, out_type::client_message,
+              client_message_frame(queued.client_id, role_name(queued.role), queued.message), out);
     state_.host_queue.pop_front();
   }
   host_queue_bytes_ = 0;
 }
 
-json::object relay_game::host_handshake_response() const {
+std::string relay_game::host_handshake_response() const {
   json::object frame = relay::frame_of(out_type::handshake_response);
   frame["status"] = "success";
   frame["roomCode"] = state_.room_code;
@@ -501,19 +524,19 @@ json::object relay_game::host_handshake_response() const {
             [](const relay::audience_member* a, const relay::audience_member* b) {
               return a->seq < b->seq;
             });
-  json::array list;
-  list.reserve(seats.size() + watchers.size());
+  // Each entry as clients_bytes_ counted it (the "false" of a connected seat is "true").
+  std::string list;
+  list.reserve(clients_bytes_ + 2);
+  list += '[';
   for (const relay::seat* s : seats) {
-    list.emplace_back(json::object{{"clientId", s->client_id},
-                                   {"role", "player"},
-                                   {"meta", s->meta},
-                                   {"connected", s->conn != 0}});
+    if (list.size() > 1) list += ',';
+    list += client_entry(s->client_id, "player", s->meta, s->conn != 0);
   }
   for (const relay::audience_member* a : watchers) {
-    list.emplace_back(json::object{
-        {"clientId", a->client_id}, {"role", "audience"}, {"meta", a->meta}, {"connected", true}});
+    if (list.size() > 1) list += ',';
+    list += client_entry(a->client_id, "audience", a->meta, true);
   }
-  frame["clients"] = std::move(list);
+  list += ']';
 
   json::array polls;
   polls.reserve(state_.polls.size());
@@ -526,8 +549,8 @@ json::object relay_game::host_handshake_response() const {
     entry["active"] = p.active;
     polls.emplace_back(std::move(entry));
   }
-  frame["polls"] = std::move(polls);
-  return frame;
+  return with_raw_members(relay::encode(frame),
+                          {{"clients", list}, {"polls", json::serialize(polls)}});
 }
 
 void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, effects& out) {
@@ -559,10 +582,10 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
     }
     std::size_t new_entry = 0;
     const std::size_t old_entry = seat_entry_bytes(*held);
-    if (!cmd.meta.is_null()) {
+    if (cmd.meta) {
       relay::seat changed;
       changed.client_id = held->client_id;
-      changed.meta = cmd.meta;
+      changed.meta = *cmd.meta;
       new_entry = seat_entry_bytes(changed);
       if (host_reply_bytes() - old_entry + new_entry > config_.reply_max_bytes) {
         fail_handshake(in.conn, "room_full",
@@ -578,8 +601,8 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
       close_member(held->conn, out_type::seat_reclaimed, &reclaimed, close_seat_reclaimed,
                    "seat_reclaimed", out);
     }
-    if (!cmd.meta.is_null()) {
-      held->meta = cmd.meta;
+    if (cmd.meta) {
+      held->meta = *cmd.meta;
       clients_bytes_ = clients_bytes_ - old_entry + new_entry;
     }
     seat_token = *cmd.seat_token;
@@ -601,7 +624,7 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
     fresh.client_id = client_id;
     fresh.token_hash = token_hash;
     seat_token = in.secret;
-    fresh.meta = cmd.meta;
+    fresh.meta = cmd.meta.value_or("null");
     const std::size_t entry = seat_entry_bytes(fresh);
     if (host_reply_bytes() + entry > config_.reply_max_bytes) {
       fail_handshake(in.conn, "room_full",
@@ -627,16 +650,11 @@ void relay_game::join_player(const input& in, const relay::handshake_cmd& cmd, e
   response["role"] = "player";
   response["clientId"] = held->client_id;
   response["seatToken"] = seat_token;  // to this connection only
-  response["playerState"] =
-      held->player_state ? json::value(*held->player_state) : json::value(nullptr);
-  send_joined(in.conn, response, out);
-
-  json::object joined = relay::frame_of(out_type::client_joined);
-  joined["clientId"] = held->client_id;
-  joined["role"] = "player";
-  joined["meta"] = held->meta;
-  joined["reconnected"] = reconnected;
-  send_to_host(out_type::client_joined, joined, out);
+  send_joined(in.conn,
+              with_raw_member(relay::encode(response), "playerState", player_state_text(*held)),
+              out);
+  send_to_host_text(out_type::client_joined,
+                    client_joined_frame(held->client_id, "player", held->meta, reconnected), out);
 }
 
 void relay_game::join_audience(const input& in, const relay::handshake_cmd& cmd, effects& out) {
@@ -646,7 +664,7 @@ void relay_game::join_audience(const input& in, const relay::handshake_cmd& cmd,
   }
   relay::audience_member watcher;
   watcher.client_id = "a_" + in.secret;
-  watcher.meta = cmd.meta;
+  watcher.meta = cmd.meta.value_or("null");
   const std::size_t watcher_bytes = audience_entry_bytes(watcher);
   if (host_reply_bytes() + watcher_bytes > config_.reply_max_bytes) {
     fail_handshake(
@@ -676,14 +694,9 @@ void relay_game::join_audience(const input& in, const relay::handshake_cmd& cmd,
     }
   }
   response["polls"] = std::move(active);
-  send_joined(in.conn, response, out);
-
-  json::object joined = relay::frame_of(out_type::client_joined);
-  joined["clientId"] = added.client_id;
-  joined["role"] = "audience";
-  joined["meta"] = added.meta;
-  joined["reconnected"] = false;
-  send_to_host(out_type::client_joined, joined, out);
+  send_joined(in.conn, relay::encode(response), out);
+  send_to_host_text(out_type::client_joined,
+                    client_joined_frame(added.client_id, "audience", added.meta, false), out);
 }
 
 // --- connection life ---
@@ -803,12 +816,8 @@ void relay_game::on_presence(connection_id conn, presence_stage stage, effects& 
   }
   if (!held->away) return;
   held->away = false;
-  json::object joined = relay::frame_of(out_type::client_joined);
-  joined["clientId"] = held->client_id;
-  joined["role"] = "player";
-  joined["meta"] = held->meta;
-  joined["reconnected"] = true;
-  send_to_host(out_type::client_joined, joined, out);
+  send_to_host_text(out_type::client_joined,
+                    client_joined_frame(held->client_id, "player", held->meta, true), out);
 }
 
 session_view relay_game::view_of(connection_id conn) const {
@@ -821,11 +830,12 @@ session_view relay_game::view_of(connection_id conn) const {
   } else if (member_it == state_.members.end()) {
     held = seat_resuming_as(conn);
   }
+  std::string text;
   if (held != nullptr) {
     view["role"] = "player";
     view["clientId"] = held->client_id;
-    view["playerState"] =
-        held->player_state ? json::value(*held->player_state) : json::value(nullptr);
+    text = with_raw_members(json::serialize(view), {{"playerState", player_state_text(*held)},
+                                                    {"gameState", state_.game_state}});
   } else if (member_it != state_.members.end() && member_it->second.role == audience_role) {
     view["role"] = "audience";
     view["clientId"] = member_it->second.client_id;
@@ -838,11 +848,12 @@ session_view relay_game::view_of(connection_id conn) const {
       }
     }
     view["polls"] = std::move(active);
+    text = with_raw_member(json::serialize(view), "gameState", state_.game_state);
   } else {
     return {};
   }
   // The relay has no phases and no checksum: its state is the host's (docs/protocol/relay.md).
-  return {"", with_raw_member(json::serialize(view), "gameState", state_.game_state), ""};
+  return {"", std::move(text), ""};
 }
 
 void relay_game::close_all(const std::string& reason, effects& out) {
@@ -867,7 +878,7 @@ void relay_game::on_set_game_state(relay::set_game_state_cmd& cmd, effects& out)
   // would cost more than the fan-out. It reaches the store within the snapshot interval.
 }
 
-void relay_game::on_set_player_state(connection_id conn, const relay::set_player_state_cmd& cmd,
+void relay_game::on_set_player_state(connection_id conn, relay::set_player_state_cmd& cmd,
                                      effects& out) {
   auto found = state_.seats.find(cmd.client_id);
   if (found == state_.seats.end()) {
@@ -875,22 +886,18 @@ void relay_game::on_set_player_state(connection_id conn, const relay::set_player
                relay::in_type_names[relay::index_of(in_type::set_player_state)], out);
     return;
   }
-  found->second.player_state = cmd.state;
+  found->second.player_state = std::move(cmd.state);  // the command is dropped after this step
   if (found->second.conn != 0) {
-    json::object frame = relay::frame_of(out_type::player_state);
-    frame["state"] = cmd.state;
-    send(found->second.conn, out_type::player_state, frame, out);
+    send_text(found->second.conn, out_type::player_state,
+              relay::encode_with_state(out_type::player_state, *found->second.player_state), out);
   }
 }
 
 void relay_game::on_message_to_host(const relay::member& who, const relay::message_to_host_cmd& cmd,
                                     effects& out) {
   if (state_.host_conn != 0) {
-    json::object frame = relay::frame_of(out_type::client_message);
-    frame["clientId"] = who.client_id;
-    frame["role"] = role_name(who.role);
-    frame["message"] = cmd.message;
-    send(state_.host_conn, out_type::client_message, frame, out);
+    send_text(state_.host_conn, out_type::client_message,
+              client_message_frame(who.client_id, role_name(who.role), cmd.message), out);
     return;
   }
   relay::queued_message queued;
@@ -1095,18 +1102,29 @@ void relay_game::on_poll_results(connection_id conn, const relay::poll_results_r
 
 void relay_game::send(connection_id conn, out_type type, const json::object& frame,
                       effects& out) const {
-  out.send(conn, relay::index_of(type), make_frame(relay::encode(frame)));
+  send_text(conn, type, relay::encode(frame), out);
 }
 
-void relay_game::send_joined(connection_id conn, const json::object& response, effects& out) const {
+void relay_game::send_text(connection_id conn, out_type type, std::string frame,
+                           effects& out) const {
+  out.send(conn, relay::index_of(type), make_frame(std::move(frame)));
+}
+
+void relay_game::send_joined(connection_id conn, std::string response, effects& out) const {
   // The game state goes in as the host wrote it (relay::decode keeps its text), last.
-  out.send(conn, relay::index_of(out_type::handshake_response),
-           make_frame(with_raw_member(relay::encode(response), "gameState", state_.game_state)));
+  send_text(conn, out_type::handshake_response,
+            with_raw_member(std::move(response), "gameState", state_.game_state), out);
 }
 
 void relay_game::send_to_host(out_type type, const json::object& frame, effects& out) const {
   if (state_.host_conn != 0) {
     send(state_.host_conn, type, frame, out);
+  }
+}
+
+void relay_game::send_to_host_text(out_type type, std::string frame, effects& out) const {
+  if (state_.host_conn != 0) {
+    send_text(state_.host_conn, type, std::move(frame), out);
   }
 }
 

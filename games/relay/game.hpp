@@ -24,6 +24,8 @@ class relay_game : public game {
   room_summary summary() const noexcept override;
   // Sessions (docs/protocol/relay.md, Sessions): a player's or audience member's view.
   session_view view_of(connection_id conn) const override;
+  // No checksum: the relay's state is the host's (docs/protocol/relay.md, "Sessions").
+  std::string checksum_of(connection_id) const override { return {}; }
   bool holds_session(connection_id conn) const override;
 
   const relay::room_state& state() const noexcept { return state_; }
@@ -49,8 +51,7 @@ class relay_game : public game {
 
   void on_leave(connection_id conn, const relay::member& who, effects& out);
   void on_set_game_state(relay::set_game_state_cmd& cmd, effects& out);
-  void on_set_player_state(connection_id conn, const relay::set_player_state_cmd& cmd,
-                           effects& out);
+  void on_set_player_state(connection_id conn, relay::set_player_state_cmd& cmd, effects& out);
   void on_message_to_host(const relay::member& who, const relay::message_to_host_cmd& cmd,
                           effects& out);
   void on_poll_start(connection_id conn, const relay::poll_start_cmd& cmd, effects& out);
@@ -62,16 +63,20 @@ class relay_game : public game {
 
   void send(connection_id conn, relay::out_type type, const boost::json::object& frame,
             effects& out) const;
+  // The same for a frame already written as text (one that splices a client's JSON in).
+  void send_text(connection_id conn, relay::out_type type, std::string frame, effects& out) const;
   void send_to_host(relay::out_type type, const boost::json::object& frame, effects& out) const;
+  void send_to_host_text(relay::out_type type, std::string frame, effects& out) const;
   void send_error(connection_id conn, std::string_view code, std::string_view message,
                   std::string_view request_type, effects& out) const;
   // Sends `frame` to `conn` and closes it; the connection is then ignored until it disconnects.
   void close_member(connection_id conn, relay::out_type type, const boost::json::object* frame,
                     std::uint16_t close_code, std::string reason, effects& out);
   relay::poll* find_poll(std::string_view poll_id) noexcept;
-  boost::json::object host_handshake_response() const;
-  // A successful handshake_response, with the game state's text spliced in as "gameState".
-  void send_joined(connection_id conn, const boost::json::object& response, effects& out) const;
+  // Its text, without the game state.
+  std::string host_handshake_response() const;
+  // A successful handshake_response (its text), with the game state spliced in as "gameState".
+  void send_joined(connection_id conn, std::string response, effects& out) const;
 
   // Reply sizes (docs/protocol/relay.md, Limits). The host's handshake_response is at most
   // host_reply_bytes(): a fixed part, the game state at its limit, and one entry per seat,

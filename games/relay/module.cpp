@@ -48,9 +48,9 @@ void relay_module::declare_options(option_list& options, relay_config& config) {
   options.add("max-message-bytes", config.max_message_bytes,
               "largest relay WebSocket message; larger ones close the connection with 1009");
   options.add("relay-state-max-bytes", config.state_max_bytes,
-              "largest relay game or player state, serialized (0: --max-message-bytes)");
+              "largest relay game or player state, as sent (0: --max-message-bytes)");
   options.add("relay-meta-max-bytes", config.meta_max_bytes,
-              "largest relay handshake meta (serialized JSON)");
+              "largest relay handshake meta (its JSON text, as sent)");
   options.add("relay-host-queue-max", config.host_queue_max,
               "messages kept for an absent relay host; the oldest is dropped past this");
   options.add("relay-host-queue-max-bytes", config.host_queue_max_bytes,
@@ -81,8 +81,8 @@ std::string relay_module::check_config(const relay_config& config) {
       config.max_audience > capacity_max) {
     return "--relay-max-seats and --relay-max-audience must be 1.." + std::to_string(capacity_max);
   }
-  // A player's handshake_response carries the game state and its player state; a client_message
-  // carries a message of up to --max-message-bytes, whose numbers may come out longer.
+  // A player's handshake_response carries the game state and its player state, each relayed as
+  // sent: up to a message's size.
   if (config.reply_max_bytes < 2 * config.max_message_bytes + relay_reply_slack_bytes) {
     return "--relay-reply-max-bytes must be at least twice --max-message-bytes plus " +
            std::to_string(relay_reply_slack_bytes) +

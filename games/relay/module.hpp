@@ -28,7 +28,7 @@ inline session_policy relay_session_policy() {
 
 struct relay_config {
   std::size_t max_message_bytes = 65536;
-  std::size_t meta_max_bytes = 1024;
+  std::size_t meta_max_bytes = 1024;  // a handshake's meta, its JSON text as sent
   std::size_t host_queue_max = 256;
   // Bytes of the client_message frames kept for an absent host: the host's handshake_response and
   // the whole queue reach its outbox in one step, so both together must fit --outbox-max-bytes.
@@ -47,7 +47,7 @@ struct relay_config {
   std::size_t poll_id_max_chars = 64;
   std::size_t close_reason_max_chars = 200;
   std::size_t max_polls = 100;
-  // Serialized game or player state. A state arrives inside one message: never above
+  // Game or player state, its JSON text as sent. A state arrives inside one message: never above
   // max_message_bytes (check_config), 0 = the same as max_message_bytes.
   std::size_t state_max_bytes = 0;
   session_policy sessions = relay_session_policy();

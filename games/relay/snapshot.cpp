@@ -20,15 +20,42 @@ using namespace snapshot_read;
 
 namespace {
 
+// 4: every client's JSON is kept as its text, like the game state since 2: a seat's "metaText"
+// and "playerStateText" (null when none), a queued message's "messageText"; older schemas held
+// them as values ("meta", "playerState", "message"), written again as compact JSON on restore.
 // 3: a seat held through a session keeps that session's connection id ("resumeConn", a decimal
 // string; absent when 0), so the session resumes the seat after a restart.
 // 2: each seat has "tokenHash", and the game state is kept as the host's text ("gameStateText",
 // numbers exactly as written) instead of a re-serialized object ("gameState"). 1 (up to the seat
 // tokens): a seat was reclaimed with its clientId
 // ("p_" + the secret) alone; such a seat's token is its clientId (docs/protocol/relay.md).
-constexpr std::int64_t snapshot_schema = 3;
+constexpr std::int64_t snapshot_schema = 4;
 constexpr std::int64_t oldest_snapshot_schema = 1;
 constexpr std::uint64_t capacity_max = 100000;
+// A client's JSON came in a message nested at most 32 levels deep.
+constexpr unsigned client_json_depth = 32;
+
+// The text of a client's JSON: "<key>Text" (schema 4), or the value "<key>" (older schemas),
+// checked either way: the text is spliced into frames as it is.
+std::string client_json(const json::object& object, std::string_view key, std::int64_t schema) {
+  if (schema >= 4) {
+    return as_json_text(field(object, std::string(key) + "Text"), client_json_depth);
+  }
+  std::string text = json::serialize(field(object, key));
+  parse_json_text(text, client_json_depth);
+  return text;
+}
+
+// A player state's text (an object), or nullopt when the host set none.
+std::optional<std::string> player_state_json(const json::object& object, std::int64_t schema) {
+  const json::value& stored = field(object, schema >= 4 ? "playerStateText" : "playerState");
+  if (stored.is_null()) {
+    return std::nullopt;
+  }
+  std::string text = schema >= 4 ? as_string(stored) : json::serialize(as_object(stored));
+  as_object(parse_json_text(text, client_json_depth));
+  return text;
+}
 
 relay::poll read_poll(const json::object& object) {
   relay::poll p;
@@ -104,7 +131,7 @@ std::unique_ptr<game> restore_unsafe(const relay_config& config, std::string_vie
     s.token_hash =
         schema >= 2 ? as_hash(field(object, "tokenHash"), false) : sha256_tagged(s.client_id);
     s.seq = as_uint(field(object, "seq"));
-    s.meta = field(object, "meta");
+    s.meta = client_json(object, "meta", schema);
     if (const json::value* resume = object.if_contains("resumeConn")) {
       const std::string digits = as_string(*resume);
       auto [end, error] =
@@ -113,10 +140,7 @@ std::unique_ptr<game> restore_unsafe(const relay_config& config, std::string_vie
         return nullptr;
       }
     }
-    const json::value& player_state = field(object, "playerState");
-    if (!player_state.is_null()) {
-      s.player_state = as_object(player_state);
-    }
+    s.player_state = player_state_json(object, schema);
     if (s.client_id.empty() || s.seq >= state.next_seq) {
       return nullptr;
     }
@@ -147,7 +171,7 @@ std::unique_ptr<game> restore_unsafe(const relay_config& config, std::string_vie
     } else {
       return nullptr;
     }
-    queued.message = field(object, "message");
+    queued.message = client_json(object, "message", schema);
     state.host_queue.push_back(std::move(queued));
   }
   // A smaller limit configured since the snapshot was taken keeps the newest messages.
@@ -176,8 +200,8 @@ std::string relay_game::snapshot() const {
     entry["clientId"] = s.client_id;
     entry["tokenHash"] = s.token_hash;
     entry["seq"] = s.seq;
-    entry["meta"] = s.meta;
-    entry["playerState"] = s.player_state ? json::value(*s.player_state) : json::value(nullptr);
+    entry["metaText"] = s.meta;
+    entry["playerStateText"] = s.player_state ? json::value(*s.player_state) : json::value(nullptr);
     if (s.resume_conn != 0) {
       entry["resumeConn"] = std::to_string(s.resume_conn);  // beyond 2^53: a string
     }
@@ -210,7 +234,7 @@ std::string relay_game::snapshot() const {
   for (const relay::queued_message& queued : state_.host_queue) {
     queue.emplace_back(json::object{{"clientId", queued.client_id},
                                     {"role", relay::role_names[queued.role]},
-                                    {"message", queued.message}});
+                                    {"messageText", queued.message}});
   }
   root["hostQueue"] = std::move(queue);
   return json::serialize(root);

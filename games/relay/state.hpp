@@ -4,6 +4,8 @@
 // Bounds: host_queue <= host_queue_max messages and host_queue_max_bytes, polls <= max_polls,
 // states <= state_max_bytes each, seats <= max_seats, audience <= max_audience; the host's
 // handshake_response and a free-text poll's results <= reply_max_bytes (relay_game counts them).
+// JSON a client sent (game and player states, meta, messages to the host) is kept as its text and
+// relayed byte for byte: parsed and written again, numbers could change (relay::decode).
 #pragma once
 
 #include <cstdint>
@@ -15,8 +17,6 @@
 #include <vector>
 
 #include <boost/container/flat_map.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
 
 #include "engine/types.hpp"
 
@@ -30,12 +30,12 @@ enum class poll_type : std::uint8_t { single_choice, multiple_choice, free_text 
 
 // A player's seat: survives disconnects (and restarts) until `leave` or the room closes.
 struct seat {
-  std::string client_id;    // public: the host and others may see it
-  std::string token_hash;   // sha256 of the seat token, the secret only its holder was given
-  std::uint64_t seq = 0;    // join order, for the host's client list
-  boost::json::value meta;  // null when none was sent
-  std::optional<boost::json::object> player_state;  // private state set by the host
-  connection_id conn = 0;                           // 0 while disconnected
+  std::string client_id;      // public: the host and others may see it
+  std::string token_hash;     // sha256 of the seat token, the secret only its holder was given
+  std::uint64_t seq = 0;      // join order, for the host's client list
+  std::string meta = "null";  // JSON text; "null" when none was sent
+  std::optional<std::string> player_state;  // private state set by the host: an object's text
+  connection_id conn = 0;                   // 0 while disconnected
   // The connection id a session of this seat resumes as (its connection at the last join), kept
   // across restarts; `away` while that session is detached past its grace (not persisted).
   connection_id resume_conn = 0;
@@ -46,7 +46,7 @@ struct seat {
 struct audience_member {
   std::string client_id;
   std::uint64_t seq = 0;
-  boost::json::value meta;
+  std::string meta = "null";  // JSON text
 };
 
 struct poll {
@@ -67,7 +67,7 @@ struct poll {
 struct queued_message {
   std::string client_id;
   role_id role = player_role;
-  boost::json::value message;
+  std::string message;          // JSON text
   std::size_t frame_bytes = 0;  // of its client_message frame; derived, never persisted
 };
 
@@ -86,7 +86,7 @@ struct room_state {
   std::uint32_t max_audience = 0;  // 0 = up to relay_config::max_audience; connected audience
 
   // Persisted game data.
-  std::string game_state = "{}";      // a JSON object, serialized: broadcast and stored as it is
+  std::string game_state = "{}";      // a JSON object's text: broadcast and stored as it is
   std::map<std::string, seat> seats;  // by clientId
   std::vector<poll> polls;            // in start order
   std::deque<queued_message> host_queue;

@@ -59,6 +59,12 @@ json::value stored_game_state(const stored_room& s) {
   return text && text->is_string() ? json::parse(text->as_string()) : json::value();
 }
 
+// A stored seat's player state (schema 4 keeps it as the host's text); null when none.
+json::value stored_player_state(const json::value& seat) {
+  const json::value* text = seat.as_object().if_contains("playerStateText");
+  return text && text->is_string() ? json::parse(text->as_string()) : json::value();
+}
+
 // Reads a room's stored bytes behind partyd's back; nullopt when there is none.
 using store_reader = std::function<std::optional<std::string>(const std::string& code)>;
 
@@ -217,8 +223,7 @@ void persistence_test::kill_and_restart_keeps_the_room(const std::vector<std::st
     const auto& seats = s.state.at("seats").as_array();
     const auto& polls = s.state.at("polls").as_array();
     return json::parse(s.state.at("gameStateText").as_string()) == json::value(game_state) &&
-           seats.size() == 1 &&
-           seats[0].as_object().at("playerState") == json::value(alice_state) &&
+           seats.size() == 1 && stored_player_state(seats[0]) == json::value(alice_state) &&
            polls.size() == 1 && polls[0].as_object().at("responses").as_array().size() == 2;
   });
   ASSERT_TRUE(stored) << "no decodable snapshot of " << room.code;

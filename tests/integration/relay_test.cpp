@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "support/relay_fixture.hpp"
+#include "support/temp_dir.hpp"
 #include "support/test_server.hpp"
 #include "support/ws_client.hpp"
 
@@ -406,6 +407,98 @@ TEST_F(relay_test, game_state_numbers_pass_through_unchanged_also_after_a_restar
   EXPECT_NE(after.find(R"("gameState":)" + state), std::string::npos) << after;
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
+}
+
+// The same for the rest of what clients send: a player's meta (to the host, in client_joined and
+// its client list), a message to the host (at once and from the queue of an absent host) and a
+// player state (in player_state and the player's handshake_response), also after a restart.
+TEST_F(relay_test, meta_messages_and_player_states_pass_through_unchanged_also_after_a_restart) {
+  temp_dir dir;
+  const std::vector<std::string> args = {"--store", "file:" + dir.path() + "/data"};
+  start_server(args);
+  const relay_room room = create_room();
+  auto host = join_host(room);
+  ASSERT_TRUE(host);
+  const std::string meta = R"({"name":"\u00e9l\ud83d\ude00", "big":123456789012345678901234567890,)"
+                           R"("f":[1.10,1e2,-0,0.1],"deep":[[[1e2]],[]]})";
+  const std::string message = R"([123456789012345678901234567890, 1.10,1e2,-0,0.1,"\u00e9"])";
+  std::string state = R"({"hand":[[1.10],[-0,[1e2]]],"n":123456789012345678901234567890)";
+  for (int i = 0; i < 200; ++i) state += ",\"k" + std::to_string(i) + "\":0.1";
+  state += "}";
+
+  const auto handshake_text = [&](const std::string& role, const std::string& extra) {
+    return R"({"type":"handshake","roomCode":")" + room.code + R"(","role":")" + role + "\"" +
+           extra + "}";
+  };
+  ws_client player;
+  ASSERT_TRUE(player.connect(server_->port(), relay_path()));
+  ASSERT_TRUE(player.send_raw(handshake_text("player", R"(,"meta":)" + meta)));
+  const auto response = player.receive();
+  ASSERT_TRUE(response);
+  const std::string id = str(*response, "clientId");
+  const std::string reclaim =
+      R"(,"clientId":")" + id + R"(","seatToken":")" + str(*response, "seatToken") + "\"";
+  const std::string joined = R"({"type":"client_joined","clientId":")" + id +
+                             R"(","role":"player","meta":)" + meta + R"(,"reconnected":false})";
+  EXPECT_EQ(host->receive_text().value_or(""), joined);
+
+  const auto client_message = [&](const std::string& text) {
+    return R"({"type":"client_message","clientId":")" + id + R"(","role":"player","message":)" +
+           text + "}";
+  };
+  ASSERT_TRUE(player.send_raw(R"({"type":"message_to_host","message":)" + message + "}"));
+  EXPECT_EQ(host->receive_text().value_or(""), client_message(message));
+  ASSERT_TRUE(host->send_raw(R"({"type":"set_player_state","clientId":")" + id + R"(","state":)" +
+                             state + "}"));
+  EXPECT_EQ(player.receive_text().value_or(""), R"({"type":"player_state","state":)" + state + "}");
+
+  // The host leaves; a message waits for the next one, which lists the seat with its meta. A
+  // message the player may not send is answered after everything it sent before: the checkpoint
+  // that the room took those.
+  const auto queue_for_the_host = [&](const std::string& text) {
+    return player.send_raw(R"({"type":"message_to_host","message":)" + text + "}") &&
+           player.send_raw(R"({"type":"poll_end","pollId":"p"})") &&
+           next_is_error(player, "forbidden", "poll_end");
+  };
+  const auto leave = [](ws_client& client) {
+    return client.send_raw(R"({"type":"leave"})") && closed_with(client, 1000, "left");
+  };
+  // A host's first two frames: its handshake_response and the one message queued.
+  const auto host_sees = [&](ws_client& client) {
+    std::vector<std::string> frames;
+    if (client.connect(server_->port(), relay_path()) &&
+        client.send_raw(handshake_text("host", R"(,"hostKey":")" + room.host_key + "\""))) {
+      for (int i = 0; i < 2; ++i) frames.push_back(client.receive_text().value_or(""));
+    }
+    return frames;
+  };
+  ASSERT_TRUE(leave(*host.ws));
+  const std::string queued = R"({"nested":[[1e2],{"x":-0}],"s":"\ud83d\ude00"})";
+  ASSERT_TRUE(queue_for_the_host(queued));
+  const std::string listed = R"({"clientId":")" + id + R"(","role":"player","meta":)" + meta;
+  ws_client second_host;
+  std::vector<std::string> frames = host_sees(second_host);
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_NE(frames[0].find(listed + R"(,"connected":true})"), std::string::npos) << frames[0];
+  EXPECT_EQ(frames[1], client_message(queued));
+
+  // Restarted from the store: the same bytes again (the seat, the player state, a queued message).
+  ASSERT_TRUE(leave(second_host));
+  ASSERT_TRUE(queue_for_the_host(message));
+  player.close();
+  EXPECT_EQ(server_->stop(), 0);  // the last snapshot is written on the way out
+  start_server(args);
+  ws_client third_host;
+  frames = host_sees(third_host);
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_NE(frames[0].find(listed + R"(,"connected":false})"), std::string::npos) << frames[0];
+  EXPECT_EQ(frames[1], client_message(message));
+  ws_client back;
+  ASSERT_TRUE(back.connect(server_->port(), relay_path()));
+  ASSERT_TRUE(back.send_raw(handshake_text("player", reclaim)));
+  const std::string reply = back.receive_text().value_or("");
+  EXPECT_NE(reply.find(R"("playerState":)" + state + R"(,"gameState":{}})"), std::string::npos)
+      << reply;
 }
 
 TEST_F(relay_test, game_state_goes_to_players_and_audience_not_host_and_to_later_joiners) {

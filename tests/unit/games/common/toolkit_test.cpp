@@ -74,6 +74,35 @@ TEST(RawMember, CutsTheValueOutAsWritten) {
   EXPECT_EQ(with_raw_member("{}", "s", "2"), R"({"s":2})");
 }
 
+TEST(RawMember, SplicesSeveralMembersInOrder) {
+  EXPECT_EQ(with_raw_members(R"({"type":"x"})", {{"a", "1.10"}, {"b", "[-0]"}, {"c", "true"}}),
+            R"({"type":"x","a":1.10,"b":[-0],"c":true})");
+  EXPECT_EQ(with_raw_members("{}", {{"a", R"("\u00e9")"}, {"b", "1e2"}}),
+            R"({"a":"\u00e9","b":1e2})");
+  EXPECT_EQ(with_raw_members(R"({"type":"x"})", {}), R"({"type":"x"})");
+  EXPECT_EQ(with_raw_members("{}", {}), "{}");
+  // The same bytes as one member at a time.
+  EXPECT_EQ(with_raw_members(R"({"k":{"n":1}})", {{"a", "2"}, {"b", "3"}}),
+            with_raw_member(with_raw_member(R"({"k":{"n":1}})", "a", "2"), "b", "3"));
+}
+
+TEST(SnapshotRead, ClientJsonTextMustBeOneFiniteValue) {
+  using namespace snapshot_read;
+  for (const char* text : {"123456789012345678901234567890", "1.10", "-0", R"("\ud83d\ude00")",
+                           R"( {"a" : [1e2]} )", "null", "[[[]]]"}) {
+    EXPECT_NO_THROW(parse_json_text(text, 32)) << text;
+    EXPECT_EQ(as_json_text(json::value(text), 32), text);
+  }
+  EXPECT_TRUE(parse_json_text(R"({"a":1})", 32).is_object());
+  for (const char* text :
+       {"", " ", "{", "1 2", "[1,]", "1e400", R"({"a":[-1e999]})", "nan", "\"\xff\"", "[[[1]]]"}) {
+    EXPECT_THROW(parse_json_text(text, 2), snapshot_malformed) << text;
+  }
+  EXPECT_NO_THROW(parse_json_text("[[1]]", 2));
+  EXPECT_THROW(as_json_text(json::value(1), 32), snapshot_malformed);
+  EXPECT_THROW(as_json_text(json::value(nullptr), 32), snapshot_malformed);
+}
+
 }  // namespace
 }  // namespace partyd
 

@@ -171,8 +171,45 @@ TEST(RelayCodec, DecodesEveryMessage) {
   EXPECT_EQ(cmd->role, player_role);
   EXPECT_EQ(cmd->password, "pw");
   EXPECT_EQ(cmd->client_id, "p_1");
-  EXPECT_EQ(cmd->meta, (json::object{{"n", 1}}));
+  EXPECT_EQ(cmd->meta, R"({"n":1})");
   EXPECT_FALSE(cmd->host_key);
+}
+
+// docs/protocol/relay.md: meta, message and player state are relayed as the client wrote them.
+TEST(RelayCodec, ClientJsonIsKeptAsWritten) {
+  relay_module module;
+  decode_result d = module.decode(
+      R"({"type":"handshake","roomCode":"A","role":"player", "meta" : { "n" : [1.10, -0, 1e2] } })",
+      true);
+  const auto* hs = dynamic_cast<const handshake_cmd*>(d.cmd.get());
+  ASSERT_NE(hs, nullptr) << d.error.message;
+  EXPECT_EQ(hs->meta, R"({ "n" : [1.10, -0, 1e2] })");
+  d = module.decode(R"({"type":"handshake","roomCode":"A","role":"player","meta":null})", true);
+  hs = dynamic_cast<const handshake_cmd*>(d.cmd.get());
+  ASSERT_NE(hs, nullptr);
+  EXPECT_FALSE(hs->meta) << "null is absent";
+
+  d = module.decode(R"({"type":"message_to_host","message":"\u00e9\ud83d\ude00"})", false);
+  const auto* message = dynamic_cast<const message_to_host_cmd*>(d.cmd.get());
+  ASSERT_NE(message, nullptr);
+  EXPECT_EQ(message->message, R"("\u00e9\ud83d\ude00")");
+  d = module.decode(R"({"type":"message_to_host","message":null})", false);
+  message = dynamic_cast<const message_to_host_cmd*>(d.cmd.get());
+  ASSERT_NE(message, nullptr);
+  EXPECT_EQ(message->message, "null");
+
+  d = module.decode(
+      R"({"type":"set_player_state","state":{"big":123456789012345678901234567890},"clientId":"p"})",
+      false);
+  const auto* state = dynamic_cast<const set_player_state_cmd*>(d.cmd.get());
+  ASSERT_NE(state, nullptr);
+  EXPECT_EQ(state->state, R"({"big":123456789012345678901234567890})");
+
+  // A member that cannot be cut out of the message (a duplicate key) is written again, compact.
+  d = module.decode(R"({"type":"message_to_host","message":1,"message":[1.10]})", false);
+  message = dynamic_cast<const message_to_host_cmd*>(d.cmd.get());
+  ASSERT_NE(message, nullptr);
+  EXPECT_EQ(message->message, "[1.1E0]");
 }
 
 TEST(RelayCodec, NamesAndErrorFrame) {

@@ -230,14 +230,68 @@ TEST(RelayLimits, PlayerStateIsMeasuredAsItIsRelayed) {
   harness h(json::object{}, config);
   ASSERT_FALSE(h.join_host(1).empty());
   const std::string player = h.join_player(10);
-  // 240 numbers of 4 bytes written "1.1," come out "1.1E0,": 960 bytes in, 1440 relayed.
+  // 240 numbers written "1.1," (968 bytes of state) are relayed as written: they fit, although
+  // written again they would come out "1.1E0," (1448 bytes).
   std::string list = "[";
   for (int i = 0; i < 240; ++i) list += i == 0 ? "1.1" : ",1.1";
   list += "]";
-  const std::string text =
-      R"({"type":"set_player_state","clientId":")" + player + R"(","state":{"v":)" + list + "}}";
-  outcome o = h.send_text(1, text);
-  EXPECT_EQ(o.decode_error.code, "bad_request") << o.decode_error.message;
+  const std::string state = R"({"v":)" + list + "}";
+  const auto set_state = [&](const std::string& text) {
+    return h.send_text(
+        1, R"({"type":"set_player_state","clientId":")" + player + R"(","state":)" + text + "}");
+  };
+  outcome o = set_state(state);
+  ASSERT_FALSE(o.decode_error) << o.decode_error.message;
+  ASSERT_EQ(o.effects.size(), 1u);
+  EXPECT_EQ(*o.effects[0].frame, R"({"type":"player_state","state":)" + state + "}");
+  // Whitespace inside the state is relayed too, and so it counts.
+  const std::string spaced = R"({"v":)" + list + std::string(40, ' ') + "}";
+  EXPECT_EQ(set_state(spaced).decode_error.code, "bad_request");
+}
+
+TEST(RelayLimits, MetaIsMeasuredAsItIsRelayed) {
+  relay_config config;
+  config.meta_max_bytes = 64;
+  harness h(json::object{}, config);
+  const auto join = [&](connection_id conn, const std::string& meta) {
+    return h.send_text(
+        conn, R"({"type":"handshake","roomCode":"ROOM42","role":"audience","meta":)" + meta + "}");
+  };
+  // 64 bytes as written (88 written again, 1.1 as 1.1E0): accepted.
+  std::string list = "[1.1";
+  for (int i = 0; i < 11; ++i) list += ",1.1";
+  list += "]";
+  const std::string meta = R"({"n":)" + list + R"(,"s":"ab"})";
+  ASSERT_EQ(meta.size(), 64u);
+  const outcome joined = join(1, meta);
+  EXPECT_FALSE(joined.decode_error) << joined.decode_error.message;
+  // 65 bytes as written, 2 without the whitespace: refused.
+  EXPECT_EQ(join(2, "[" + std::string(63, ' ') + "]").decode_error.code, "bad_request");
+}
+
+TEST(RelayLimits, QueuedMessagesCountTheBytesTheHostGets) {
+  relay_config config;
+  config.host_queue_max_bytes = 3000;
+  harness h(json::object{}, config);
+  const std::string player = h.join_player(10);
+  // Frames of 253 bytes as sent (341 with the numbers written again as 1.1E0): 11 fit.
+  std::string numbers = "[1.1";
+  for (int i = 0; i < 39; ++i) numbers += ",1.1";
+  numbers += "]";
+  std::size_t dropped = 0;
+  for (int i = 0; i < 20; ++i) {
+    dropped += h.send_text(10, R"({"type":"message_to_host","message":)" + numbers + "}")
+                   .count_of("relay_host_queue_dropped");
+  }
+  std::vector<sized_frame> frames =
+      frames_to(h.handshake(1, {{"role", "host"}, {"hostKey", h.host_key()}}), 1);
+  ASSERT_GE(frames.size(), 2u);
+  std::size_t queued_bytes = 0;
+  for (std::size_t i = 1; i < frames.size(); ++i) queued_bytes += frames[i].bytes;
+  EXPECT_LE(queued_bytes, config.host_queue_max_bytes);
+  EXPECT_GT(queued_bytes + frames[1].bytes, config.host_queue_max_bytes)
+      << "one more would not fit";
+  EXPECT_EQ(frames.size() - 1 + dropped, 20u);
 }
 
 TEST(RelayLimits, ConfigTiesAndTheDefaultsFitTheOutbox) {

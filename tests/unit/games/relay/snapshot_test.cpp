@@ -46,7 +46,7 @@ TEST(RelaySnapshot, RoundTripIsByteIdentical) {
   rich_room room;
   const std::string first = room.h.instance().snapshot();
   json::object root = json::parse(first).as_object();
-  EXPECT_EQ(root.at("schema"), 3);
+  EXPECT_EQ(root.at("schema"), 4);
   EXPECT_EQ(root.at("game"), "relay");
   EXPECT_EQ(root.at("seats").as_array().size(), 2u);
   EXPECT_EQ(root.at("polls").as_array().size(), 3u);
@@ -130,7 +130,7 @@ TEST(RelaySnapshot, GarbageRestoresToNullptr) {
     change(root);
     return json::serialize(root);
   };
-  bad.push_back(mutate([](json::object& r) { r["schema"] = 4; }));
+  bad.push_back(mutate([](json::object& r) { r["schema"] = 5; }));
   bad.push_back(
       mutate([](json::object& r) { r["seats"].as_array()[0].as_object()["resumeConn"] = "12x"; }));
   bad.push_back(
@@ -157,9 +157,9 @@ TEST(RelaySnapshot, GarbageRestoresToNullptr) {
     seats.push_back(seats[0]);  // duplicate clientId
   }));
   bad.push_back(
-      mutate([](json::object& r) { r["seats"].as_array()[0].as_object()["playerState"] = 3; }));
+      mutate([](json::object& r) { r["seats"].as_array()[0].as_object()["playerStateText"] = 3; }));
   bad.push_back(
-      mutate([](json::object& r) { r["seats"].as_array()[0].as_object().erase("meta"); }));
+      mutate([](json::object& r) { r["seats"].as_array()[0].as_object().erase("metaText"); }));
   bad.push_back(
       mutate([](json::object& r) { r["polls"].as_array()[0].as_object()["pollType"] = "x"; }));
   bad.push_back(
@@ -177,8 +177,8 @@ TEST(RelaySnapshot, GarbageRestoresToNullptr) {
   }));
   bad.push_back(
       mutate([](json::object& r) { r["hostQueue"].as_array()[0].as_object()["role"] = "host"; }));
-  bad.push_back(
-      mutate([](json::object& r) { r["hostQueue"].as_array()[0].as_object().erase("message"); }));
+  bad.push_back(mutate(
+      [](json::object& r) { r["hostQueue"].as_array()[0].as_object().erase("messageText"); }));
 
   relay_module module;
   ASSERT_NE(module.restore(good), nullptr);
@@ -196,7 +196,7 @@ TEST(RelaySnapshot, RestoreTrimsQueueToConfiguredLimit) {
   ASSERT_NE(restored, nullptr);
   json::object root = json::parse(restored->snapshot()).as_object();
   ASSERT_EQ(root.at("hostQueue").as_array().size(), 1u);
-  EXPECT_EQ(root.at("hostQueue").as_array()[0].at("message"), "later");
+  EXPECT_EQ(root.at("hostQueue").as_array()[0].at("messageText"), "\"later\"");
 }
 
 }  // namespace
