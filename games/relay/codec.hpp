@@ -48,6 +48,7 @@ enum class out_type : std::uint16_t {
   room_closed,
   host_replaced,
   seat_reclaimed,
+  client_degraded,
   error,
 };
 
@@ -55,10 +56,11 @@ inline constexpr std::array<std::string_view, 3> role_names = {"host", "player",
 inline constexpr std::array<std::string_view, 10> in_type_names = {
     "handshake",  "set_game_state", "set_player_state", "message_to_host",      "leave",
     "poll_start", "poll_response",  "poll_end",         "poll_results_request", "close_room"};
-inline constexpr std::array<std::string_view, 15> out_type_names = {
-    "handshake_response", "client_joined",  "client_disconnected", "client_left",    "game_state",
-    "player_state",       "client_message", "poll_started",        "poll_response",  "poll_ended",
-    "poll_results",       "room_closed",    "host_replaced",       "seat_reclaimed", "error"};
+inline constexpr std::array<std::string_view, 16> out_type_names = {
+    "handshake_response", "client_joined",  "client_disconnected", "client_left",
+    "game_state",         "player_state",   "client_message",      "poll_started",
+    "poll_response",      "poll_ended",     "poll_results",        "room_closed",
+    "host_replaced",      "seat_reclaimed", "client_degraded",     "error"};
 
 constexpr std::uint16_t index_of(in_type t) { return static_cast<std::uint16_t>(t); }
 constexpr std::uint16_t index_of(out_type t) { return static_cast<std::uint16_t>(t); }

@@ -783,10 +783,20 @@ bool relay_game::holds_session(connection_id conn) const {
 
 // A session's presence (players and audience; the host has no session). A player away past the
 // grace is "disconnected" for the host; back, it has "joined again". The audience stays listed
-// until its session ends.
+// until its session ends. A degraded session (reliable frames went unacknowledged) is told to
+// the host once, as it happens; warned: nothing the relay shows.
 void relay_game::on_presence(connection_id conn, presence_stage stage, effects& out) {
+  if (stage == presence_stage::degraded) {
+    auto member_it = state_.members.find(conn);
+    if (member_it == state_.members.end() || member_it->second.role == host_role) return;
+    json::object degraded = relay::frame_of(out_type::client_degraded);
+    degraded["clientId"] = member_it->second.client_id;
+    degraded["role"] = relay::role_names[member_it->second.role];
+    send_to_host(out_type::client_degraded, degraded, out);
+    return;
+  }
   if (stage != presence_stage::away && stage != presence_stage::back) {
-    return;  // warned, degraded: nothing the relay shows
+    return;
   }
   auto member_it = state_.members.find(conn);
   relay::seat* held = nullptr;

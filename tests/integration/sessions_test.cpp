@@ -233,6 +233,13 @@ TEST_F(sessions_test, an_unacknowledged_reliable_frame_is_resent_then_the_sessio
                    .value_or(0) >= 1;
       },
       3s));
+  // The host's view shows which client it is.
+  auto degraded = host->receive_until("client_degraded", 3s);
+  ASSERT_TRUE(degraded);
+  EXPECT_EQ(degraded->at("role"), "audience");
+  ASSERT_FALSE(watcher.stream.empty());
+  EXPECT_EQ(degraded->at("clientId"),
+            watcher.stream.front().at("clientId"));  // its handshake_response
   // The game goes on: the next frame still arrives.
   set_state(host, 1);
   ASSERT_TRUE(watcher.pump_until([&] { return !of_type(watcher.stream, "game_state").empty(); }));

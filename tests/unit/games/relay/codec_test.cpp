@@ -222,7 +222,7 @@ TEST(RelayCodec, NamesAndErrorFrame) {
   EXPECT_EQ(module.role_names()[2], "audience");
   EXPECT_EQ(module.out_types()[index_of(out_type::error)], "error");
   EXPECT_EQ(module.in_types().size(), 10u);
-  EXPECT_EQ(module.out_types().size(), 15u);
+  EXPECT_EQ(module.out_types().size(), 16u);
   json::value e = json::parse(module.encode_error("room_not_found", "no such \"room\""));
   EXPECT_EQ(e,
             (json::object{

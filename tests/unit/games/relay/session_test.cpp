@@ -36,6 +36,32 @@ TEST(RelaySessions, TheHostHearsAPlayerAwayAndBackOnceEach) {
   EXPECT_EQ(h.relay().state().seats.at(player).conn, 0u);
 }
 
+TEST(RelaySessions, TheHostHearsWhichPlayerOrWatcherIsDegraded) {
+  harness h;
+  h.join_host(1);
+  const std::string player = h.join_player(2);
+  const std::string watcher = h.join_audience(3);
+  outcome seat = presence(h, 2, presence_stage::degraded);
+  ASSERT_EQ(seat.to(1).size(), 1u);
+  EXPECT_EQ(seat.only(1),
+            (json::object{{"type", "client_degraded"}, {"clientId", player}, {"role", "player"}}));
+  EXPECT_TRUE(seat.to(2).empty());  // nobody else hears of it
+  EXPECT_TRUE(seat.to(3).empty());
+  EXPECT_TRUE(seat.broadcasts().empty());
+  outcome audience = presence(h, 3, presence_stage::degraded);
+  ASSERT_EQ(audience.to(1).size(), 1u);
+  EXPECT_EQ(audience.only(1).at("role"), "audience");
+  EXPECT_EQ(str(audience.only(1).at("clientId")), watcher);
+  // Without a host nothing is queued: a host that connects later gets the client list.
+  harness alone;
+  alone.join_host(1);
+  alone.join_player(2);
+  alone.disconnect(1);
+  const outcome unheard = presence(alone, 2, presence_stage::degraded);
+  EXPECT_TRUE(unheard.of_kind(effect_kind::send).empty());
+  EXPECT_TRUE(unheard.broadcasts().empty());
+}
+
 TEST(RelaySessions, EachViewerSeesOnlyItsOwnState) {
   harness h;
   h.join_host(1);
