@@ -19,6 +19,20 @@ session_policy echo_sessions() {
   return policy;
 }
 
+// Windows in multiples of `step` ms: away at 1, warned at 2, removed at 4; a resume backfills
+// within 2/3 and is refused past 10/3 (the same for the host).
+session_policy short_windows(time_ms step) {
+  session_policy fast = echo_sessions();
+  fast.away_ms = step;
+  fast.warning_ms = 2 * step;
+  fast.removal_ms = 4 * step;
+  fast.backfill_ms = 2 * step / 3;
+  fast.resume_ms = 10 * step / 3;
+  fast.host_backfill_ms = fast.backfill_ms;
+  fast.host_resume_ms = fast.resume_ms;
+  return fast;
+}
+
 json::object parsed(const std::string& frame) { return json::parse(frame).as_object(); }
 
 struct session_fixture : echo_fixture {
@@ -273,15 +287,7 @@ TEST(session_worker, a_heartbeat_is_acknowledged_or_answered_with_the_viewers_st
 }
 
 TEST(session_worker, a_dropped_seat_goes_away_then_warned_then_is_removed) {
-  session_policy fast = echo_sessions();
-  fast.away_ms = 30;
-  fast.warning_ms = 60;
-  fast.removal_ms = 120;
-  fast.backfill_ms = 20;
-  fast.resume_ms = 100;
-  fast.host_backfill_ms = 20;
-  fast.host_resume_ms = 100;
-  session_fixture f(fast);
+  session_fixture f(short_windows(30));
   auto target = f.create();
   auto player = f.join(target, 1, role_player);
   ASSERT_TRUE(player->wait_frames(2));
@@ -306,15 +312,7 @@ TEST(session_worker, a_dropped_seat_goes_away_then_warned_then_is_removed) {
 }
 
 TEST(session_worker, a_removed_seat_is_out_of_the_broadcast_the_game_sends_about_its_removal) {
-  session_policy fast = echo_sessions();
-  fast.away_ms = 10;
-  fast.warning_ms = 20;
-  fast.removal_ms = 40;
-  fast.backfill_ms = 10;
-  fast.resume_ms = 30;
-  fast.host_backfill_ms = 10;
-  fast.host_resume_ms = 30;
-  session_fixture f(fast);
+  session_fixture f(short_windows(10));
   f.log->broadcast_on_disconnect = true;
   auto target = f.create();
   auto leaving = f.join(target, 1, role_player);
