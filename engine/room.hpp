@@ -39,6 +39,9 @@ struct room_input {
   // Session games: a session message (RECONNECT, ACK, HEARTBEAT; `in.cmd` is empty then), or the
   // session fields of a game command (clientMsgId, the first message's version).
   session_request session;
+  // When io read the client message (steady clock, ns); 0 for the engine's own inputs. The worker
+  // counts the wait until its step in partyd_inbox_wait_seconds.
+  std::int64_t received_ns = 0;
 };
 
 class room {

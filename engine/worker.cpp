@@ -72,6 +72,9 @@ worker::worker(std::size_t index, runtime& owner)
       step_latency_(owner.metrics().get_histogram(
           "partyd_step_latency_seconds", "worker=\"" + std::to_string(index) + "\"",
           "Time spent in one game step plus applying its effects")),
+      inbox_wait_(owner.metrics().get_histogram(
+          "partyd_inbox_wait_seconds", "worker=\"" + std::to_string(index) + "\"",
+          "Time from reading a client message to the start of its room's step")),
       steps_(owner.metrics().get_counter("partyd_steps_total",
                                          "worker=\"" + std::to_string(index) + "\"",
                                          "Inputs processed by game steps")),
@@ -205,6 +208,12 @@ bool worker::run_pass(const std::shared_ptr<room>& ready) {
   while (taken < batch && target.pop(in)) {
     ++taken;
     owner_.note_dequeued();
+    if (in.received_ns != 0) {
+      const std::int64_t waited_ns =
+          std::chrono::steady_clock::now().time_since_epoch().count() - in.received_ns;
+      inbox_wait_.observe_us(static_cast<std::uint64_t>(std::max<std::int64_t>(0, waited_ns)) /
+                             1000);
+    }
     if (in.in.kind == input_kind::created) {
       rooms_[target.serial()] = ready;  // pinned here: its timers live in this wheel
     }

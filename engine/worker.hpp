@@ -139,6 +139,7 @@ class worker {
   } recording_;
 
   histogram& step_latency_;
+  histogram& inbox_wait_;
   counter& steps_;
   counter& slow_steps_;
 };

@@ -170,6 +170,8 @@ io_metrics::io_metrics(metrics_registry& m)
       frames_out(m.get_counter("partyd_ws_frames_out_total", "", "Frames written to clients")),
       write_waits(m.get_counter("partyd_ws_write_waits_total", "",
                                 "Writes a client's full socket buffer made wait (slow readers)")),
+      flush_wait(m.get_histogram("partyd_flush_wait_seconds", "",
+                                 "Time from a frame queued for an idle connection to its write")),
       inbox_full(m.get_counter("partyd_inbox_full_replies_total", "",
                                "Client messages answered inbox_full")),
       auth_failures(m.get_counter("partyd_admin_auth_failures_total", "",

@@ -84,6 +84,7 @@ struct io_metrics {
   counter& writes;
   counter& frames_out;
   counter& write_waits;
+  histogram& flush_wait;
   counter& inbox_full;
   counter& auth_failures;
   counter& handshake_failures_no_room;  // a first message named no open room

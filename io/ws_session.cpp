@@ -449,6 +449,7 @@ void ws_session::note_handshake_failure(std::string_view reason, bool refused_by
 }
 
 push_result ws_session::push_to_room(room_input&& in, bool may_wait) {
+  in.received_ns = std::chrono::steady_clock::now().time_since_epoch().count();
   const push_result pushed =
       may_wait ? ctx_.engine.submit_lazily(room_, std::move(in), thread_.pending_wakes)
                : ctx_.engine.submit_deferred(room_, std::move(in), thread_.pending_wakes);
@@ -571,6 +572,7 @@ void ws_session::schedule_flush_locked() {
     return;  // already queued for the io thread's next drain
   }
   flush_posted_ = true;
+  flush_posted_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
   io_thread& thread = thread_;
   bool post = false;
   {
@@ -604,6 +606,10 @@ void ws_session::on_flush() {
   {
     std::lock_guard lock(outbox_mutex_);
     flush_posted_ = false;
+    const std::int64_t waited_ns =
+        std::chrono::steady_clock::now().time_since_epoch().count() - flush_posted_ns_;
+    ctx_.io.flush_wait.observe_us(static_cast<std::uint64_t>(std::max<std::int64_t>(0, waited_ns)) /
+                                  1000);
     taken_.swap(outbox_);
     for (const auto& frame : taken_) {
       taken_bytes += frame.size();

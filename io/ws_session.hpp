@@ -163,7 +163,8 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   std::vector<outbound_frame> outbox_;
   std::size_t outbox_bytes_ = 0;  // payload bytes queued, or framed and not yet written
   bool flush_posted_ = false;
-  bool stop_delivery_ = false;  // slow consumer or finished: frames are dropped
+  std::int64_t flush_posted_ns_ = 0;  // steady ns: when flush_posted_ was set (partyd_flush_wait)
+  bool stop_delivery_ = false;        // slow consumer or finished: frames are dropped
   std::optional<std::pair<std::uint16_t, std::string>> close_request_;
 };
 

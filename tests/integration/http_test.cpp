@@ -290,6 +290,10 @@ TEST_F(http_test, metrics_expose_the_documented_series) {
       1)
       << text;
   EXPECT_NE(text.find("partyd_step_latency_seconds_bucket{"), std::string::npos) << text;
+  // Every client message read counts its wait for the step; every frame written, its flush wait.
+  EXPECT_GE(find_metric(text, R"(partyd_inbox_wait_seconds_count{worker="0"})").value_or(0), 4)
+      << text;
+  EXPECT_GE(find_metric(text, "partyd_flush_wait_seconds_count").value_or(0), 4) << text;
   EXPECT_TRUE(find_metric(text, "partyd_inbox_depth")) << text;
   EXPECT_TRUE(find_metric(text, "partyd_outbox_bytes")) << text;
   EXPECT_NE(text.find("# TYPE partyd_messages_in_total counter"), std::string::npos);
