@@ -76,6 +76,15 @@ struct session_fixture : echo_fixture {
     rt->submit(target, std::move(in));
   }
 
+  // A new room with connection 1 seated as a player (CONNECTED and welcome received); a null
+  // sink when that did not happen in time.
+  std::pair<std::shared_ptr<room>, std::shared_ptr<recording_sink>> seat_player() {
+    auto target = create();
+    auto player = join(target, 1, role_player);
+    if (!player->wait_frames(2)) player.reset();
+    return {target, player};
+  }
+
   // A heartbeat as io hands it over: it may wait for the room's next turn.
   push_result heartbeat_lazily(const std::shared_ptr<room>& target, connection_id conn,
                                runtime::deferred_wakes& wakes) {
@@ -335,9 +344,8 @@ TEST(session_worker, a_removed_seat_is_out_of_the_broadcast_the_game_sends_about
 
 TEST(session_worker, a_heartbeat_that_may_wait_wakes_nobody_and_is_still_answered) {
   session_fixture f;
-  auto target = f.create();
-  auto player = f.join(target, 1, role_player);
-  ASSERT_TRUE(player->wait_frames(2));
+  auto [target, player] = f.seat_player();
+  ASSERT_TRUE(player);
   runtime::deferred_wakes wakes;
   ASSERT_EQ(f.heartbeat_lazily(target, 1, wakes), push_result::accepted);
   EXPECT_TRUE(wakes.empty());  // the room is listed with its worker's lazy ones instead
@@ -354,9 +362,8 @@ TEST(session_worker, a_heartbeat_that_may_wait_wakes_nobody_and_is_still_answere
 
 TEST(session_worker, a_command_behind_a_waiting_heartbeat_wakes_the_room_and_keeps_the_order) {
   session_fixture f;
-  auto target = f.create();
-  auto player = f.join(target, 1, role_player);
-  ASSERT_TRUE(player->wait_frames(2));
+  auto [target, player] = f.seat_player();
+  ASSERT_TRUE(player);
   runtime::deferred_wakes wakes;
   ASSERT_EQ(f.heartbeat_lazily(target, 1, wakes), push_result::accepted);
   f.command(target, 1, make_command(in_echo, 0, "now"));  // through submit(): claims and wakes
@@ -370,9 +377,8 @@ TEST(session_worker, with_no_control_delay_a_heartbeat_wakes_its_room_like_any_i
   runtime_options options;
   options.session_control_delay_ms = 0;
   session_fixture f(echo_sessions(), options);
-  auto target = f.create();
-  auto player = f.join(target, 1, role_player);
-  ASSERT_TRUE(player->wait_frames(2));
+  auto [target, player] = f.seat_player();
+  ASSERT_TRUE(player);
   runtime::deferred_wakes wakes;
   ASSERT_EQ(f.heartbeat_lazily(target, 1, wakes), push_result::accepted);
   ASSERT_EQ(wakes.size(), 1u);  // handed to the worker with the io thread's other wakes
