@@ -303,16 +303,21 @@ bool runtime::close_room(std::string_view code) {
   return submit(target, std::move(in), true) == push_result::accepted;
 }
 
-push_result runtime::push(const std::shared_ptr<room>& target, room_input&& in, bool exempt,
-                          bool& became_ready) {
+push_result runtime::push_counted(const std::shared_ptr<room>& target, room_input&& in,
+                                  bool exempt) {
   const push_result result = target->push(std::move(in), exempt);
-  became_ready = false;
   if (result == push_result::full) {
     inbox_rejected_.inc();
   } else if (result == push_result::accepted) {
     inbox_depth_.add(1);
-    became_ready = target->claim_schedule();
   }
+  return result;
+}
+
+push_result runtime::push(const std::shared_ptr<room>& target, room_input&& in, bool exempt,
+                          bool& became_ready) {
+  const push_result result = push_counted(target, std::move(in), exempt);
+  became_ready = result == push_result::accepted && target->claim_schedule();
   return result;
 }
 
@@ -331,17 +336,10 @@ push_result runtime::submit_lazily(const std::shared_ptr<room>& target, room_inp
   if (options_.session_control_delay_ms <= 0) {
     return submit_deferred(target, std::move(in), wakes);
   }
-  const push_result result = target->push(std::move(in), false);
-  if (result == push_result::full) {
-    inbox_rejected_.inc();
-    return result;
-  }
-  if (result == push_result::accepted) {
-    inbox_depth_.add(1);
-    // Not claimed: an input that cannot wait still wakes the room at once after this one.
-    if (!target->scheduled() && target->claim_lazy_listing()) {
-      workers_[target->worker_index()]->wake_lazily(target);
-    }
+  const push_result result = push_counted(target, std::move(in), false);
+  // Not claimed: an input that cannot wait still wakes the room at once after this one.
+  if (result == push_result::accepted && !target->scheduled() && target->claim_lazy_listing()) {
+    workers_[target->worker_index()]->wake_lazily(target);
   }
   return result;
 }

@@ -177,6 +177,8 @@ class runtime {
   // Pushes into the room's inbox and counts; `became_ready`: the room must be handed to its worker.
   push_result push(const std::shared_ptr<room>& target, room_input&& in, bool exempt,
                    bool& became_ready);
+  // The push itself, counted in the inbox metrics; claims nothing.
+  push_result push_counted(const std::shared_ptr<room>& target, room_input&& in, bool exempt);
   struct module_metrics {
     std::vector<counter*> in_by_type;
     std::vector<counter*> out_by_type;
