@@ -1,6 +1,7 @@
 #include "games/common/json_io.hpp"
 
 #include <cmath>
+#include <utility>
 
 #include <boost/json/parse.hpp>
 
@@ -92,14 +93,7 @@ std::optional<std::string_view> raw_member(std::string_view text, std::string_vi
 }
 
 std::string with_raw_member(std::string object_text, std::string_view key, std::string_view raw) {
-  const std::size_t close = object_text.rfind('}');
-  if (close == std::string::npos) return object_text;
-  std::string member = object_text.find(':') == std::string::npos ? "\"" : ",\"";
-  member += key;
-  member += "\":";
-  member += raw;
-  object_text.insert(close, member);
-  return object_text;
+  return with_raw_members(std::move(object_text), {{key, raw}});
 }
 
 std::string with_raw_members(std::string object_text,
