@@ -1,10 +1,11 @@
-// The embedded snapshot store: one file per room, `<dir>/<key>.snap` (`<key>.quarantine` once the
-// room failed: see snapshot_store::quarantine), holding a header line
-// "partyd-snapshot 1 <expires_at_unix_s or 0>\n" and then the snapshot bytes. Each write goes to a
-// temp file made durable (fsync, or one syncfs per large batch) and renamed over the target; the
-// directory is fsynced once per batch, so a snapshot survives kill -9 and power loss. The
-// directory belongs to one process.
-// Thread: one thread at a time (the snapshot writer, or the boot loader before it).
+// The embedded store's format before the snapshot log (storage/log_store): one file per room,
+// `<dir>/<key>.snap` (`<key>.quarantine` once the room failed: see snapshot_store::quarantine),
+// holding a header line "partyd-snapshot 1 <expires_at_unix_s or 0>\n" and then the snapshot bytes.
+// Each write goes to a temp file made durable (fsync, or one syncfs per large batch) and renamed
+// over the target; the directory is fsynced once per batch, so a snapshot survives kill -9 and
+// power loss. The directory belongs to one process. Today the log store reads such a directory
+// once, at upgrade, and the benchmarks measure this store as the baseline it replaced. Thread: one
+// thread at a time (the snapshot writer, or the boot loader before it).
 #pragma once
 
 #include <sys/types.h>
@@ -16,6 +17,7 @@
 #include <string_view>
 
 #include "storage/snapshot_store.hpp"
+#include "storage/store_dir.hpp"
 
 namespace partyd {
 
@@ -47,6 +49,14 @@ class file_store final : public snapshot_store {
   store_result load_quarantined(
       const std::function<void(std::string_view key, std::string_view value)>& visit) override;
   store_result ping() override;  // the directory exists (or can be created) and is writable
+
+  // Every <key>.snap file (or, `quarantined`, every <key>.quarantine) that has not expired, with
+  // its expiry (unix s, 0 = never); expired files and temp files are deleted as by load_all().
+  using entry_visitor =
+      std::function<void(std::string_view key, std::string_view value, std::int64_t expires_at)>;
+  store_result load_entries(bool quarantined, const entry_visitor& visit);
+  // Deletes the <key>.snap files (or, `quarantined`, the <key>.quarantine files) of `keys`.
+  store_result erase_files(const std::vector<std::string>& keys, bool quarantined);
   // The marker is <dir>/.partyd-marker; the directory's device and inode are remembered too.
   store_result check_intact(std::string& lost) override;
 
@@ -56,27 +66,19 @@ class file_store final : public snapshot_store {
   std::size_t last_load_skipped() const { return last_load_skipped_; }
 
  private:
-  store_result ensure_dir();
   // Writes one record to a fresh temp file (fsynced when `sync`); fills `temp` with its path.
   store_result write_temp(const snapshot_record& record, std::int64_t now_s, bool sync,
                           std::string& temp);
-  store_result sync_dir();
   // `apply` (unlink, rename: 0 or -1 with errno) on each valid key's snapshot file; a missing
   // file is not an error. Then one directory sync.
   store_result per_snapshot_file(
       const std::vector<std::string>& keys, std::string_view what,
       const std::function<int(const std::string& path, const std::string& key)>& apply);
-  store_result load_suffixed(
-      std::string_view suffix,
-      const std::function<void(std::string_view key, std::string_view value)>& visit);
 
-  std::string dir_;
+  store_dir dir_;
   clock_fn now_s_;
   std::uint64_t temp_counter_ = 0;
   std::size_t last_load_skipped_ = 0;
-  bool marked_ = false;  // check_intact() wrote the marker
-  dev_t dir_dev_ = 0;
-  ino_t dir_ino_ = 0;
 };
 
 }  // namespace partyd

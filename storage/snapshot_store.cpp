@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "storage/file_store.hpp"
+#include "storage/log_store.hpp"
 #include "storage/redis_store.hpp"
 
 namespace partyd {
@@ -37,10 +37,10 @@ std::unique_ptr<snapshot_store> make_snapshot_store(const std::string& setting,
       error = "--store: file: needs a directory, e.g. file:/var/lib/partyd";
       return nullptr;
     }
-    return std::make_unique<file_store>(std::move(dir));
+    return std::make_unique<log_store>(std::move(dir));
   }
   if (s.starts_with('/') || s.starts_with('.')) {
-    return std::make_unique<file_store>(setting);
+    return std::make_unique<log_store>(setting);
   }
   // Never echo the setting when it could be a URL carrying a password.
   const bool may_hold_secret = s.find('@') != std::string_view::npos;

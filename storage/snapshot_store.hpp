@@ -1,6 +1,6 @@
 // The snapshot store: where room snapshots live between a crash and a restart. One key per room.
-// Backends: Redis (storage/redis_store) and the embedded default, a directory of per-room files
-// (storage/file_store). Chosen by --store.
+// Backends: Redis (storage/redis_store) and the embedded default, an append-only log in a
+// directory (storage/log_store). Chosen by --store.
 // Thread: a store instance is used by one thread at a time (the snapshot writer, or the boot
 // loader before the writer starts); implementations need not be thread-safe.
 #pragma once
@@ -55,7 +55,7 @@ class snapshot_store {
       const std::function<void(std::string_view key, std::string_view value)>& visit) = 0;
 
   // Moves the snapshots of failed rooms aside (Redis: RENAME to the quarantine prefix, which keeps
-  // the key's TTL; files: <key>.snap -> <key>.quarantine, with its expiry). A quarantined snapshot
+  // the key's TTL; the log: a quarantine record, with its expiry). A quarantined snapshot
   // is never visited by load_all(); a missing key is not an error.
   virtual store_result quarantine(const std::vector<std::string>& keys) = 0;
 
@@ -69,8 +69,8 @@ class snapshot_store {
 
   // Detects a store that lost what this process wrote to it: Redis emptied (FLUSHALL, FLUSHDB, a
   // restart without its data) or restarted (its run_id changed: it may have reloaded older
-  // data); the file store's directory deleted or replaced. The first successful call writes a
-  // marker (Redis: the key <prefix>.marker; files: <dir>/.partyd-marker) and remembers the
+  // data); the log store's directory deleted or replaced. The first successful call writes a
+  // marker (Redis: the key <prefix>.marker; the log: <dir>/.partyd-marker) and remembers the
   // server; each later call checks both and, when the marker is gone or the server changed, sets
   // `lost` to the reason and writes the marker again. `lost` stays empty while the store is
   // intact. !ok: the store could not be checked; nothing is known.

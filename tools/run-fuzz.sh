@@ -28,9 +28,10 @@ declare -A MAX_LEN=(
   [ws_frame_fuzz]=8192
   [game_session_fuzz]=8192
   [session_fuzz]=4096
+  [snapshot_log_fuzz]=4096
 )
 ALL_TARGETS=(relay_codec_fuzz relay_snapshot_fuzz brainrot_codec_fuzz brainrot_snapshot_fuzz
-             room_snapshot_fuzz ws_frame_fuzz game_session_fuzz session_fuzz)
+             room_snapshot_fuzz ws_frame_fuzz game_session_fuzz session_fuzz snapshot_log_fuzz)
 
 build_dir=build-fuzz
 targets=()

@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git curl
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev
-  libconcurrentqueue-dev libhiredis-dev libssl-dev
+  libconcurrentqueue-dev libhiredis-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   redis-server clang-format
   # tools/run-fuzz.sh: clang 14 and its compiler-rt (libFuzzer, ASan and UBSan runtimes; only

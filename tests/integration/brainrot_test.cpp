@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include "support/file_snapshot.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_server.hpp"
 #include "support/ws_client.hpp"
@@ -59,16 +60,13 @@ json::object create_payload() {
   return {{"senders", std::move(senders)}, {"rounds", std::move(rounds)}};
 }
 
-// The game state in the file store: `<dir>/<code>.snap` = a header line, then the room envelope
-// whose "state" is the brainrot snapshot.
+// The game state in the embedded store: the room envelope whose "state" is the brainrot
+// snapshot.
 std::optional<json::object> stored_state(const std::string& dir, const std::string& code) {
-  std::ifstream in(dir + "/" + code + ".snap", std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto newline = content.find('\n');
-  if (newline == std::string::npos) return std::nullopt;
+  const std::optional<std::string> content = partyd::testing::read_file_snapshot(dir, code);
+  if (!content) return std::nullopt;
   boost::system::error_code ec;
-  json::value envelope = json::parse(content.substr(newline + 1), ec);
+  json::value envelope = json::parse(*content, ec);
   if (ec || !envelope.is_object() || !envelope.as_object().contains("state")) return std::nullopt;
   json::value state = json::parse(envelope.as_object().at("state").as_string(), ec);
   if (ec || !state.is_object()) return std::nullopt;

@@ -6,13 +6,10 @@
 // continues the sequence its snapshot recorded.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
 #include <boost/json.hpp>
 
 #include "engine/rng.hpp"
+#include "support/file_snapshot.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_server.hpp"
 #include "support/ws_client.hpp"
@@ -52,13 +49,6 @@ std::uint64_t state_version(const test_server& server, const std::string& code) 
   const json::value room = server.http("GET", "/api/rooms/" + code).json();
   return room.is_object() ? static_cast<std::uint64_t>(number(room.as_object(), "stateVersion"))
                           : 0;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 TEST(game_registration, a_game_added_by_one_line_serves_its_own_flag) {
@@ -164,9 +154,10 @@ TEST(game_failure, a_failing_step_closes_only_its_room_and_quarantines_its_snaps
           std::to_string(server->port()) + " --token " + std::string(admin_token) + " quarantine");
   EXPECT_EQ(ctl_status, 0) << ctl_output;
   EXPECT_NE(ctl_output.find(failing), std::string::npos) << ctl_output;
-  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/" + failing + ".quarantine"));
-  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/" + failing + ".snap"));
-  const std::string kept = read_file(dir.path() + "/" + failing + ".quarantine");
+  const partyd::testing::stored_snapshots stored = partyd::testing::read_snapshot_log(dir.path());
+  EXPECT_EQ(stored.live.count(failing), 0u);
+  ASSERT_EQ(stored.quarantined.count(failing), 1u);
+  const std::string kept = stored.quarantined.at(failing);
   EXPECT_NE(kept.find(R"(\"n\":1)"), std::string::npos) << kept;  // before the failing step
 
   // A restart brings the healthy room back and leaves the failed one in quarantine.
@@ -231,8 +222,9 @@ TEST(room_rng, a_restored_room_continues_its_sequence) {
   ASSERT_TRUE(a->send(json::object{{"type", "draw"}}));
   ASSERT_TRUE(a->receive_until("draw"));  // held until its snapshot is stored
   // The position the snapshot recorded gives the next value.
-  const std::string file = read_file(dir.path() + "/" + code + ".snap");
-  const json::value envelope = json::parse(file.substr(file.find('\n') + 1));
+  const std::optional<std::string> stored = partyd::testing::read_file_snapshot(dir.path(), code);
+  ASSERT_TRUE(stored);
+  const json::value envelope = json::parse(*stored);
   room_rng::state_type state{};
   const json::array& words = envelope.at("rng").as_array();
   ASSERT_EQ(words.size(), state.size());

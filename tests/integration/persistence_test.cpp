@@ -72,7 +72,7 @@ store_reader redis_reader(const redis_server& redis) {
   return [&redis](const std::string& code) { return redis.get(std::string(key_prefix) + code); };
 }
 
-// The file store keeps `<dir>/<code>.snap`: a header line, then the snapshot bytes.
+// The embedded store keeps every room in `<dir>/snapshots.log` (support/file_snapshot.hpp).
 store_reader file_reader(const std::string& dir) {
   return [dir](const std::string& code) -> std::optional<std::string> {
     return read_file_snapshot(dir, code);

@@ -111,21 +111,19 @@ store_view file_view(const std::string& dir) {
   store_view view;
   view.codes = [dir] {
     std::set<std::string> out;
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      const std::string name = entry.path().filename().string();
-      if (name.size() > 5 && name.ends_with(".snap") && !name.starts_with('.')) {
-        out.insert(name.substr(0, name.size() - 5));
-      }
+    for (const auto& [code, value] : read_snapshot_log(dir).live) {
+      out.insert(code);
     }
     return out;
   };
   view.read = [dir](const std::string& code) -> std::optional<std::string> {
     return read_file_snapshot(dir, code);
   };
+  // As a file of the older per-room format: the next boot reads it into the log, after the
+  // records already there.
   view.copy = [dir](const std::string& from, const std::string& to) {
-    std::error_code ec;
-    return fs::copy_file(dir + "/" + from + ".snap", dir + "/" + to + ".snap", ec);
+    const std::optional<std::string> value = read_file_snapshot(dir, from);
+    return value && write_older_snapshot_file(dir, to, *value);
   };
   return view;
 }
@@ -535,7 +533,7 @@ TEST_F(store_faults_test, file_store_snapshot_under_another_name_is_skipped_logg
 
 // ---- 5. unreadable entries are logged and counted ----
 
-TEST_F(store_faults_test, file_store_unreadable_snapshot_files_are_logged_and_counted) {
+TEST_F(store_faults_test, file_store_unreadable_older_snapshot_files_are_logged_and_counted) {
   temp_dir dir;
   ASSERT_FALSE(dir.path().empty());
   const std::string data = dir.path() + "/data";
@@ -557,6 +555,41 @@ TEST_F(store_faults_test, file_store_unreadable_snapshot_files_are_logged_and_co
   for (const auto& line : server_->log_events("snapshot_restore_failed")) {
     EXPECT_FALSE(str(line, "error").empty()) << json::serialize(line);
   }
+}
+
+TEST_F(store_faults_test, file_store_damaged_log_record_is_skipped_logged_and_counted) {
+  temp_dir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string data = dir.path() + "/data";
+  const std::vector<std::string> args = {"--store", "file:" + data, "--log-level", "info"};
+  ASSERT_NO_FATAL_FAILURE(start_server(args));
+  const relay_room kept = create_room();
+  const relay_room damaged = create_room();
+  ASSERT_TRUE(eventually([&] { return file_view(data).codes().size() == 2; }, 5s));
+  ASSERT_NO_FATAL_FAILURE(kill_server());
+
+  // One flipped byte inside the damaged room's newest record (after its code in the log).
+  const std::string log_path = data + "/snapshots.log";
+  std::string log;
+  {
+    std::ifstream in(log_path, std::ios::binary);
+    log.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const auto at = log.rfind(damaged.code);
+  ASSERT_NE(at, std::string::npos);
+  log[at + damaged.code.size() + 2] ^= 0x01;
+  std::ofstream(log_path, std::ios::binary | std::ios::trunc) << log;
+
+  ASSERT_NO_FATAL_FAILURE(start_server(args));
+  EXPECT_EQ(listed_codes(), std::set<std::string>{kept.code});
+  EXPECT_EQ(server_->metric("partyd_snapshot_restore_failures_total").value_or(-1), 1);
+  EXPECT_EQ(restore_failures_logged(), std::set<std::string>{"snapshots.log"});
+  // The rooms after it are read, and new writes follow: a third boot sees the same.
+  const relay_room later = create_room();
+  ASSERT_TRUE(eventually([&] { return file_view(data).codes().count(later.code) == 1; }, 5s));
+  ASSERT_NO_FATAL_FAILURE(kill_server());
+  ASSERT_NO_FATAL_FAILURE(start_server(args));
+  EXPECT_EQ(listed_codes(), (std::set<std::string>{kept.code, later.code}));
 }
 
 TEST_F(store_faults_test, redis_entry_of_another_type_is_logged_and_counted) {
