@@ -57,6 +57,11 @@ struct input {
   // A fresh secret from a secure source, present on a connection's first message: a game that
   // hands out seat tokens takes them from here, so step() stays deterministic.
   std::string secret;
+  // Present on a connection's first message when its upgrade carried an accepted token (or a
+  // development-mode name): who the connection is. A session resume (RECONNECT) never reaches
+  // the game, so it carries none. A pointer, so that the inputs every room queues stay small;
+  // games that have no use for it ignore it.
+  std::shared_ptr<const connection_identity> identity;
   // presence: away (detached past the grace), warned (past the warning), back (resumed after
   // `away`), degraded (reliable frames went unacknowledged). Removal is a `disconnect`.
   presence_stage stage = presence_stage::away;
@@ -168,6 +173,11 @@ class game_module {
   // Whether a refused first message (unknown room, bad handshake) also closes the connection.
   // The relay closes (1008); a game whose clients retry on the same socket says false.
   virtual bool first_message_error_closes() const noexcept { return true; }
+
+  // Whether an upgrade to this game needs a valid token (io/auth.hpp): without one it is refused
+  // with 401 before any WebSocket exists. An operator can require it for any game as well
+  // (--auth-required-games).
+  virtual bool requires_auth() const noexcept { return false; }
 
   // Admin thread (or io thread for decode_result::creates_room): a new room from validated
   // options. Secrets come from engine/secrets.hpp or from the first input's `secret`.

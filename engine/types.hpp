@@ -28,4 +28,11 @@ inline frame_ptr make_frame(std::string text) {
   return std::make_shared<const std::string>(std::move(text));
 }
 
+// Who a connection belongs to, as its upgrade proved it (io/auth.hpp): the token's `sub` and a
+// display name, or "dev:<name>" in development mode.
+struct connection_identity {
+  std::string user_id;
+  std::string display_name;
+};
+
 }  // namespace partyd

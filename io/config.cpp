@@ -1,5 +1,6 @@
 #include "io/config.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <iostream>
 #include <variant>
@@ -38,6 +39,62 @@ bool parse_origins(std::string_view list, std::vector<std::string>& out) {
   return true;
 }
 
+// Splits a comma-separated list, trimming spaces around each entry; empty entries add nothing.
+std::vector<std::string> split_list(std::string_view list) {
+  constexpr std::string_view space = " \t";
+  std::vector<std::string> out;
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    std::string_view entry = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    const std::size_t begin = entry.find_first_not_of(space);
+    if (begin != std::string_view::npos) {
+      out.emplace_back(entry.substr(begin, entry.find_last_not_of(space) - begin + 1));
+    }
+  }
+  return out;
+}
+
+// RFC 6265 cookie-name: a token (visible ASCII without separators).
+bool valid_cookie_name(std::string_view name) {
+  constexpr std::string_view separators = "()<>@,;:\\\"/[]?={} \t";
+  return !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
+    return c > 0x20 && c < 0x7F && separators.find(c) == std::string_view::npos;
+  });
+}
+
+// The auth flags among themselves and against the registered games; empty when they fit.
+std::string check_auth(const auth_options& auth, const game_list& games) {
+  if (!auth.jwt_secret.empty() && !auth.jwt_public_key_file.empty()) {
+    return "give --auth-jwt-secret or --auth-jwt-public-key, not both";
+  }
+  // RFC 7518 3.2: an HS256 key must be at least as long as the hash.
+  if (!auth.jwt_secret.empty() && auth.jwt_secret.size() < 32) {
+    return "--auth-jwt-secret must be at least 32 bytes";
+  }
+  if (!auth.key_configured() && (!auth.issuer.empty() || !auth.audience.empty())) {
+    return "--auth-issuer and --auth-audience need --auth-jwt-secret or --auth-jwt-public-key";
+  }
+  if (!valid_cookie_name(auth.cookie_name)) {
+    return "--auth-cookie must be a cookie name (visible ASCII, no separators such as ; = or "
+           "spaces)";
+  }
+  if (auth.name_claim.empty()) {
+    return "--auth-name-claim must name a claim";
+  }
+  if (auth.leeway_s < 0 || auth.leeway_s > 3600) {
+    return "--auth-leeway-s must be 0..3600";
+  }
+  for (const std::string& name : auth.required_games) {
+    const bool known = std::any_of(games.begin(), games.end(),
+                                   [&](const auto& game) { return game->name() == name; });
+    if (!known) {
+      return "--auth-required-games: no game named '" + name + "'";
+    }
+  }
+  return {};
+}
+
 // Adds a game's declared options as flags with their config's defaults.
 void add_game_options(po::options_description& desc, const option_list& options) {
   for (const option_list::option& o : options.options()) {
@@ -56,6 +113,7 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
   server_config c;
   std::uint32_t port = c.port;
   std::string allowed_origins;
+  std::string auth_required_games;
   po::options_description desc(
       "partyd: party-game rooms over WebSocket.\n"
       "Every flag can also be set by an environment variable PARTYD_<FLAG> (upper case, '-' as "
@@ -101,6 +159,14 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
     ("room-code-length", po::value(&c.engine.room_code_length)->default_value(c.engine.room_code_length), "characters in a room code")
     ("http-body-max-bytes", po::value(&c.http_body_max_bytes)->default_value(c.http_body_max_bytes), "largest HTTP request body")
     ("shutdown-grace-ms", po::value(&c.shutdown_grace_ms)->default_value(c.shutdown_grace_ms), "time given to connections to flush and close on SIGTERM")
+    ("auth-jwt-secret", po::value(&c.auth.jwt_secret)->default_value(""), "HS256 shared secret (at least 32 bytes) that signs the tokens checked at WebSocket upgrades; prefer PARTYD_AUTH_JWT_SECRET, which ps does not show; empty: see --auth-jwt-public-key")
+    ("auth-jwt-public-key", po::value(&c.auth.jwt_public_key_file)->default_value(""), "PEM public key file (-----BEGIN PUBLIC KEY-----) that verifies the tokens: RSA of 2048 bits or more for RS256, EC P-256 for ES256; with neither key: development mode, where games that require authentication take ?name= unverified")
+    ("auth-issuer", po::value(&c.auth.issuer)->default_value(""), "when set, a token's iss must equal it, else 401 wrong_issuer")
+    ("auth-audience", po::value(&c.auth.audience)->default_value(""), "when set, a token's aud (a string, or an array of them) must contain it, else 401 wrong_audience")
+    ("auth-cookie", po::value(&c.auth.cookie_name)->default_value(c.auth.cookie_name), "cookie that carries the token; looked at first, then Authorization: Bearer, then the token query parameter")
+    ("auth-name-claim", po::value(&c.auth.name_claim)->default_value(c.auth.name_claim), "claim that holds the connection's display name (a string); sub when the token has none")
+    ("auth-leeway-s", po::value(&c.auth.leeway_s)->default_value(c.auth.leeway_s), "clock skew in seconds allowed when checking exp and nbf (0..3600)")
+    ("auth-required-games", po::value(&auth_required_games)->default_value(""), "comma-separated games whose upgrades need a valid token (401 otherwise), besides those that require it themselves; an unknown name stops the start")
     ("default-game", po::value(&c.default_game)->default_value(c.default_game), "game served on WebSocket upgrades to '/' (e.g. for clients written for another server); empty: none; admin API room creation without a game uses the first registered game")
     ("log-level", po::value(&c.log_level)->default_value(c.log_level), "debug | info | warn | error");
   // clang-format on
@@ -147,6 +213,12 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
   if (!parse_origins(allowed_origins, c.allowed_origins)) {
     std::cerr << "partyd: --allowed-origins takes origins like https://party.example.com "
                  "(scheme://host[:port], no path), separated by commas\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  c.auth.required_games = split_list(auth_required_games);
+  if (const std::string problem = check_auth(c.auth, games); !problem.empty()) {
+    std::cerr << "partyd: " << problem << "\n";
     exit_code = 2;
     return std::nullopt;
   }

@@ -11,6 +11,7 @@
 #include "engine/game_factory.hpp"
 #include "engine/limits.hpp"
 #include "engine/runtime.hpp"
+#include "io/auth.hpp"
 
 namespace partyd {
 
@@ -70,6 +71,8 @@ struct server_config {
   // Origin header (not a browser) is always accepted.
   std::vector<std::string> allowed_origins;
   std::string store_quarantine_prefix = "partyd:quarantine:";
+  // Tokens at the WebSocket upgrade (io/auth.hpp); no key: development mode.
+  auth_options auth;
   runtime_options engine;
 };
 

@@ -65,6 +65,26 @@ bool origin_allowed(const http_request& request, const server_context& ctx) {
   return std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
 }
 
+// The upgrade's credentials (io/auth.hpp) checked against the configured key at the current time.
+auth_outcome authenticate_upgrade(const http_request& request, const game_module& module,
+                                  const server_context& ctx) {
+  std::string cookies;
+  const auto [first, last] = request.equal_range(http::field::cookie);
+  for (auto it = first; it != last; ++it) {
+    if (!cookies.empty()) {
+      cookies += "; ";
+    }
+    cookies += it->value();
+  }
+  const upgrade_credentials credentials{cookies, request[http::field::authorization],
+                                        request.target()};
+  const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+  const bool required = ctx.auth.required_for(module.name(), module.requires_auth());
+  return ctx.auth.authenticate(credentials, required, now_s);
+}
+
 bool authorized(const http_request& request, server_context& ctx) {
   const auto header = request[http::field::authorization];
   constexpr std::string_view scheme = "Bearer ";
@@ -279,7 +299,8 @@ std::optional<http_response> handle_http(const http_request& request, server_con
         json::object{{"status", phase == server_phase::stopping ? "stopping" : "ok"},
                      {"uptimeSeconds", uptime},
                      {"rooms", ctx.engine.room_count()},
-                     {"connections", ctx.ws_connections.load()}});
+                     {"connections", ctx.ws_connections.load()},
+                     {"auth", auth_mode_name(ctx.auth.mode())}});
   }
   if (path == "/ready" && request.method() == http::verb::get) {
     if (phase == server_phase::ready) {
@@ -407,6 +428,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     }
     http_response refusal;
     bool refused = true;
+    auth_outcome auth;
     const std::string_view key = request[http::field::sec_websocket_key];
     if (!module) {
       refusal = error_response(request, http::status::not_found, "not_found",
@@ -430,6 +452,20 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
                                                        {"origin", origin.substr(0, 200)}});
       refusal = error_response(request, http::status::forbidden, "origin_not_allowed",
                                "this Origin may not open WebSockets here");
+    } else if (auth = authenticate_upgrade(request, *module, ctx_); !auth) {
+      // Before any connection slot is taken: a refused client costs nothing but this answer.
+      ctx_.io.ws_auth_refused[static_cast<std::size_t>(auth.refusal)]->inc();
+      const std::string_view code = auth_refusal_code(auth.refusal);
+      beast::error_code peer_ec;
+      const auto peer = socket_.remote_endpoint(peer_ec);
+      ctx_.logs.connection_refused.write(
+          steady_ms(), {{"reason", code},
+                        {"game", module->name()},
+                        {"source", token_source_name(auth.source)},
+                        {"remote", peer_ec ? std::string() : peer.address().to_string()}});
+      refusal = error_response(request, http::status::unauthorized, code,
+                               auth_refusal_message(auth.refusal));
+      refusal.set(http::field::www_authenticate, "Bearer");
     } else if (ctx_.ws_connections.fetch_add(1) >= ctx_.config.max_connections) {
       ctx_.ws_connections.fetch_sub(1);
       ctx_.io.ws_refused.inc();
@@ -441,7 +477,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
       refused = false;
     }
     if (!refused) {
-      accept_upgrade(key, *module);
+      accept_upgrade(key, *module, std::move(auth.identity));
       return;
     }
     refusal.keep_alive(false);
@@ -462,7 +498,8 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   write_response();
 }
 
-void http_session::accept_upgrade(std::string_view key, const game_module& module) {
+void http_session::accept_upgrade(std::string_view key, const game_module& module,
+                                  std::optional<connection_identity> identity) {
   // The 101 goes out as the connection's first bytes through the session's own write path.
   std::string response =
       "HTTP/1.1 101 Switching Protocols\r\nServer: partyd\r\nUpgrade: websocket\r\n"
@@ -475,11 +512,15 @@ void http_session::accept_upgrade(std::string_view key, const game_module& modul
   // The session is created once this http_session (its parser, buffer and stream) is freed, so
   // that the long-lived session takes their place in the heap instead of landing above them and
   // leaving a hole per connection after a join storm (measured: ~1.5 KiB of RSS each).
+  std::shared_ptr<const connection_identity> who;
+  if (identity) {
+    who = std::make_shared<const connection_identity>(std::move(*identity));
+  }
   net::post(thread_.context, [&ctx = ctx_, &thread = thread_, &module, socket = std::move(socket_),
                               slot = std::move(slot_), response = std::move(response),
-                              early = std::move(early)]() mutable {
-    auto session =
-        std::make_shared<ws_session>(ctx, thread, std::move(socket), module, std::move(slot));
+                              early = std::move(early), who = std::move(who)]() mutable {
+    auto session = std::make_shared<ws_session>(ctx, thread, std::move(socket), module,
+                                                std::move(slot), std::move(who));
     session->start(response, early);
   });
 }

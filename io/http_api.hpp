@@ -45,7 +45,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void read_request();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   // Answers 101 to a valid upgrade, then hands the socket to a ws_session of `module`.
-  void accept_upgrade(std::string_view key, const game_module& module);
+  // `identity`: who the upgrade's token (or development-mode name) says the client is.
+  void accept_upgrade(std::string_view key, const game_module& module,
+                      std::optional<connection_identity> identity);
   void write_response();
   void write_response(http_response response);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);

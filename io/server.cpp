@@ -188,6 +188,12 @@ io_metrics::io_metrics(metrics_registry& m)
       http_requests(m.get_counter("partyd_http_requests_total", "", "Plain HTTP requests served")),
       outbox_bytes(m.get_gauge("partyd_outbox_bytes", "",
                                "Bytes waiting for slow client sockets to drain, all connections")) {
+  for (std::size_t i = 1; i < auth_refusal_count; ++i) {
+    const std::string_view reason = auth_refusal_code(static_cast<auth_refusal>(i));
+    ws_auth_refused[i] =
+        &m.get_counter("partyd_ws_auth_refused_total", "reason=\"" + std::string(reason) + "\"",
+                       "WebSocket upgrades refused with 401, by reason");
+  }
 }
 
 server::server(const server_config& config, runtime& engine, metrics_registry& metrics)

@@ -4,6 +4,7 @@
 // that io_thread's own thread.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -19,6 +20,7 @@
 
 #include "engine/metrics.hpp"
 #include "engine/runtime.hpp"
+#include "io/auth.hpp"
 #include "io/client_limits.hpp"
 #include "io/config.hpp"
 #include "io/log_limit.hpp"
@@ -73,6 +75,8 @@ struct io_metrics {
   counter& ws_accepted;
   counter& ws_refused;
   counter& ws_origin_rejected;
+  // Upgrades refused with 401, indexed by auth_refusal (none's entry stays null).
+  std::array<counter*, auth_refusal_count> ws_auth_refused{};
   counter& rate_limited;
   counter& slow_consumers;
   counter& handshake_timeouts;
@@ -174,6 +178,9 @@ struct server_context {
   // refers to it, and the runtime may outlive this context).
   std::shared_ptr<room_creation_limiter> creations;
   handshake_guard handshakes;  // failed first messages per address
+  // Tokens at the upgrade; development mode until server_main sets the configured one, before
+  // any io thread runs.
+  token_verifier auth;
   // Accepted sockets open (HTTP and WebSocket), at most max_sockets: --max-sockets, or derived
   // from RLIMIT_NOFILE at start (server::start), before any io thread runs.
   std::size_t max_sockets = 0;

@@ -44,6 +44,14 @@ int server_main(int argc, char** argv, game_list games) {
   }
   log::set_level(level);
 
+  // The key is read before anything starts: a key that cannot be used stops the start.
+  std::string auth_error;
+  std::optional<token_verifier> verifier = token_verifier::make(config->auth, auth_error);
+  if (!verifier) {
+    log::error("bad_config", {{"auth", auth_error}});
+    return 2;
+  }
+
   std::string store_error;
   std::unique_ptr<snapshot_store> store = make_snapshot_store(
       config->store, config->store_prefix, store_error, config->store_quarantine_prefix);
@@ -70,6 +78,7 @@ int server_main(int argc, char** argv, game_list games) {
 
   server edge(*config, engine, metrics);
   edge.context().writer = writer.get();
+  edge.context().auth = std::move(*verifier);
   std::uint16_t port = 0;
   try {
     port = edge.start();
@@ -156,9 +165,25 @@ int server_main(int argc, char** argv, game_list games) {
   }
 
   edge.set_ready();
+  const token_verifier& auth = edge.context().auth;
   boost::json::array served;
+  boost::json::array auth_required;
   for (const auto* module : engine.modules()) {
-    served.push_back(boost::json::object{{"game", module->name()}, {"path", module->ws_path()}});
+    const bool required = auth.required_for(module->name(), module->requires_auth());
+    served.push_back(boost::json::object{
+        {"game", module->name()}, {"path", module->ws_path()}, {"auth_required", required}});
+    if (required) {
+      auth_required.push_back(boost::json::string(module->name()));
+    }
+  }
+  if (auth.development()) {
+    // Said loudly: a production server must not run like this by accident.
+    log::warn("auth_development_mode",
+              {{"auth", auth_mode_name(auth.mode())},
+               {"games", auth_required},
+               {"message",
+                "no --auth-jwt-secret or --auth-jwt-public-key: development mode, games that "
+                "require authentication accept an unverified ?name= instead of a token"}});
   }
   log::info("started",
             {{"bind", config->bind_address},
@@ -172,6 +197,7 @@ int server_main(int argc, char** argv, game_list games) {
              {"descriptor_limit", edge.descriptor_limit()},
              {"workers", config->engine.workers},
              {"admin_api", config->admin_token.empty() ? "disabled" : "enabled"},
+             {"auth", auth_mode_name(auth.mode())},
              {"games", std::move(served)}});
   if (!signal_within(std::chrono::milliseconds(0))) {
     boot_signals.reset();

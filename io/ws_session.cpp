@@ -63,13 +63,15 @@ struct ws_session::delayed_message {
 };
 
 ws_session::ws_session(server_context& ctx, io_thread& thread, tcp::socket&& socket,
-                       const game_module& module, socket_slot slot)
+                       const game_module& module, socket_slot slot,
+                       std::shared_ptr<const connection_identity> identity)
     : ctx_(ctx),
       thread_(thread),
       module_(module),
       id_(ctx.next_connection_id.fetch_add(1)),
       socket_(std::move(socket)),
       slot_(std::move(slot)),
+      identity_(std::move(identity)),
       // Never trust a library default: each game sets its own message limit.
       reader_(module.max_message_bytes(), /*expect_masked=*/true) {}
 
@@ -90,8 +92,12 @@ void ws_session::start(std::string_view upgrade_response, std::string_view early
   thread_.sessions[id_] = weak_from_this();
   ctx_.io.ws_accepted.inc();
   ctx_.io.ws_open.add(1);
-  log::info("client_connected",
-            {{"conn", id_}, {"game", module_.name()}, {"remote", remote_of(socket_)}});
+  boost::json::object connected{
+      {"conn", id_}, {"game", module_.name()}, {"remote", remote_of(socket_)}};
+  if (identity_) {
+    connected["user"] = identity_->user_id;
+  }
+  log::info("client_connected", std::move(connected));
   if (ec) {
     finish();
     return;
@@ -325,6 +331,7 @@ void ws_session::handle_message(std::string_view text) {
     }
     // 24 bytes: enough for any seat token or room key a game derives from it.
     in.in.secret = random_token(24);
+    in.in.identity = identity_;
     in.sink = shared_from_this();
   }
   const push_result pushed = push_to_room(std::move(in), false);

@@ -36,8 +36,11 @@ void drain_flush_queue(io_thread& thread);
 
 class ws_session final : public connection_sink, public std::enable_shared_from_this<ws_session> {
  public:
+  // `identity`: who the upgrade's token proved the client to be (null: anonymous); handed to the
+  // game with the connection's first message.
   ws_session(server_context& ctx, io_thread& thread, boost::asio::ip::tcp::socket&& socket,
-             const game_module& module, socket_slot slot);
+             const game_module& module, socket_slot slot,
+             std::shared_ptr<const connection_identity> identity = nullptr);
   ~ws_session() override;
 
   // io thread, right after a valid upgrade request: writes `upgrade_response` (the 101) and
@@ -118,6 +121,7 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   const connection_id id_;
   boost::asio::ip::tcp::socket socket_;
   socket_slot slot_;  // released when the socket closes (finish)
+  const std::shared_ptr<const connection_identity> identity_;  // immutable: any thread may read
   ws::frame_reader reader_;
 
   // Set by start() before the room can know the session; read by any thread after.

@@ -10,6 +10,9 @@ PACKAGES=(
   libconcurrentqueue-dev libhiredis-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   redis-server clang-format
+  # io/auth: JWT verification at the WebSocket upgrade. libjwt-dev is the OpenSSL flavour (the
+  # GnuTLS one is libjwt-gnutls-dev); linked dynamically, it needs no other -dev package.
+  libjwt-dev
   # tools/run-fuzz.sh: clang 14 and its compiler-rt (libFuzzer, ASan and UBSan runtimes; only
   # recommended by clang-14's libclang-common-14-dev, so --no-install-recommends leaves it out).
   clang libclang-rt-14-dev
