@@ -25,12 +25,13 @@ OUT_NAME=store
 # shellcheck source=bench/figures-lib.sh
 . "$(dirname "$0")/figures-lib.sh"
 
-REDIS_PORT=$((PORT + 1))
+REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
   >"$WORK/redis.log" 2>&1 &
 REDIS_PID=$!
 trap 'stop_server; kill "$REDIS_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+redis-cli -p "$REDIS_PORT" ping >/dev/null || { cat "$WORK/redis.log" >&2; exit 1; }
 
 for rate in $RATES; do
   for run in $(seq "$RUNS"); do

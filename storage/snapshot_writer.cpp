@@ -106,7 +106,7 @@ void snapshot_writer::stop() {
     return;
   }
   stopping_.store(true, std::memory_order_release);
-  queue_.enqueue(snapshot_job{});  // an empty code wakes the thread and is ignored
+  wake_.signal();
   thread_.join();
   serve_listings();  // nothing more will be written: answer whoever still waits
 }
@@ -116,7 +116,7 @@ void snapshot_writer::list_quarantined(quarantine_listing done) {
     std::lock_guard lock(listings_mutex_);
     listings_.push_back(std::move(done));
   }
-  queue_.enqueue(snapshot_job{});  // wakes the thread
+  wake_.signal();
 }
 
 void snapshot_writer::serve_listings() {
@@ -154,11 +154,20 @@ void snapshot_writer::serve_listings() {
   }
 }
 
-void snapshot_writer::offer(snapshot_job&& job) noexcept { queue_.enqueue(std::move(job)); }
+void snapshot_writer::offer(snapshot_job&& job) noexcept {
+  const bool urgent = job.important || job.on_durable || job.what != snapshot_job::kind::write;
+  queue_.enqueue(std::move(job));
+  // Pairs with the fence in run(): either the writer sees this job when it looks at the queue
+  // after closing its batch, or this offer sees the batch closed and wakes it.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (urgent || !batch_open_.load(std::memory_order_relaxed)) {
+    wake_.signal();
+  }
+}
 
 void snapshot_writer::absorb(snapshot_job&& job) {
   if (job.code.empty()) {
-    return;  // the wake-up marker of stop()
+    return;  // never a room
   }
   if (pending_writes_.empty() && pending_removes_.empty() && pending_quarantines_.empty()) {
     batch_due_ = std::chrono::steady_clock::now() + options_.linger;
@@ -266,9 +275,12 @@ void snapshot_writer::run() {
       timeout_us = std::max<std::int64_t>(
           0, std::chrono::duration_cast<std::chrono::microseconds>(due - now).count());
     }
-    snapshot_job job;
-    if (queue_.wait_dequeue_timed(job, timeout_us)) {
-      absorb(std::move(job));
+    const bool open = !pending_writes_.empty() || !pending_removes_.empty() ||
+                      !pending_quarantines_.empty();
+    batch_open_.store(open, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (timeout_us > 0 && queue_.size_approx() == 0) {
+      wake_.wait(timeout_us);
     }
     // Take everything that accumulated: it all goes out in the same batch.
     for (std::size_t n; (n = queue_.try_dequeue_bulk(jobs.begin(), jobs.size())) > 0;) {

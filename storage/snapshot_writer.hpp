@@ -21,7 +21,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include <concurrentqueue/blockingconcurrentqueue.h>
+#include <concurrentqueue/concurrentqueue.h>
+#include <concurrentqueue/lightweightsemaphore.h>
 
 #include "engine/metrics.hpp"
 #include "engine/runtime.hpp"
@@ -94,7 +95,12 @@ class snapshot_writer final : public snapshot_sink {
   std::unique_ptr<snapshot_store> store_;
   const std::string description_;
   writer_options options_;
-  moodycamel::BlockingConcurrentQueue<snapshot_job> queue_;
+  moodycamel::ConcurrentQueue<snapshot_job> queue_;
+  // Wakes the writer. A routine offer signals only while no batch is open (batch_open_ false):
+  // an open batch is written at its due time anyway, so the writer sleeps through the linger
+  // instead of waking for every room (measured: ~1000 wake-ups a second at 1000 changing rooms).
+  moodycamel::LightweightSemaphore wake_;
+  std::atomic<bool> batch_open_{false};
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> degraded_{false};
