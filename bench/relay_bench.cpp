@@ -13,6 +13,7 @@
 #include "bench/game_bench.hpp"
 #include "engine/effects.hpp"
 #include "engine/game.hpp"
+#include "engine/room_snapshot.hpp"
 #include "games/relay/codec.hpp"
 #include "games/relay/module.hpp"
 
@@ -180,6 +181,32 @@ void BM_relay_snapshot_encode(benchmark::State& state) {
   bench::measure_snapshot_encode(state, r->instance());
 }
 BENCHMARK(BM_relay_snapshot_encode)->ArgName("seats")->Arg(8)->Arg(1000);
+
+// What a worker spends per snapshot of a relay room: the game's bytes inside the engine's
+// envelope (engine/room_snapshot), as the snapshot writer receives them.
+void BM_relay_room_snapshot_encode(benchmark::State& state) {
+  relay_module module;
+  auto r = build_room(module, static_cast<int>(state.range(0)));
+  room_snapshot snapshot;
+  snapshot.game = "relay";
+  snapshot.code = "K7MNPQ";
+  snapshot.created_at = 1796217842773;
+  snapshot.last_activity = 1796217842773;
+  snapshot.version = 12;
+  snapshot.rng_state = {13602123730461514068u, 17065175787613227733u, 4746659747985591758u,
+                        14805535216808432992u};
+  snapshot.timers = {{1, 1796218142773}};
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    snapshot.state = r->instance().snapshot();
+    std::string envelope = encode_room_snapshot(snapshot);
+    bytes = envelope.size();
+    benchmark::DoNotOptimize(envelope.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes));
+  state.counters["envelope_bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_relay_room_snapshot_encode)->ArgName("seats")->Arg(8)->Arg(1000);
 
 void BM_relay_snapshot_restore(benchmark::State& state) {
   relay_module module;
