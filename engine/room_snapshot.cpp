@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include "engine/json_string.hpp"
+
 namespace partyd {
 
 namespace json = boost::json;
@@ -15,10 +17,6 @@ namespace {
 std::uint32_t crc32_of(std::string_view bytes) {
   return static_cast<std::uint32_t>(
       ::crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
-}
-
-void append_json_string(std::string& out, std::string_view text) {
-  out += json::serialize(json::string_view(text.data(), text.size()));
 }
 
 template <class T>

@@ -11,6 +11,7 @@
 
 #include "engine/secrets.hpp"
 #include "games/common/json_io.hpp"
+#include "games/common/json_writer.hpp"
 #include "games/relay/game.hpp"
 
 namespace partyd {
@@ -183,61 +184,79 @@ std::unique_ptr<game> restore_unsafe(const relay_config& config, std::string_vie
 
 }  // namespace
 
+// Written member by member (games/common/json_writer): through a json::object this cost one
+// allocation per member, most of a worker's time for snapshots in a busy server.
 std::string relay_game::snapshot() const {
-  json::object root = snapshot_read::snapshot_document(snapshot_schema, "relay");
-  root["roomCode"] = state_.room_code;
-  root["config"] = json::object{{"passwordHash", state_.password_hash},
-                                {"hostKeyHash", state_.host_key_hash},
-                                {"maxPlayers", state_.max_players},
-                                {"maxAudience", state_.max_audience}};
-  root["gameStateText"] = state_.game_state;
-  root["nextSeq"] = state_.next_seq;
-
-  json::array seats;
-  seats.reserve(state_.seats.size());
+  const auto strings = [](json_writer& w, const std::vector<std::string>& items) {
+    w.begin_array();
+    for (const std::string& item : items) {
+      w.string(item);
+    }
+    w.end_array();
+  };
+  std::size_t reserve = 512 + state_.game_state.size();
   for (const auto& [id, s] : state_.seats) {
-    json::object entry;
-    entry["clientId"] = s.client_id;
-    entry["tokenHash"] = s.token_hash;
-    entry["seq"] = s.seq;
-    entry["metaText"] = s.meta;
-    entry["playerStateText"] = s.player_state ? json::value(*s.player_state) : json::value(nullptr);
+    reserve +=
+        160 + s.client_id.size() + s.meta.size() + (s.player_state ? s.player_state->size() : 0);
+  }
+  json_writer w(reserve);
+  w.begin_object();
+  w.member("schema", snapshot_schema).member("game", "relay");
+  w.member("roomCode", state_.room_code);
+  w.key("config").begin_object();
+  w.member("passwordHash", state_.password_hash).member("hostKeyHash", state_.host_key_hash);
+  w.member("maxPlayers", state_.max_players).member("maxAudience", state_.max_audience);
+  w.end_object();
+  w.member("gameStateText", state_.game_state);
+  w.member("nextSeq", state_.next_seq);
+
+  w.key("seats").begin_array();
+  for (const auto& [id, s] : state_.seats) {
+    w.begin_object();
+    w.member("clientId", s.client_id).member("tokenHash", s.token_hash).member("seq", s.seq);
+    w.member("metaText", s.meta);
+    w.key("playerStateText");
+    if (s.player_state) {
+      w.string(*s.player_state);
+    } else {
+      w.null();
+    }
     if (s.resume_conn != 0) {
-      entry["resumeConn"] = std::to_string(s.resume_conn);  // beyond 2^53: a string
+      w.member("resumeConn", std::to_string(s.resume_conn));  // beyond 2^53: a string
     }
-    seats.emplace_back(std::move(entry));
+    w.end_object();
   }
-  root["seats"] = std::move(seats);
+  w.end_array();
 
-  json::array polls;
-  polls.reserve(state_.polls.size());
+  w.key("polls").begin_array();
   for (const relay::poll& p : state_.polls) {
-    json::object entry;
-    entry["pollId"] = p.id;
-    entry["pollType"] = relay::poll_type_name(p.type);
-    entry["question"] = p.question;
-    entry["options"] = strings_to_json(p.options);
-    entry["active"] = p.active;
-    json::array responses;
-    responses.reserve(p.responses.size());
+    w.begin_object();
+    w.member("pollId", p.id).member("pollType", relay::poll_type_name(p.type));
+    w.member("question", p.question);
+    w.key("options");
+    strings(w, p.options);
+    w.member("active", p.active);
+    w.key("responses").begin_array();
     for (const auto& [client_id, answer] : p.responses) {
-      responses.emplace_back(
-          json::object{{"clientId", client_id}, {"response", strings_to_json(answer)}});
+      w.begin_object().member("clientId", client_id).key("response");
+      strings(w, answer);
+      w.end_object();
     }
-    entry["responses"] = std::move(responses);
-    polls.emplace_back(std::move(entry));
+    w.end_array();
+    w.end_object();
   }
-  root["polls"] = std::move(polls);
+  w.end_array();
 
-  json::array queue;
-  queue.reserve(state_.host_queue.size());
+  w.key("hostQueue").begin_array();
   for (const relay::queued_message& queued : state_.host_queue) {
-    queue.emplace_back(json::object{{"clientId", queued.client_id},
-                                    {"role", relay::role_names[queued.role]},
-                                    {"messageText", queued.message}});
+    w.begin_object();
+    w.member("clientId", queued.client_id).member("role", relay::role_names[queued.role]);
+    w.member("messageText", queued.message);
+    w.end_object();
   }
-  root["hostQueue"] = std::move(queue);
-  return json::serialize(root);
+  w.end_array();
+  w.end_object();
+  return w.take();
 }
 
 std::unique_ptr<game> relay_restore(const relay_config& config, std::string_view bytes) noexcept {
