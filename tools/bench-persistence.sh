@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Persistence figures on this machine (Release build in build-bench/):
-#  1. snapshot writer flush: N rooms dirty at once -> all in Redis (and in the file store)
+#  1. snapshot writer flush: N rooms dirty at once -> all in Redis (and in the embedded log; with
+#     CANDIDATES=1 also in the per-room files of the store before it, and in LMDB when built)
 #  2. restart: partyd boots over 10,000 snapshots; time from exec until /ready answers 200
+#     (Redis, the log, and "upgrade": per-room files of the older format read into the log)
 # Starts its own redis-server on a free port on 127.0.0.1 and removes everything it made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,15 +35,24 @@ for i in $(seq "$REPEAT"); do
   "$BUILD/bench/persistence_bench" --store "redis://127.0.0.1:$port" --rooms "$FLUSH_ROOMS"
   rm -rf "$work/files"
   "$BUILD/bench/persistence_bench" --store "file:$work/files" --rooms "$FLUSH_ROOMS"
+  if [[ -n "${CANDIDATES:-}" ]]; then
+    rm -rf "$work/files"
+    "$BUILD/bench/persistence_bench" --store "per-room-files:$work/files" --rooms "$FLUSH_ROOMS"
+    rm -rf "$work/files"
+    "$BUILD/bench/persistence_bench" --store "lmdb:$work/files" --rooms "$FLUSH_ROOMS" || true
+  fi
 done
 
 echo "# restart over $RESTART_ROOMS rooms: exec -> /ready 200"
-for store in redis file; do
-  redis-cli -p "$port" flushall >/dev/null
-  rm -rf "$work/files"
+for store in redis file upgrade; do
   if [[ $store == redis ]]; then setting="redis://127.0.0.1:$port"; else setting="file:$work/files"; fi
-  "$BUILD/bench/persistence_bench" --store "$setting" --rooms "$RESTART_ROOMS" >/dev/null
+  written=$setting
+  [[ $store == upgrade ]] && written="per-room-files:$work/files"
   for i in $(seq "$REPEAT"); do
+    # Every run over the same fresh data: an upgrade deletes the files it read in.
+    rm -rf "$work/files"
+    redis-cli -p "$port" flushall >/dev/null
+    "$BUILD/bench/persistence_bench" --store "$written" --rooms "$RESTART_ROOMS" >/dev/null
     rm -f "$work/port"
     start=$(date +%s%N)
     "$BUILD/partyd" --port 0 --port-file "$work/port" --bind 127.0.0.1 --store "$setting" \
