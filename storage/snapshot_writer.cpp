@@ -275,8 +275,8 @@ void snapshot_writer::run() {
       timeout_us = std::max<std::int64_t>(
           0, std::chrono::duration_cast<std::chrono::microseconds>(due - now).count());
     }
-    const bool open = !pending_writes_.empty() || !pending_removes_.empty() ||
-                      !pending_quarantines_.empty();
+    const bool open =
+        !pending_writes_.empty() || !pending_removes_.empty() || !pending_quarantines_.empty();
     batch_open_.store(open, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (timeout_us > 0 && queue_.size_approx() == 0) {
