@@ -305,6 +305,9 @@ store_result log_store::append_pending() {
   }
   end_ += pending_.size();
   stats_.log_bytes = end_;
+  if (pending_.capacity() > compact_chunk_bytes) {
+    std::string().swap(pending_);  // a migration slice or a huge batch: not kept for every batch
+  }
   return {};
 }
 

@@ -655,6 +655,54 @@ TEST_F(persistence_test, redis_keys_carry_the_inactivity_ttl_and_go_with_their_r
   EXPECT_EQ(redis.dbsize().value_or(-1), 1);  // the store's marker, partyd:room:.marker
 }
 
+// ---- 6b. upgrade from the per-room files of older versions ----
+
+// A data directory as versions before the log left it (<dir>/<code>.snap) is read into the log
+// at the first start: the rooms come back with their state, the host reclaims its room, the
+// files are gone, and a second restart serves them from the log alone.
+TEST_F(persistence_test, file_store_upgrade_reads_older_per_room_files_into_the_log) {
+  temp_dir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string data = dir.path() + "/data";
+  const std::vector<std::string> args = {"--store", "file:" + data, "--snapshot-interval-ms",
+                                         "100"};
+  ASSERT_NO_FATAL_FAILURE(start_server(args));
+  const relay_room first = create_room();
+  const relay_room second = create_room();
+  {
+    auto host = join_host(first);
+    ASSERT_TRUE(host);
+    ASSERT_TRUE(host->send(set_game_state({{"round", 7}})));
+    const auto reader = file_reader(data);
+    ASSERT_TRUE(wait_stored(reader, first.code, [](const stored_room& s) {
+      return stored_game_state(s) == json::value(json::object{{"round", 7}});
+    }));
+  }
+  ASSERT_NO_FATAL_FAILURE(kill_server());
+
+  // The same rooms, in the format of the store before the log.
+  const partyd::testing::stored_snapshots stored = partyd::testing::read_snapshot_log(data);
+  ASSERT_EQ(stored.live.size(), 2u);
+  std::filesystem::remove(data + "/snapshots.log");
+  for (const auto& [code, value] : stored.live) {
+    ASSERT_TRUE(partyd::testing::write_older_snapshot_file(data, code, value));
+  }
+
+  for (int boot = 0; boot < 2; ++boot) {
+    ASSERT_NO_FATAL_FAILURE(start_server(args));
+    EXPECT_EQ(listed_rooms().size(), 2u) << "boot " << boot;
+    EXPECT_EQ(server_->metric("partyd_snapshots_restored_total").value_or(-1), 2);
+    EXPECT_FALSE(std::filesystem::exists(data + "/" + first.code + ".snap"));
+    EXPECT_FALSE(std::filesystem::exists(data + "/" + second.code + ".snap"));
+    EXPECT_EQ(partyd::testing::read_snapshot_log(data).live.size(), 2u);
+    auto host = join_host(first);
+    ASSERT_TRUE(host);
+    EXPECT_EQ(host.response.at("gameState"), json::value(json::object{{"round", 7}}));
+    host = {};
+    ASSERT_NO_FATAL_FAILURE(kill_server());
+  }
+}
+
 // ---- 7. how much state a kill -9 loses, against the interval ----
 
 class persistence_lost_state_age : public persistence_test,
