@@ -45,10 +45,9 @@ struct upgrade_answer {
   }
 };
 
-// One upgrade request to `target` with `extra_headers` ("Name: value" lines), read to the end of
-// its answer: what a browser's WebSocket would get before any frame.
-upgrade_answer raw_upgrade(std::uint16_t port, const std::string& target,
-                           const std::vector<std::string>& extra_headers = {}) {
+// A WebSocket upgrade request for `target` with `extra_headers` ("Name: value" lines).
+std::string upgrade_request(const std::string& target,
+                            const std::vector<std::string>& extra_headers = {}) {
   std::string request = "GET " + target +
                         " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                         "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
@@ -56,7 +55,14 @@ upgrade_answer raw_upgrade(std::uint16_t port, const std::string& target,
   for (const std::string& header : extra_headers) {
     request += header + "\r\n";
   }
-  request += "\r\n";
+  return request + "\r\n";
+}
+
+// One upgrade request to `target` with `extra_headers`, read to the end of its answer: what a
+// browser's WebSocket would get before any frame.
+upgrade_answer raw_upgrade(std::uint16_t port, const std::string& target,
+                           const std::vector<std::string>& extra_headers = {}) {
+  const std::string request = upgrade_request(target, extra_headers);
   upgrade_answer answer;
   tcp_socket socket;
   if (!socket.connect(port) || !socket.send_all(request)) {
@@ -232,12 +238,8 @@ TEST_F(AuthUpgrade, a_valid_token_gets_101_and_the_relay_works) {
   // A player whose token comes in the Authorization header.
   raw_ws_client player;
   ASSERT_TRUE(player.connect(server_->port()));
-  const std::string request =
-      "GET " + relay_path() +
-      " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-      "Authorization: Bearer " +
-      hs256_token(claims_for("player-user"), kSecret) + "\r\n\r\n";
+  const std::string request = upgrade_request(
+      relay_path(), {"Authorization: Bearer " + hs256_token(claims_for("player-user"), kSecret)});
   ASSERT_EQ(player.upgrade_with(request), 101);
   ASSERT_TRUE(
       player.send_frame(ws::opcode::text, json::serialize(handshake_message(room.code, "player"))));
@@ -256,12 +258,9 @@ TEST_F(AuthUpgrade, a_valid_token_gets_101_and_the_relay_works) {
   // An audience member with the token in the cookie.
   raw_ws_client audience;
   ASSERT_TRUE(audience.connect(server_->port()));
-  const std::string cookie_request =
-      "GET " + relay_path() +
-      " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-      "Cookie: theme=dark; partyd_token=" +
-      hs256_token(claims_for("audience-user"), kSecret) + "\r\n\r\n";
+  const std::string cookie_request = upgrade_request(
+      relay_path(),
+      {"Cookie: theme=dark; partyd_token=" + hs256_token(claims_for("audience-user"), kSecret)});
   ASSERT_EQ(audience.upgrade_with(cookie_request), 101);
 
   // Each connection carries the identity its token proved.
@@ -370,15 +369,8 @@ TEST_F(AuthDevelopmentMode, without_required_games_nothing_is_asked) {
 }
 
 std::pair<int, std::string> run_partyd(const std::string& args) {
-  const std::string command = "timeout 10 " + std::string(PARTYD_BINARY) +
-                              " --port 0 --bind 127.0.0.1 --store memory " + args + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  std::string output;
-  char chunk[4096];
-  while (const std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe)) output.append(chunk, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  return run_command("timeout 10 " + std::string(PARTYD_BINARY) +
+                     " --port 0 --bind 127.0.0.1 --store memory " + args);
 }
 
 TEST(AuthConfig, unusable_auth_flags_stop_the_start) {

@@ -68,35 +68,22 @@ TEST(game_registration, a_game_added_by_one_line_serves_its_own_flag) {
   EXPECT_EQ(plain.http("POST", "/api/rooms", R"({"game":"probe"})").status, 400);
 }
 
-// Runs `command` through the shell; its exit status and output.
-std::pair<int, std::string> run(const std::string& command) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  std::string output;
-  char chunk[4096];
-  while (const std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe)) {
-    output.append(chunk, n);
-  }
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
 TEST(game_registration, a_games_flag_is_listed_set_by_the_environment_and_checked_by_the_game) {
-  const auto [help_status, help] = run(std::string(PARTYD_PROBE_BINARY) + " --help");
+  const auto [help_status, help] = run_command(std::string(PARTYD_PROBE_BINARY) + " --help");
   EXPECT_EQ(help_status, 0);
   EXPECT_NE(help.find("--probe-greeting"), std::string::npos) << help;
   // `timeout` bounds a start that wrongly succeeds (status 124).
   const auto [status, output] =
-      run("PARTYD_PROBE_GREETING=" + std::string(65, 'x') + " timeout 10 " + PARTYD_PROBE_BINARY +
-          " --port 0 --bind 127.0.0.1 --store memory");
+      run_command("PARTYD_PROBE_GREETING=" + std::string(65, 'x') + " timeout 10 " +
+                  PARTYD_PROBE_BINARY + " --port 0 --bind 127.0.0.1 --store memory");
   EXPECT_EQ(status, 2) << output;
   EXPECT_NE(output.find("--probe-greeting must be at most 64 bytes"), std::string::npos) << output;
 }
 
 TEST(limits, an_outbox_smaller_than_a_games_message_limit_stops_the_start) {
-  const auto [status, output] = run("timeout 10 " + std::string(PARTYD_PROBE_BINARY) +
-                                    " --port 0 --bind 127.0.0.1 --store memory"
-                                    " --outbox-max-bytes 100000");
+  const auto [status, output] = run_command("timeout 10 " + std::string(PARTYD_PROBE_BINARY) +
+                                            " --port 0 --bind 127.0.0.1 --store memory"
+                                            " --outbox-max-bytes 100000");
   EXPECT_EQ(status, 2) << output;
   EXPECT_NE(output.find("game 'brainrot'"), std::string::npos) << output;
 }
@@ -150,8 +137,9 @@ TEST(game_failure, a_failing_step_closes_only_its_room_and_quarantines_its_snaps
   EXPECT_EQ(static_cast<std::uint64_t>(number(*quarantined, "stateVersion")), good_version);
   // partyctl lists it too.
   const auto [ctl_status, ctl_output] =
-      run(std::string(PARTYD_SOURCE_DIR) + "/tools/partyctl --url http://127.0.0.1:" +
-          std::to_string(server->port()) + " --token " + std::string(admin_token) + " quarantine");
+      run_command(std::string(PARTYD_SOURCE_DIR) +
+                  "/tools/partyctl --url http://127.0.0.1:" + std::to_string(server->port()) +
+                  " --token " + std::string(admin_token) + " quarantine");
   EXPECT_EQ(ctl_status, 0) << ctl_output;
   EXPECT_NE(ctl_output.find(failing), std::string::npos) << ctl_output;
   const partyd::testing::stored_snapshots stored = partyd::testing::read_snapshot_log(dir.path());

@@ -335,18 +335,8 @@ TEST_F(http_test, threads_are_named_by_role) {
 }
 
 TEST(partyd_cli, help_exits_0_and_lists_flags) {
-  const std::string command = std::string(PARTYD_BINARY) + " --help 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string output;
-  char chunk[4096];
-  std::size_t n;
-  while ((n = std::fread(chunk, 1, sizeof chunk, pipe)) > 0) {
-    output.append(chunk, n);
-  }
-  const int status = ::pclose(pipe);
-  ASSERT_TRUE(WIFEXITED(status)) << output;
-  EXPECT_EQ(WEXITSTATUS(status), 0) << output;
+  const auto [status, output] = run_command(std::string(PARTYD_BINARY) + " --help");
+  EXPECT_EQ(status, 0) << output;
   EXPECT_NE(output.find("--port"), std::string::npos) << output;
   EXPECT_NE(output.find("--admin-token"), std::string::npos) << output;
 }

@@ -166,19 +166,10 @@ TEST_F(websocket_test, without_an_allow_list_any_origin_is_accepted) {
 TEST(partyd_cli_origins, the_environment_sets_the_list_and_a_malformed_entry_stops_the_start) {
   // A path is not part of an origin: refused at start-up, read from PARTYD_ALLOWED_ORIGINS. If the
   // variable were ignored partyd would start and serve: `timeout` bounds that (status 124).
-  const std::string command = "PARTYD_ALLOWED_ORIGINS='https://party.example.com/' timeout 10 " +
-                              std::string(PARTYD_BINARY) +
-                              " --port 0 --bind 127.0.0.1 --store memory 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string output;
-  char chunk[4096];
-  while (const std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe)) {
-    output.append(chunk, n);
-  }
-  const int status = ::pclose(pipe);
-  ASSERT_TRUE(WIFEXITED(status)) << output;
-  EXPECT_EQ(WEXITSTATUS(status), 2) << output;
+  const auto [status, output] =
+      run_command("PARTYD_ALLOWED_ORIGINS='https://party.example.com/' timeout 10 " +
+                  std::string(PARTYD_BINARY) + " --port 0 --bind 127.0.0.1 --store memory");
+  EXPECT_EQ(status, 2) << output;
   EXPECT_NE(output.find("--allowed-origins"), std::string::npos) << output;
 }
 

@@ -123,6 +123,10 @@ http_result http_request(std::uint16_t port, std::string_view method, std::strin
 // Parses one Prometheus sample value out of a /metrics text; nullopt when absent.
 std::optional<double> find_metric(std::string_view text, std::string_view series);
 
+// Runs `command` through the shell, stderr merged into stdout: its exit status (-1 when it did
+// not exit normally) and its output.
+std::pair<int, std::string> run_command(const std::string& command);
+
 // Sleeps a few milliseconds (the polling step of eventually()).
 void sleep_briefly();
 
