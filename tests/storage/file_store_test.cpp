@@ -12,42 +12,18 @@
 #include <string>
 #include <vector>
 
-#include "storage/snapshot_store.hpp"
+#include "storage/store_test_support.hpp"
 
 namespace partyd {
 namespace {
 
 namespace fs = std::filesystem;
 
-class FileStore : public ::testing::Test {
+class FileStore : public testing::store_dir_test {
  protected:
-  void SetUp() override {
-    std::string templ = (fs::temp_directory_path() / "partyd-file-store-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-    root_ = templ;
-    dir_ = (root_ / "snapshots").string();  // does not exist yet: the store creates it
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-
   file_store make_store() {
     return file_store(dir_, [this] { return now_s_; });
   }
-
-  std::map<std::string, std::string> load(file_store& store) {
-    std::map<std::string, std::string> out;
-    const store_result r = store.load_all([&](std::string_view key, std::string_view value) {
-      EXPECT_TRUE(out.emplace(std::string(key), std::string(value)).second) << "visited twice";
-    });
-    EXPECT_TRUE(r.ok) << r.error;
-    return out;
-  }
-
-  fs::path root_;
-  std::string dir_;
-  std::int64_t now_s_ = 1'700'000'000;
 };
 
 TEST_F(FileStore, RoundTripCreatesPrivateDirectory) {

@@ -18,6 +18,8 @@
 #include "storage/file_store.hpp"
 #include "storage/log_codec.hpp"
 
+#include "storage/store_test_support.hpp"
+
 namespace partyd {
 namespace {
 
@@ -88,38 +90,13 @@ TEST(SnapshotLogCodec, RecordsRoundTripAndDamageBetweenThemIsSkipped) {
   EXPECT_EQ(result.valid_end, 0u);
 }
 
-class LogStore : public ::testing::Test {
+class LogStore : public testing::store_dir_test {
  protected:
-  void SetUp() override {
-    std::string templ = (fs::temp_directory_path() / "partyd-log-store-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-    root_ = templ;
-    dir_ = (root_ / "snapshots").string();  // does not exist yet: the store creates it
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-
   log_store make_store(log_store_options options = {}) {
     return log_store(
         dir_, [this] { return now_s_; }, options);
   }
   std::string log_path() const { return dir_ + "/snapshots.log"; }
-
-  static std::map<std::string, std::string> load(snapshot_store& store, bool quarantined = false) {
-    std::map<std::string, std::string> out;
-    const auto visit = [&](std::string_view key, std::string_view value) {
-      EXPECT_TRUE(out.emplace(std::string(key), std::string(value)).second) << "visited twice";
-    };
-    const store_result r = quarantined ? store.load_quarantined(visit) : store.load_all(visit);
-    EXPECT_TRUE(r.ok) << r.error;
-    return out;
-  }
-
-  fs::path root_;
-  std::string dir_;
-  std::int64_t now_s_ = 1'700'000'000;
 };
 
 TEST_F(LogStore, BatchesSurviveAReopeningAndTheLastRecordOfAKeyWins) {
