@@ -388,17 +388,12 @@ store_result log_store::quarantine(const std::vector<std::string>& keys) {
   return {};
 }
 
-store_result log_store::read_value(const entry& e, std::string& buffer, std::string_view& value) {
+store_result log_store::read_record(const entry& e, std::string& buffer, record& r, bool& damaged) {
   buffer.resize(e.size);
   if (const int err = read_all_at(log_.get(), buffer.data(), e.size, e.offset); err != 0) {
     return store_failure(describe() + ": read " + path_of(log_name) + ": " + errno_text(err));
   }
-  record r;
-  if (snapshot_log::decode(buffer, r) != e.size) {
-    return store_failure("the record at offset " + std::to_string(e.offset) +
-                         " was damaged after the log was opened");
-  }
-  value = r.value;
+  damaged = snapshot_log::decode(buffer, r) != e.size;
   return {};
 }
 
@@ -412,14 +407,16 @@ store_result log_store::visit_index(
       forget(from, gone);  // its bytes go at the next compaction
       continue;
     }
-    std::string_view value;
-    if (store_result r = read_value(it->second, buffer, value); !r.ok) {
-      if (r.error.starts_with(describe())) {
-        return r;  // the log cannot be read
-      }
-      report_skip(it->first, r.error);
+    record r;
+    bool damaged = false;
+    if (store_result read = read_record(it->second, buffer, r, damaged); !read.ok) {
+      return read;  // the log cannot be read
+    }
+    if (damaged) {
+      report_skip(it->first, "the record at offset " + std::to_string(it->second.offset) +
+                                 " was damaged after the log was opened");
     } else {
-      visit(it->first, value);
+      visit(it->first, r.value);
     }
     ++it;
   }
@@ -475,19 +472,21 @@ store_result log_store::compact() {
       if (expired(e, now)) {
         continue;
       }
-      buffer.resize(e.size);
-      if (const int err = read_all_at(log_.get(), buffer.data(), e.size, e.offset); err != 0) {
-        return abandon("read", err);
+      record r;
+      bool damaged = false;
+      if (store_result read = read_record(e, buffer, r, damaged); !read.ok || damaged) {
+        fd.reset();
+        ::unlink(temp.c_str());
+        return read.ok ? store_failure(describe() +
+                                       ": compaction: a record was damaged after "
+                                       "the log was opened")
+                       : read;
       }
       const std::uint64_t offset = written + out.size();
       const record_kind kind = aside ? record_kind::put_quarantined : record_kind::put;
       if (e.kind == kind) {
-        out.append(buffer);  // already the record it must be, checked at open
+        out.append(buffer);  // already the record it must be
       } else {
-        record r;
-        if (snapshot_log::decode(buffer, r) != e.size) {
-          return abandon("a record was damaged after the log was opened", EIO);
-        }
         r.kind = kind;
         snapshot_log::append_record(out, r);
       }

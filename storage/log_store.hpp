@@ -106,8 +106,10 @@ class log_store final : public snapshot_store {
   bool expired(const entry& e, std::int64_t now) const {
     return e.expires_at != 0 && e.expires_at <= now;
   }
-  // pread of one entry's record; `value` views into `buffer`.
-  store_result read_value(const entry& e, std::string& buffer, std::string_view& value);
+  // pread of one entry's record into `buffer`, decoded into `r` (views into `buffer`). !ok when
+  // the log cannot be read; `damaged` when its bytes no longer hold the record checked at open.
+  store_result read_record(const entry& e, std::string& buffer, snapshot_log::record& r,
+                           bool& damaged);
   store_result visit_index(
       index& from, const std::function<void(std::string_view key, std::string_view value)>& visit);
   std::string path_of(std::string_view name) const;

@@ -19,35 +19,19 @@ void json_writer::separate() {
   }
 }
 
-json_writer& json_writer::begin_object() {
+json_writer& json_writer::open(char bracket) {
   separate();
-  out_.push_back('{');
+  out_.push_back(bracket);
   assert(depth_ < 64);
   ++depth_;
   has_member_ &= ~(std::uint64_t{1} << (depth_ - 1));
   return *this;
 }
 
-json_writer& json_writer::end_object() {
+json_writer& json_writer::close(char bracket) {
   assert(depth_ > 0 && !after_key_);
   --depth_;
-  out_.push_back('}');
-  return *this;
-}
-
-json_writer& json_writer::begin_array() {
-  separate();
-  out_.push_back('[');
-  assert(depth_ < 64);
-  ++depth_;
-  has_member_ &= ~(std::uint64_t{1} << (depth_ - 1));
-  return *this;
-}
-
-json_writer& json_writer::end_array() {
-  assert(depth_ > 0 && !after_key_);
-  --depth_;
-  out_.push_back(']');
+  out_.push_back(bracket);
   return *this;
 }
 

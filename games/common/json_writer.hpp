@@ -17,10 +17,10 @@ class json_writer {
  public:
   explicit json_writer(std::size_t reserve = 256) { out_.reserve(reserve); }
 
-  json_writer& begin_object();
-  json_writer& end_object();
-  json_writer& begin_array();
-  json_writer& end_array();
+  json_writer& begin_object() { return open('{'); }
+  json_writer& end_object() { return close('}'); }
+  json_writer& begin_array() { return open('['); }
+  json_writer& end_array() { return close(']'); }
   // The next member's name, inside an object.
   json_writer& key(std::string_view name);
   json_writer& string(std::string_view text);
@@ -54,6 +54,8 @@ class json_writer {
     }
   }
   void separate();  // a comma before every value but the first of its object or array
+  json_writer& open(char bracket);
+  json_writer& close(char bracket);
 
   std::string out_;
   std::uint64_t has_member_ = 0;  // bit d: the container at depth d has a value already
