@@ -11,6 +11,7 @@
 
 #include "games/brainrot/game.hpp"
 #include "games/common/json_io.hpp"
+#include "games/common/json_writer.hpp"
 
 namespace partyd {
 
@@ -157,80 +158,101 @@ std::unique_ptr<game> restore_unsafe(const brainrot_config& config, std::string_
 
 }  // namespace
 
+// Written member by member (games/common/json_writer), as the relay's: a snapshot follows every
+// vote, and a json::object allocated once per member.
 std::string brainrot_game::snapshot() const {
-  json::object root = snapshot_read::snapshot_document(snapshot_schema, "brainrot");
-  root["code"] = state_.code;
-  root["master_key_hash"] = state_.master_key_hash;
-  root["master_claimed"] = state_.master_claimed;
-  root["created_at"] = state_.created_at;
-  root["expires_at"] = state_.expires_at;
+  const auto strings = [](json_writer& w, const std::vector<std::string>& items) {
+    w.begin_array();
+    for (const std::string& item : items) {
+      w.string(item);
+    }
+    w.end_array();
+  };
+  json_writer w(1024);
+  w.begin_object();
+  w.member("schema", snapshot_schema).member("game", "brainrot");
+  w.member("code", state_.code).member("master_key_hash", state_.master_key_hash);
+  w.member("master_claimed", state_.master_claimed);
+  w.member("created_at", state_.created_at).member("expires_at", state_.expires_at);
 
-  json::array senders;
+  w.key("senders").begin_array();
   for (const sender& s : state_.senders) {
-    senders.emplace_back(json::object{{"sender_id", s.sender_id},
-                                      {"name", s.name},
-                                      {"active", s.active},
-                                      {"reels_count", s.reels_count}});
+    w.begin_object();
+    w.member("sender_id", s.sender_id).member("name", s.name).member("active", s.active);
+    w.member("reels_count", s.reels_count);
+    w.end_object();
   }
-  root["senders"] = std::move(senders);
-  json::array players;
+  w.end_array();
+  w.key("players").begin_array();
   for (const player& p : state_.players) {
-    players.emplace_back(json::object{
-        {"player_id", p.player_id},
-        {"sender_id", p.sender_id},
-        {"is_sender_bound", p.is_sender_bound},
-        {"active", p.active},
-        {"name", p.name},
-        {"avatar_url", p.avatar_url ? json::value(*p.avatar_url) : json::value(nullptr)}});
+    w.begin_object();
+    w.member("player_id", p.player_id).member("sender_id", p.sender_id);
+    w.member("is_sender_bound", p.is_sender_bound).member("active", p.active);
+    w.member("name", p.name).key("avatar_url");
+    if (p.avatar_url) {
+      w.string(*p.avatar_url);
+    } else {
+      w.null();
+    }
+    w.end_object();
   }
-  root["players"] = std::move(players);
-  json::array rounds;
+  w.end_array();
+  w.key("rounds").begin_array();
   for (const round& rd : state_.rounds) {
-    json::array items;
+    w.begin_object().member("round_id", rd.round_id).key("items").begin_array();
     for (const item& it : rd.items) {
-      items.emplace_back(json::object{{"item_id", it.item_id},
-                                      {"reel_id", it.reel_id},
-                                      {"url", it.url},
-                                      {"true_sender_ids", strings_to_json(it.true_sender_ids)}});
+      w.begin_object();
+      w.member("item_id", it.item_id).member("reel_id", it.reel_id).member("url", it.url);
+      w.key("true_sender_ids");
+      strings(w, it.true_sender_ids);
+      w.end_object();
     }
-    rounds.emplace_back(json::object{{"round_id", rd.round_id}, {"items", std::move(items)}});
+    w.end_array().end_object();
   }
-  root["rounds"] = std::move(rounds);
-  root["round_order"] = strings_to_json(state_.round_order);
+  w.end_array();
+  w.key("round_order");
+  strings(w, state_.round_order);
 
-  root["phase"] = phase_name(state_.phase);
-  root["status"] = status_name(state_.status);
-  root["round_index"] = static_cast<std::uint64_t>(state_.round_index);
-  root["item_index"] = static_cast<std::uint64_t>(state_.item_index);
-  json::object claims;
+  w.member("phase", phase_name(state_.phase)).member("status", status_name(state_.status));
+  w.member("round_index", static_cast<std::uint64_t>(state_.round_index));
+  w.member("item_index", static_cast<std::uint64_t>(state_.item_index));
+  w.key("claims").begin_object();
   for (const auto& [player_id, device] : state_.claims) {
-    claims[player_id] = device;
+    w.member(player_id, device);
   }
-  root["claims"] = std::move(claims);
-  json::object scores;
+  w.end_object();
+  w.key("scores").begin_object();
   for (const auto& [player_id, score] : state_.scores) {
-    scores[player_id] = score;
+    w.member(player_id, score);
   }
-  root["scores"] = std::move(scores);
-  json::object round_points;
+  w.end_object();
+  w.key("round_points").begin_object();
   for (const auto& [round_id, tally] : state_.round_points) {
-    json::object points;
+    w.key(round_id).begin_object();
     for (const auto& [player_id, value] : tally) {
-      points[player_id] = value;
+      w.member(player_id, value);
     }
-    round_points[round_id] = std::move(points);
+    w.end_object();
   }
-  root["round_points"] = std::move(round_points);
-  root["expected_voters"] = strings_to_json(state_.expected_voters);
-  root["votes_received"] = strings_to_json(state_.votes_received);
-  json::object votes;
+  w.end_object();
+  w.key("expected_voters");
+  strings(w, state_.expected_voters);
+  w.key("votes_received");
+  strings(w, state_.votes_received);
+  w.key("votes").begin_object();
   for (const auto& [player_id, selections] : state_.votes) {
-    votes[player_id] = strings_to_json(selections);
+    w.key(player_id);
+    strings(w, selections);
   }
-  root["votes"] = std::move(votes);
-  root["results"] =
-      state_.results ? json::value(results_json(*state_.results)) : json::value(nullptr);
-  return json::serialize(root);
+  w.end_object();
+  w.key("results");
+  if (state_.results) {
+    w.raw(json::serialize(results_json(*state_.results)));
+  } else {
+    w.null();
+  }
+  w.end_object();
+  return w.take();
 }
 
 std::unique_ptr<game> brainrot_restore(const brainrot_config& config,
