@@ -1,7 +1,6 @@
 #include "games/common/json_writer.hpp"
 
 #include <cassert>
-#include <charconv>
 
 namespace partyd {
 
@@ -50,18 +49,12 @@ json_writer& json_writer::string(std::string_view text) {
 }
 
 json_writer& json_writer::number(std::int64_t v) {
-  separate();
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
-  out_.append(digits, end);
+  append_integer(v);
   return *this;
 }
 
 json_writer& json_writer::number(std::uint64_t v) {
-  separate();
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
-  out_.append(digits, end);
+  append_integer(v);
   return *this;
 }
 

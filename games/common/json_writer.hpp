@@ -5,9 +5,11 @@
 // the same values as a parse of json::serialize of the same document.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "engine/json_string.hpp"
 
@@ -55,6 +57,12 @@ class json_writer {
   }
   void separate();  // a comma before every value but the first of its object or array
   json_writer& open(char bracket);
+  template <class Integer>
+  void append_integer(Integer v) {
+    separate();
+    char digits[24];
+    out_.append(digits, std::to_chars(digits, digits + sizeof digits, v).ptr);
+  }
   json_writer& close(char bracket);
 
   std::string out_;
