@@ -76,12 +76,15 @@ struct session_fixture : echo_fixture {
     rt->submit(target, std::move(in));
   }
 
-  // A new room with connection 1 seated as a player (CONNECTED and welcome received); a null
-  // sink when that did not happen in time.
+  // A new room with connection 1 seated as a player (CONNECTED and welcome received) and its
+  // worker done with that turn, so whether the next input wakes the room does not depend on how
+  // fast the worker let go of it; a null sink when that did not happen in time.
   std::pair<std::shared_ptr<room>, std::shared_ptr<recording_sink>> seat_player() {
     auto target = create();
     auto player = join(target, 1, role_player);
-    if (!player->wait_frames(2)) player.reset();
+    if (!player->wait_frames(2) || !eventually([&] { return !target->scheduled(); })) {
+      player.reset();
+    }
     return {target, player};
   }
 
