@@ -1,6 +1,7 @@
 #include "games/registry.hpp"
 
 #include "games/brainrot/module.hpp"
+#include "games/quiz/module.hpp"
 #include "games/relay/module.hpp"
 
 namespace partyd {
@@ -9,6 +10,7 @@ game_list game_factories() {
   game_list games;
   games.push_back(factory_of<relay_module>());
   games.push_back(factory_of<brainrot_module>());
+  games.push_back(factory_of<quiz_module>());
   return games;
 }
 
