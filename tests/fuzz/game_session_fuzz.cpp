@@ -1,7 +1,9 @@
-// Drives a relay room and a brainrot room with fuzzed client messages, as io and the worker would
-// (decode, then step), and requires that every snapshot either game writes restores and writes
-// the same bytes again. Input: lines; a line's first byte picks the game and the connection, the
-// rest is the message text. A snapshot that does not restore is a room lost at the next restart.
+// Drives a relay, a brainrot and a quiz room with fuzzed client messages, as io and the worker
+// would (decode, then step), and requires that every snapshot any game writes restores and writes
+// the same bytes again. Input: lines; a line's first byte picks the game (bit 4 set: the quiz,
+// else bit 0: relay or brainrot) and the connection (bits 1-3), the rest is the message text.
+// Each connection's first message carries an identity, as a token would give it. A snapshot that
+// does not restore is a room lost at the next restart.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -13,6 +15,7 @@
 #include "engine/effects.hpp"
 #include "engine/rng.hpp"
 #include "games/brainrot/module.hpp"
+#include "games/quiz/module.hpp"
 #include "games/relay/module.hpp"
 
 namespace {
@@ -34,6 +37,10 @@ struct room_under_test {
     in.conn = conn;
     in.cmd = std::move(decoded.cmd);
     in.secret = first ? (secret.empty() ? "s" + std::to_string(conn) : secret) : std::string();
+    if (first) {
+      in.identity = std::make_shared<const connection_identity>(
+          connection_identity{"u" + std::to_string(conn), "User " + std::to_string(conn)});
+    }
     effects out;
     instance->step(in, now, rng, out);
     now += 1000;
@@ -68,6 +75,7 @@ std::string brainrot_create() {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const relay_module relay{};
   static const brainrot_module brainrot{};
+  static const quiz_module quiz{};
 
   create_result made_relay = relay.create(json::object{}, "ROOM42");
   room_under_test relay_room{relay, std::move(made_relay.instance)};
@@ -89,7 +97,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     brainrot_room.instance->step(in, brainrot_room.now, brainrot_room.rng, out);
   }
 
-  bool seen[2][8] = {};
+  create_result made_quiz = quiz.create(json::object{}, "QUIZ42");
+  room_under_test quiz_room{quiz, std::move(made_quiz.instance)};  // first joiner hosts
+
+  bool seen[3][8] = {};
   std::string_view rest(reinterpret_cast<const char*>(data), size);
   while (!rest.empty()) {
     const std::size_t end = rest.find('\n');
@@ -98,9 +109,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (line.empty()) continue;
     const auto selector = static_cast<unsigned char>(line.front());
     const std::string_view text = line.substr(1);
-    const int game_index = selector & 1;
+    const int game_index = (selector & 0x10) != 0 ? 2 : selector & 1;
     const connection_id conn = 2 + ((selector >> 1) & 7);  // 2..9; 1 is the host or master
-    room_under_test& room = game_index == 0 ? relay_room : brainrot_room;
+    room_under_test& room =
+        game_index == 0 ? relay_room : (game_index == 1 ? brainrot_room : quiz_room);
     const bool first = !seen[game_index][conn - 2];
     seen[game_index][conn - 2] = true;
     room.step(conn, text, first);
@@ -108,5 +120,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   relay_room.check_restores();
   brainrot_room.check_restores();
+  quiz_room.check_restores();
   return 0;
 }

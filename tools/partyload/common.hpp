@@ -42,6 +42,7 @@ struct options {
   double ramp_s = 0;         // brainrot: room starts spread over the first ramp_s seconds
   int game_rounds = 2;       // brainrot: rounds per game
   int game_items = 3;        // brainrot: items per round
+  int question_s = 15;       // quiz: secondsPerQuestion (its rounds are --game-rounds)
   bool sessions = false;     // relay players ask for a session ("version":"1.0")
   std::string before_storm;  // reconnect-storm: shell command run after the drop, before resuming
 };
@@ -126,6 +127,9 @@ struct shard {
   histogram rejoin;                             // drop -> seat reclaimed (reconnect-storm)
   std::array<histogram, command_count> reply;   // brainrot: request -> sender's answer
   std::array<histogram, command_count> broadcast;  // brainrot: request -> others' copies
+  histogram quiz_result;    // quiz: game:answer_result arrival - its closedAt (wall clock)
+  histogram quiz_lateness;  // quiz: closedAt - deadline of a question closed by its timer
+  histogram quiz_answer;    // quiz: game:answer -> the sender's own game:answered
 };
 
 // What the whole run shares: errors by code (rare, so a mutex is fine) and the measuring flag.

@@ -6,6 +6,8 @@
 //                    Measures delivery latency both ways.
 //   brainrot         R rooms each playing whole brainrot games in a loop, every client pausing
 //                    --think-ms before each action; latency per command and games per minute.
+//   quiz             R quiz lobbies of M players playing whole games in a loop on sessions;
+//                    answer_result delivery after each close and the timer's close lateness.
 //   join-storm       N relay players connect and join at once; time until all joined.
 //   reconnect-storm  N seated relay players drop and reclaim their seats at once; time until all
 //                    resynced.
@@ -195,6 +197,11 @@ void usage(std::FILE* out) {
       "      [--ramp-s S (room starts spread over the first S seconds; default 0)]\n"
       "      whole games in a loop (create over the socket, join, take, rename, start, open,\n"
       "      vote, end item, next round, close); latency per command, games per minute\n"
+      "  --scenario quiz\n"
+      "      --rooms R --players M (per lobby, host included; default 8) --think-ms T (mean\n"
+      "      pause before an answer) [--game-rounds N (questions per game)] [--question-s S\n"
+      "      (seconds per question, default 15)] [--ramp-s S]: lobbies playing whole games in\n"
+      "      a loop on sessions; partyd must run without a token key (development mode)\n"
       "  --scenario join-storm\n"
       "      --connections N --rooms R: N relay players join R rooms at once; time until all\n"
       "  --scenario reconnect-storm\n"
@@ -266,6 +273,8 @@ int main(int argc, char** argv) {
         opt.game_rounds = std::stoi(next());
       else if (arg == "--game-items")
         opt.game_items = std::stoi(next());
+      else if (arg == "--question-s")
+        opt.question_s = std::stoi(next());
       else if (arg == "--sessions")
         opt.sessions = true;
       else if (arg == "--before-storm")
@@ -300,6 +309,8 @@ int main(int argc, char** argv) {
     scenario = run_relay_fanout;
   else if (opt.scenario == "brainrot")
     scenario = run_brainrot;
+  else if (opt.scenario == "quiz")
+    scenario = run_quiz;
   else if (opt.scenario == "join-storm")
     scenario = run_join_storm;
   else if (opt.scenario == "reconnect-storm")
@@ -317,6 +328,13 @@ int main(int argc, char** argv) {
   }
   if (!opt.before_storm.empty() && (!opt.sessions || opt.scenario != "reconnect-storm")) {
     std::fprintf(stderr, "partyload: --before-storm needs --scenario reconnect-storm --sessions\n");
+    return 2;
+  }
+  if (opt.scenario == "quiz" &&
+      (opt.players < 1 || opt.question_s < 5 || opt.question_s > 120 || opt.game_rounds > 50)) {
+    std::fprintf(stderr,
+                 "partyload: quiz needs --players >= 1, --question-s in [5, 120] and "
+                 "--game-rounds <= 50\n");
     return 2;
   }
   if (opt.scenario == "brainrot" && opt.players < 2) {

@@ -70,6 +70,7 @@ void run_idle(runner& r, json::object& result);
 void run_join_storm(runner& r, json::object& result);
 void run_reconnect_storm(runner& r, json::object& result);
 void run_brainrot(runner& r, json::object& result);
+void run_quiz(runner& r, json::object& result);
 
 // One table row on stderr: name, then a latency summary.
 void print_latency_row(const std::string& name, const summary& s);

@@ -490,6 +490,13 @@ TEST(QuizPrivacy, NoViewerSeesTheCorrectOptionBeforeTheResult) {
   }
 }
 
+TEST(QuizSessions, TheChecksumIsTheDocumentedFnv1aOfTheCriticalFields) {
+  quiz_room room;
+  room.join(ann, "u-ann");
+  // docs/protocol/quiz.md: FNV-1a 32 of "waiting|0||0|0||u-ann:1;".
+  EXPECT_EQ(room.game().checksum_of(ann), "9a1afe55");
+}
+
 TEST(QuizSessions, ChecksumsFollowTheCriticalFieldsAndEveryViewerHasAState) {
   quiz_room room = lobby_of_three();
   const std::string waiting = room.game().checksum_of(ann);

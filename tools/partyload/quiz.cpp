@@ -1,0 +1,419 @@
+// partyload: the quiz scenario. R lobbies, each on one io thread, play whole quiz games in a
+// loop: the host connects (development-mode name, as the server runs without a token key) and
+// sends lobby:create; the other M-1 players join by the code; once all are in, the host starts;
+// every player answers each question after a human pause (uniform in [0.5, 1.5] x --think-ms,
+// and with probability 1/10 not at all, so that some questions close by their timer and some
+// early); after game:finished the host starts the next game. Every client speaks the session
+// layer: ACKs for reliable frames, HEARTBEAT every heartbeatIntervalMs.
+// Measured: result delivery (game:answer_result's arrival at each player minus its closedAt),
+// close lateness (closedAt minus the question's deadline, for timer closes: read by the host),
+// answer round trip (game:answer to the sender's own game:answered).
+// closedAt and deadline are the server's wall clock in whole ms; partyload reads the same clock
+// (one machine), so delivery is overstated by up to 1 ms.
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <random>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "runner.hpp"
+#include "ws_conn.hpp"
+
+namespace partyload {
+namespace {
+
+std::int64_t wall_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class quiz_lobby;
+
+class quiz_client final : public ws_conn {
+ public:
+  quiz_client(quiz_lobby& lobby, int index);
+
+  void open();
+  void halt() {
+    answer_timer_.cancel();
+    heartbeat_timer_.cancel();
+    stop();
+  }
+  void start_game();
+
+ private:
+  void on_open() override;
+  void on_frame(std::string_view frame) override;
+  void on_closed(bool expected) override;
+  void on_game_frame(std::string_view type, std::string_view frame, std::int64_t now);
+  void answer_later(std::string_view question_id, std::int64_t options);
+  void send_ack(std::string_view ack_id);
+  void arm_heartbeat(bool next);
+
+  quiz_lobby& lobby_;
+  int index_;  // 0 = host
+  std::string path_;
+  std::string user_id_;
+  net::steady_timer answer_timer_;
+  net::steady_timer heartbeat_timer_;
+  std::int64_t heartbeat_ms_ = 10000;
+  std::uint64_t last_seq_ = 0;
+  std::string question_id_;
+  std::int64_t answer_sent_ns_ = 0;
+  std::string scratch_;
+};
+
+class quiz_lobby {
+ public:
+  quiz_lobby(runner& r, int thread, int number)
+      : r_(r),
+        thread_(thread),
+        number_(number),
+        rng_(number * 7919 + 29),
+        start_timer_(r.context(thread)) {
+    for (int i = 0; i < r.opt.players; ++i) {
+      clients_.push_back(std::make_unique<quiz_client>(*this, i));
+    }
+  }
+
+  runner& r() { return r_; }
+  net::io_context& context() { return r_.context(thread_); }
+  shard& stats() { return r_.shard_of(thread_); }
+  int players() const { return r_.opt.players; }
+  int number() const { return number_; }
+  quiz_client& client(int i) { return *clients_[i]; }
+  std::minstd_rand& rng() { return rng_; }
+
+  std::int64_t think_ns() {
+    std::uniform_real_distribution<double> spread(0.5, 1.5);
+    return static_cast<std::int64_t>(r_.opt.think_ms * 1e6 * spread(rng_));
+  }
+
+  void new_lobby() {
+    last_progress_ns = mono_ns();
+    code.clear();
+    everyone_in = false;
+    clients_[0]->open();
+  }
+  void start_after(std::chrono::nanoseconds delay) {
+    last_progress_ns = mono_ns() + delay.count();
+    start_timer_.expires_after(delay);
+    start_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec && !r_.run.stopping.load()) new_lobby();
+    });
+  }
+  void abort_lobby() {
+    for (auto& c : clients_) c->drop();
+    new_lobby();
+  }
+  void halt() {
+    start_timer_.cancel();
+    for (auto& c : clients_) c->halt();
+  }
+  void check_stalled(std::int64_t now, std::int64_t limit_ns) {
+    if (now - last_progress_ns < limit_ns) return;
+    r_.run.error("game_stalled");
+    abort_lobby();
+  }
+
+  std::int64_t last_progress_ns = 0;
+  std::string code;
+  bool everyone_in = false;
+  std::int64_t deadline_ms = 0;  // the open question's
+
+ private:
+  runner& r_;
+  int thread_;
+  int number_;
+  std::minstd_rand rng_;
+  net::steady_timer start_timer_;
+  std::vector<std::unique_ptr<quiz_client>> clients_;
+};
+
+quiz_client::quiz_client(quiz_lobby& lobby, int index)
+    : ws_conn(lobby.context(), lobby.stats(), lobby.r().run),
+      lobby_(lobby),
+      index_(index),
+      answer_timer_(lobby.context()),
+      heartbeat_timer_(lobby.context()) {
+  const std::string name = "r" + std::to_string(lobby.number()) + "p" + std::to_string(index);
+  path_ = "/ws/quiz?name=" + name;
+  user_id_ = "dev:" + name;
+}
+
+void quiz_client::open() {
+  last_seq_ = 0;
+  question_id_.clear();
+  connect(lobby_.r().endpoints, lobby_.r().opt.host, path_.c_str());
+}
+
+void quiz_client::on_open() {
+  std::string& text = next_frame();
+  if (index_ == 0) {
+    text = "{\"type\":\"lobby:create\",\"version\":\"1.0\",\"settings\":{\"rounds\":";
+    text += std::to_string(lobby_.r().opt.game_rounds);
+    text += ",\"secondsPerQuestion\":";
+    text += std::to_string(lobby_.r().opt.question_s);
+    text += "}}";
+  } else {
+    text = "{\"type\":\"lobby:join\",\"version\":\"1.0\",\"code\":\"";
+    text += lobby_.code;
+    text += "\"}";
+  }
+  histogram::bump(shard_.actions);
+  commit();
+}
+
+void quiz_client::start_game() {
+  answer_timer_.expires_after(std::chrono::nanoseconds(lobby_.think_ns()));
+  answer_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopped() || !is_open()) return;
+    send("{\"type\":\"lobby:start\"}");
+    histogram::bump(shard_.actions);
+  });
+}
+
+void quiz_client::on_frame(std::string_view frame) {
+  const std::int64_t now = mono_ns();
+  lobby_.last_progress_ns = now;
+  constexpr std::string_view numbered = "{\"sequenceId\":";
+  if (!frame.starts_with(numbered)) {
+    const std::string_view type = frame_type(frame);
+    if (type == "CONNECTED") {
+      heartbeat_ms_ = int_field(frame, "heartbeatIntervalMs").value_or(10000);
+      arm_heartbeat(false);
+      return;
+    }
+    if (type == "HEARTBEAT_ACK" || type == "STATE_SNAPSHOT") return;  // "" never matches
+    return on_game_frame(type, frame, now);  // errors found before the room are unnumbered
+  }
+  std::uint64_t seq = 0;
+  const char* end = frame.data() + frame.size();
+  auto [ptr, ec] = std::from_chars(frame.data() + numbered.size(), end, seq);
+  if (ec != std::errc()) return error("bad_sequence_id");
+  std::string_view rest(ptr, static_cast<std::size_t>(end - ptr));
+  const bool repeated = seq <= last_seq_;
+  if (seq > last_seq_ + 1) error("sequence_gap");
+  if (!repeated) last_seq_ = seq;
+  constexpr std::string_view reliable = ",\"requiresAck\":true,\"ackId\":\"";
+  if (rest.starts_with(reliable)) {
+    rest.remove_prefix(reliable.size());
+    const auto close = rest.find('"');
+    if (close == std::string_view::npos) return error("bad_ack_id");
+    send_ack(rest.substr(0, close));
+  }
+  if (repeated) return;
+  on_game_frame(frame_type(frame), frame, now);
+}
+
+void quiz_client::on_game_frame(std::string_view type, std::string_view frame, std::int64_t now) {
+  if (type == "lobby:state") {
+    if (index_ == 0 && lobby_.code.empty()) {
+      lobby_.code.assign(string_field(frame, "code"));
+      if (lobby_.code.empty()) return error("bad_lobby_state");
+      for (int i = 1; i < lobby_.players(); ++i) lobby_.client(i).open();
+    }
+    if (index_ == 0 && !lobby_.everyone_in &&
+        frame.find("\"status\":\"waiting\"") != std::string_view::npos) {
+      int members = 0;
+      for (auto at = frame.find("\"userId\""); at != std::string_view::npos;
+           at = frame.find("\"userId\"", at + 1)) {
+        ++members;
+      }
+      if (members == lobby_.players()) {
+        lobby_.everyone_in = true;
+        start_game();
+      }
+    }
+    return;
+  }
+  if (type == "game:question") {
+    if (index_ == 0) lobby_.deadline_ms = int_field(frame, "deadline").value_or(0);
+    int options = 0;
+    const auto list = frame.find("\"options\":[");
+    if (list != std::string_view::npos) {
+      const auto close = frame.find(']', list);
+      for (auto at = frame.find('"', list + 11); at < close; at = frame.find('"', at + 1)) {
+        ++options;
+      }
+    }
+    answer_later(string_field(frame, "questionId"), std::max(1, options / 2));
+    return;
+  }
+  if (type == "game:answered") {
+    if (answer_sent_ns_ != 0 && string_field(frame, "userId") == user_id_) {
+      shard_.quiz_answer.record(now - answer_sent_ns_);
+      answer_sent_ns_ = 0;
+    }
+    return;
+  }
+  if (type == "game:answer_result") {
+    const auto closed_at = int_field(frame, "closedAt");
+    if (!closed_at) return error("bad_answer_result");
+    shard_.quiz_result.record(wall_ns() - *closed_at * 1'000'000);
+    if (index_ == 0 && frame.find("\"closedBy\":\"timer\"") != std::string_view::npos) {
+      shard_.quiz_lateness.record((*closed_at - lobby_.deadline_ms) * 1'000'000);
+    }
+    answer_timer_.cancel();
+    return;
+  }
+  if (type == "game:finished") {
+    if (index_ == 0) {
+      histogram::bump(shard_.games);
+      start_game();
+    }
+    return;
+  }
+  if (type == "error") {
+    scratch_ = "quiz_error:";
+    scratch_ += string_field(frame, "code");
+    if (run_.log_frame()) {
+      std::fprintf(stderr, "quiz: %.*s\n",
+                   static_cast<int>(std::min<std::size_t>(frame.size(), 300)), frame.data());
+    }
+    return error(scratch_);
+  }
+}
+
+void quiz_client::answer_later(std::string_view question_id, std::int64_t options) {
+  question_id_.assign(question_id);
+  std::uniform_int_distribution<int> skip(0, 9);
+  if (skip(lobby_.rng()) == 0) return;  // this one lets the timer close the question
+  const std::int64_t delay = std::min<std::int64_t>(
+      lobby_.think_ns(), lobby_.r().opt.question_s * 1'000'000'000LL * 9 / 10);
+  answer_timer_.expires_after(std::chrono::nanoseconds(delay));
+  answer_timer_.async_wait([this, options](boost::system::error_code ec) {
+    if (ec || stopped() || !is_open()) return;
+    std::string& text = next_frame();
+    text = "{\"type\":\"game:answer\",\"questionId\":\"";
+    text += question_id_;
+    text += "\",\"optionIndex\":";
+    text += std::to_string(static_cast<int>(lobby_.rng()() % static_cast<unsigned>(options)));
+    text += '}';
+    answer_sent_ns_ = mono_ns();
+    histogram::bump(shard_.actions);
+    commit();
+  });
+}
+
+void quiz_client::send_ack(std::string_view ack_id) {
+  std::string& text = next_frame();
+  text = "{\"type\":\"ACK\",\"payload\":{\"ackId\":\"";
+  text += ack_id;
+  text += "\",\"status\":\"received\"}}";
+  commit();
+  histogram::bump(shard_.acks);
+}
+
+void quiz_client::arm_heartbeat(bool next) {
+  if (stopped()) return;
+  const double share =
+      next ? 1.0 : 0.5 + static_cast<double>(reinterpret_cast<std::uintptr_t>(this) % 997) / 1994;
+  heartbeat_timer_.expires_after(std::chrono::milliseconds(
+      static_cast<std::int64_t>(share * static_cast<double>(heartbeat_ms_))));
+  heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopped() || !is_open()) return;
+    send("{\"type\":\"HEARTBEAT\",\"payload\":{\"stateVersion\":0,\"stateChecksum\":\"\"}}");
+    histogram::bump(shard_.heartbeats);
+    arm_heartbeat(true);
+  });
+}
+
+void quiz_client::on_closed(bool expected) {
+  answer_timer_.cancel();
+  heartbeat_timer_.cancel();
+  if (run_.stopping.load(std::memory_order_relaxed)) return;
+  (void)expected;
+  error("unexpected_close");
+  lobby_.abort_lobby();
+}
+
+}  // namespace
+
+void run_quiz(runner& r, json::object& result) {
+  const options& opt = r.opt;
+  std::vector<std::vector<std::unique_ptr<quiz_lobby>>> lobbies(r.threads());
+  for (int i = 0; i < opt.rooms; ++i) {
+    const int t = i % r.threads();
+    lobbies[t].push_back(std::make_unique<quiz_lobby>(r, t, i));
+  }
+  // A lobby without any frame for a question's length plus 10 s is stuck: counted, started over.
+  const auto stall_ns = static_cast<std::int64_t>((opt.question_s + 10) * 1e9);
+  std::vector<std::unique_ptr<net::steady_timer>> watchdogs;
+  std::function<void(int)> watch = [&](int t) {
+    watchdogs[t]->expires_after(std::chrono::seconds(1));
+    watchdogs[t]->async_wait([&, t](boost::system::error_code ec) {
+      if (ec || r.run.stopping.load()) return;
+      const std::int64_t now = mono_ns();
+      for (auto& lobby : lobbies[t]) lobby->check_stalled(now, stall_ns);
+      watch(t);
+    });
+  };
+  for (int t = 0; t < r.threads(); ++t) {
+    watchdogs.push_back(std::make_unique<net::steady_timer>(r.context(t)));
+  }
+  const long rss_before = opt.server_pid ? rss_kib(opt.server_pid) : -1;
+  r.start();
+  r.begin_window();
+  for (int t = 0; t < r.threads(); ++t) {
+    net::post(r.context(t), [&lobbies, &watch, &opt, t] {
+      for (std::size_t k = 0; k < lobbies[t].size(); ++k) {
+        const double at =
+            static_cast<double>(k * lobbies.size() + t) / static_cast<double>(opt.rooms);
+        lobbies[t][k]->start_after(
+            std::chrono::nanoseconds(static_cast<std::int64_t>(at * opt.ramp_s * 1e9)));
+      }
+      watch(t);
+    });
+  }
+  r.progress(
+      opt.duration_s, [] { return false; },
+      [&] {
+        char line[192];
+        std::snprintf(line, sizeof line, "games=%llu results=%llu result_p99=%.2fms",
+                      static_cast<unsigned long long>(r.sum(&shard::games)),
+                      static_cast<unsigned long long>(r.merged(&shard::quiz_result).count),
+                      r.merged(&shard::quiz_result).p99_ms);
+        return std::string(line);
+      });
+  const double elapsed = r.end_window(result);
+  if (opt.server_pid) {
+    result["server_rss_kib_before"] = rss_before;
+    result["server_rss_kib_after"] = rss_kib(opt.server_pid);
+  }
+  r.finish([&lobbies, &watchdogs](int t) {
+    watchdogs[t]->cancel();
+    for (auto& lobby : lobbies[t]) lobby->halt();
+  });
+
+  const summary delivery = r.merged(&shard::quiz_result);
+  const summary lateness = r.merged(&shard::quiz_lateness);
+  const summary answer = r.merged(&shard::quiz_answer);
+  print_latency_header();
+  print_latency_row("answer_result delivery", delivery);
+  print_latency_row("timer close lateness", lateness);
+  print_latency_row("answer -> answered", answer);
+  const auto games = r.sum(&shard::games);
+  std::fprintf(stderr, "games completed %llu, frames received/s %.0f\n",
+               static_cast<unsigned long long>(games),
+               static_cast<double>(r.sum(&shard::frames_in)) / elapsed);
+  result["rooms"] = opt.rooms;
+  result["players"] = opt.players;
+  result["think_ms"] = opt.think_ms;
+  result["question_s"] = opt.question_s;
+  result["game_rounds"] = opt.game_rounds;
+  result["connections"] = opt.rooms * opt.players;
+  result["duration_s"] = elapsed;
+  result["games_completed"] = games;
+  result["actions_per_s"] = static_cast<double>(r.sum(&shard::actions)) / elapsed;
+  result["delivered_per_s"] = static_cast<double>(r.sum(&shard::frames_in)) / elapsed;
+  put_percentiles(result, "result_delivery", delivery);
+  put_percentiles(result, "close_lateness", lateness);
+  put_percentiles(result, "answer_round_trip", answer);
+}
+
+}  // namespace partyload
