@@ -99,6 +99,12 @@ void effects::important() {
   list_.push_back(std::move(e));
 }
 
+void effects::persist() {
+  effect e;
+  e.kind = effect_kind::persist;
+  list_.push_back(std::move(e));
+}
+
 void effects::log(std::string event, boost::json::object fields, bool warn) {
   effect e;
   e.warn = warn;

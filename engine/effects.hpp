@@ -22,6 +22,7 @@ enum class effect_kind : std::uint8_t {
   close_room,        // close every connection and remove the room; `text` is the reason
   count,             // increment the game counter named `text` (e.g. a dropped queued message)
   important,         // this step made a transition worth persisting at once (phase, scores, seats)
+  persist,           // write this step's snapshot at once, without holding its replies
   log,               // a structured log line `text` with `fields` (the worker adds room and game)
 };
 
@@ -61,6 +62,10 @@ class effects {
   void close_room(std::string reason);
   void count(std::string counter_name);
   void important();
+  // Like important(), the snapshot of this step is written at once, but the step's frames go out
+  // without waiting for the store: for a transition a client should not wait a disk sync for
+  // (a quiz answer, a timer's close) and whose loss in a crash costs at most that write's time.
+  void persist();
   // Writes the structured log line `event` with `fields` plus the room's code and game (e.g.
   // auth_failed, at warn). Games never put secrets in `fields`.
   void log(std::string event, boost::json::object fields, bool warn = false);

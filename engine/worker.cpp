@@ -46,8 +46,8 @@ std::string_view kind_name(input_kind kind) {
 bool marked_unchanged(const effects& out) {
   if (!out.marked_unchanged()) return false;
   for (const effect& e : out.list()) {
-    if (e.kind == effect_kind::important || e.kind == effect_kind::set_timer ||
-        e.kind == effect_kind::cancel_timer) {
+    if (e.kind == effect_kind::important || e.kind == effect_kind::persist ||
+        e.kind == effect_kind::set_timer || e.kind == effect_kind::cancel_timer) {
       return false;
     }
   }
@@ -529,6 +529,7 @@ void worker::apply(room& target, const effects& out, time_ms now) {
         owner_.game_event_counter(module, e.text).inc();
         break;
       case effect_kind::important:
+      case effect_kind::persist:
         target.snapshot_important = true;  // maybe_snapshot() writes it at the end of the pass
         break;
       case effect_kind::log: {

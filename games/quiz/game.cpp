@@ -401,7 +401,7 @@ void quiz_game::on_answer(const quiz::member& who, const quiz::request& req, tim
   answered["answered"] = state_.game.answers.size();
   answered["expected"] = expected_answers();
   broadcast(out_type::game_answered, answered, out);
-  out.important();
+  out.persist();  // written at once; game:answered does not wait for the disk (quiz.md, Restarts)
   close_if_all_answered(now, out);
 }
 
@@ -422,7 +422,13 @@ void quiz_game::ask_question(time_ms now, effects& out) {
   out.set_timer(close_timer_key, g.deadline);
   if (first) broadcast(out_type::lobby_state, lobby_fields(), out);
   broadcast(out_type::game_question, question_fields(), out, true);
-  out.important();
+  // The start (who plays, the drawn questions) is held until stored; a later question comes
+  // from the stored game by its timer, so a crash before its write only asks it again.
+  if (first) {
+    out.important();
+  } else {
+    out.persist();
+  }
 }
 
 void quiz_game::close_question(time_ms now, close_reason by, effects& out) {
@@ -460,7 +466,9 @@ void quiz_game::close_question(time_ms now, close_reason by, effects& out) {
   g.next_at = last ? 0 : now + config_.result_pause_ms;
   state_.phase = status::result;
   broadcast(out_type::game_answer_result, result_fields(), out, true);
-  out.important();
+  // Derived from the stored answers and deadline: a crash before its write closes it again with
+  // the same answers, so the result does not wait for the disk.
+  out.persist();
   if (last) {
     finish(out);
   } else {

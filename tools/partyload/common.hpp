@@ -121,6 +121,7 @@ struct shard {
   std::atomic<std::uint64_t> epoch_changed{0};  // RECONNECTED with another epoch than CONNECTED's
   std::atomic<std::uint64_t> acks{0};           // ACKs sent (sessions)
   std::atomic<std::uint64_t> heartbeats{0};     // HEARTBEATs sent (sessions)
+  std::atomic<std::uint64_t> resyncs{0};        // STATE_SNAPSHOTs received (checksum mismatch)
   histogram to_players;                         // relay game_state host -> player
   histogram to_host;                            // relay message_to_host player -> host
   histogram join;                               // connect -> handshake_response

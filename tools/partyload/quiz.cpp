@@ -4,12 +4,15 @@
 // every player answers each question after a human pause (uniform in [0.5, 1.5] x --think-ms,
 // and with probability 1/10 not at all, so that some questions close by their timer and some
 // early); after game:finished the host starts the next game. Every client speaks the session
-// layer: ACKs for reliable frames, HEARTBEAT every heartbeatIntervalMs.
-// Measured: result delivery (game:answer_result's arrival at each player minus its closedAt),
-// close lateness (closedAt minus the question's deadline, for timer closes: read by the host),
-// answer round trip (game:answer to the sender's own game:answered).
-// closedAt and deadline are the server's wall clock in whole ms; partyload reads the same clock
-// (one machine), so delivery is overstated by up to 1 ms.
+// layer: ACKs for reliable frames, HEARTBEAT every heartbeatIntervalMs with the state checksum
+// that docs/protocol/quiz.md defines, computed from the frames the client saw (as a real client
+// would: a mismatch costs the server a STATE_SNAPSHOT, counted as heartbeat_resyncs).
+// Measured after a warm-up (the ramp, one question and 5 s: the connection storm of the start is
+// not a game's steady state), over the rest of --duration: result delivery (game:answer_result's
+// arrival at each player minus its closedAt), close lateness (closedAt minus the question's
+// deadline, for timer closes: read by the host), answer round trip (game:answer to the sender's own
+// game:answered). closedAt and deadline are the server's wall clock in whole ms; partyload reads
+// the same clock (one machine), so delivery is overstated by up to 1 ms.
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -33,6 +36,60 @@ std::int64_t wall_ns() {
 
 class quiz_lobby;
 
+// What a player knows of its lobby, from its frames: the fields of the quiz checksum.
+struct tracked_view {
+  std::string status = "waiting";
+  std::int64_t round = 0;
+  std::string question_id;
+  std::int64_t deadline = 0;
+  std::int64_t answers = 0;
+  std::vector<std::pair<std::string, std::int64_t>> scores;  // players of the game, in order
+  std::vector<std::pair<std::string, bool>> members;         // userId, connected
+
+  void on_lobby_state(const json::object& frame) {
+    const std::string next(frame.at("status").as_string());
+    members.clear();
+    for (const json::value& m : frame.at("members").as_array()) {
+      members.emplace_back(std::string(m.at("userId").as_string()), m.at("connected").as_bool());
+    }
+    if (next == "question" && status != "question" && status != "result") {
+      scores.clear();  // a game starts: everyone in the lobby plays, from 0
+      for (const auto& [user, connected] : members) scores.emplace_back(user, 0);
+    }
+    status = next;
+  }
+  void on_question(const json::object& frame) {
+    status = "question";
+    round = frame.at("round").as_int64();
+    question_id = std::string(frame.at("questionId").as_string());
+    deadline = frame.at("deadline").as_int64();
+    answers = 0;
+  }
+  void on_result(const json::object& frame) {
+    status = "result";
+    scores.clear();
+    for (const json::value& entry : frame.at("scores").as_array()) {
+      scores.emplace_back(std::string(entry.at("userId").as_string()),
+                          entry.at("score").as_int64());
+    }
+  }
+  // FNV-1a 32 of the documented text, as 8 lower-case hex digits.
+  std::string checksum() const {
+    const bool open = status == "question";
+    std::string text = status + "|" + std::to_string(round) + "|" + question_id + "|" +
+                       std::to_string(open ? deadline : 0) + "|" +
+                       std::to_string(open ? answers : 0) + "|";
+    for (const auto& [user, score] : scores) text += user + "=" + std::to_string(score) + ";";
+    text += "|";
+    for (const auto& [user, connected] : members) text += user + (connected ? ":1;" : ":0;");
+    std::uint32_t hash = 2166136261u;
+    for (unsigned char c : text) hash = (hash ^ c) * 16777619u;
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%08x", hash);
+    return hex;
+  }
+};
+
 class quiz_client final : public ws_conn {
  public:
   quiz_client(quiz_lobby& lobby, int index);
@@ -53,6 +110,7 @@ class quiz_client final : public ws_conn {
   void answer_later(std::string_view question_id, std::int64_t options);
   void send_ack(std::string_view ack_id);
   void arm_heartbeat(bool next);
+  bool measuring() const { return run_.measuring.load(std::memory_order_relaxed); }
 
   quiz_lobby& lobby_;
   int index_;  // 0 = host
@@ -62,6 +120,7 @@ class quiz_client final : public ws_conn {
   net::steady_timer heartbeat_timer_;
   std::int64_t heartbeat_ms_ = 10000;
   std::uint64_t last_seq_ = 0;
+  tracked_view view_;
   std::string question_id_;
   std::int64_t answer_sent_ns_ = 0;
   std::string scratch_;
@@ -106,9 +165,11 @@ class quiz_lobby {
       if (!ec && !r_.run.stopping.load()) new_lobby();
     });
   }
+  // Something went wrong (counted already): drop every socket and start over a second later, so
+  // that a server refusing connections is not answered with a storm of new ones.
   void abort_lobby() {
     for (auto& c : clients_) c->drop();
-    new_lobby();
+    start_after(std::chrono::seconds(1));
   }
   void halt() {
     start_timer_.cancel();
@@ -147,6 +208,7 @@ quiz_client::quiz_client(quiz_lobby& lobby, int index)
 
 void quiz_client::open() {
   last_seq_ = 0;
+  view_ = tracked_view{};
   question_id_.clear();
   connect(lobby_.r().endpoints, lobby_.r().opt.host, path_.c_str());
 }
@@ -188,7 +250,12 @@ void quiz_client::on_frame(std::string_view frame) {
       arm_heartbeat(false);
       return;
     }
-    if (type == "HEARTBEAT_ACK" || type == "STATE_SNAPSHOT") return;  // "" never matches
+    if (type == "HEARTBEAT_ACK") return;
+    if (type == "STATE_SNAPSHOT") {
+      // A heartbeat that crossed a change in flight, or a checksum computed wrong.
+      histogram::bump(shard_.resyncs);
+      return;
+    }
     return on_game_frame(type, frame, now);  // errors found before the room are unnumbered
   }
   std::uint64_t seq = 0;
@@ -211,6 +278,15 @@ void quiz_client::on_frame(std::string_view frame) {
 }
 
 void quiz_client::on_game_frame(std::string_view type, std::string_view frame, std::int64_t now) {
+  if (type == "lobby:state" || type == "game:question" || type == "game:answer_result") {
+    boost::system::error_code ec;
+    const json::value parsed = json::parse(frame, ec);
+    if (ec || !parsed.is_object()) return error("bad_frame");
+    const json::object& object = parsed.as_object();
+    if (type == "lobby:state") view_.on_lobby_state(object);
+    if (type == "game:question") view_.on_question(object);
+    if (type == "game:answer_result") view_.on_result(object);
+  }
   if (type == "lobby:state") {
     if (index_ == 0 && lobby_.code.empty()) {
       lobby_.code.assign(string_field(frame, "code"));
@@ -245,7 +321,8 @@ void quiz_client::on_game_frame(std::string_view type, std::string_view frame, s
     return;
   }
   if (type == "game:answered") {
-    if (answer_sent_ns_ != 0 && string_field(frame, "userId") == user_id_) {
+    view_.answers = int_field(frame, "answered").value_or(view_.answers);
+    if (answer_sent_ns_ != 0 && string_field(frame, "userId") == user_id_ && measuring()) {
       shard_.quiz_answer.record(now - answer_sent_ns_);
       answer_sent_ns_ = 0;
     }
@@ -254,14 +331,16 @@ void quiz_client::on_game_frame(std::string_view type, std::string_view frame, s
   if (type == "game:answer_result") {
     const auto closed_at = int_field(frame, "closedAt");
     if (!closed_at) return error("bad_answer_result");
-    shard_.quiz_result.record(wall_ns() - *closed_at * 1'000'000);
-    if (index_ == 0 && frame.find("\"closedBy\":\"timer\"") != std::string_view::npos) {
+    if (measuring()) shard_.quiz_result.record(wall_ns() - *closed_at * 1'000'000);
+    if (index_ == 0 && measuring() &&
+        frame.find("\"closedBy\":\"timer\"") != std::string_view::npos) {
       shard_.quiz_lateness.record((*closed_at - lobby_.deadline_ms) * 1'000'000);
     }
     answer_timer_.cancel();
     return;
   }
   if (type == "game:finished") {
+    view_.status = "finished";
     if (index_ == 0) {
       histogram::bump(shard_.games);
       start_game();
@@ -317,7 +396,11 @@ void quiz_client::arm_heartbeat(bool next) {
       static_cast<std::int64_t>(share * static_cast<double>(heartbeat_ms_))));
   heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || stopped() || !is_open()) return;
-    send("{\"type\":\"HEARTBEAT\",\"payload\":{\"stateVersion\":0,\"stateChecksum\":\"\"}}");
+    std::string& text = next_frame();
+    text = "{\"type\":\"HEARTBEAT\",\"payload\":{\"stateVersion\":0,\"stateChecksum\":\"";
+    text += view_.checksum();
+    text += "\"}}";
+    commit();
     histogram::bump(shard_.heartbeats);
     arm_heartbeat(true);
   });
@@ -358,7 +441,6 @@ void run_quiz(runner& r, json::object& result) {
   }
   const long rss_before = opt.server_pid ? rss_kib(opt.server_pid) : -1;
   r.start();
-  r.begin_window();
   for (int t = 0; t < r.threads(); ++t) {
     net::post(r.context(t), [&lobbies, &watch, &opt, t] {
       for (std::size_t k = 0; k < lobbies[t].size(); ++k) {
@@ -370,16 +452,22 @@ void run_quiz(runner& r, json::object& result) {
       watch(t);
     });
   }
+  const auto progress_line = [&] {
+    char line[192];
+    std::snprintf(line, sizeof line, "games=%llu results=%llu result_p99=%.2fms",
+                  static_cast<unsigned long long>(r.sum(&shard::games)),
+                  static_cast<unsigned long long>(r.merged(&shard::quiz_result).count),
+                  r.merged(&shard::quiz_result).p99_ms);
+    return std::string(line);
+  };
+  const double warmup = std::min(opt.ramp_s + opt.question_s + 5, opt.duration_s / 2);
   r.progress(
-      opt.duration_s, [] { return false; },
-      [&] {
-        char line[192];
-        std::snprintf(line, sizeof line, "games=%llu results=%llu result_p99=%.2fms",
-                      static_cast<unsigned long long>(r.sum(&shard::games)),
-                      static_cast<unsigned long long>(r.merged(&shard::quiz_result).count),
-                      r.merged(&shard::quiz_result).p99_ms);
-        return std::string(line);
-      });
+      warmup, [] { return false; }, progress_line);
+  r.begin_window();
+  r.run.measuring.store(true);
+  r.progress(
+      opt.duration_s - warmup, [] { return false; }, progress_line);
+  r.run.measuring.store(false);
   const double elapsed = r.end_window(result);
   if (opt.server_pid) {
     result["server_rss_kib_before"] = rss_before;
@@ -398,15 +486,19 @@ void run_quiz(runner& r, json::object& result) {
   print_latency_row("timer close lateness", lateness);
   print_latency_row("answer -> answered", answer);
   const auto games = r.sum(&shard::games);
-  std::fprintf(stderr, "games completed %llu, frames received/s %.0f\n",
+  std::fprintf(stderr,
+               "games completed %llu, frames received/s %.0f, heartbeats %llu (resynced %llu)\n",
                static_cast<unsigned long long>(games),
-               static_cast<double>(r.sum(&shard::frames_in)) / elapsed);
+               static_cast<double>(r.sum(&shard::frames_in)) / elapsed,
+               static_cast<unsigned long long>(r.sum(&shard::heartbeats)),
+               static_cast<unsigned long long>(r.sum(&shard::resyncs)));
   result["rooms"] = opt.rooms;
   result["players"] = opt.players;
   result["think_ms"] = opt.think_ms;
   result["question_s"] = opt.question_s;
   result["game_rounds"] = opt.game_rounds;
   result["connections"] = opt.rooms * opt.players;
+  result["warmup_s"] = warmup;
   result["duration_s"] = elapsed;
   result["games_completed"] = games;
   result["actions_per_s"] = static_cast<double>(r.sum(&shard::actions)) / elapsed;
@@ -414,6 +506,8 @@ void run_quiz(runner& r, json::object& result) {
   put_percentiles(result, "result_delivery", delivery);
   put_percentiles(result, "close_lateness", lateness);
   put_percentiles(result, "answer_round_trip", answer);
+  result["heartbeats"] = r.sum(&shard::heartbeats);
+  result["heartbeat_resyncs"] = r.sum(&shard::resyncs);
 }
 
 }  // namespace partyload

@@ -77,6 +77,26 @@ TEST(durable_reply, important_reply_waits_for_the_store_and_later_frames_wait_be
   EXPECT_EQ(f.metrics.get_counter("partyd_replies_held_total", "", "").value(), 1u);
 }
 
+TEST(durable_reply, a_persisted_step_is_written_at_once_and_its_reply_does_not_wait) {
+  manual_store store;
+  echo_fixture f(with_timeout(60000));
+  f.rt->set_snapshot_sink(&store);
+  f.rt->start();
+  auto target = f.create();
+  ASSERT_TRUE(store.wait_jobs(1));
+  store.make_durable();
+  auto sink = f.join(target, 1, role_player);
+  ASSERT_TRUE(sink->wait_frames(1));
+  ASSERT_TRUE(store.wait_jobs(1));  // the join's snapshot, within the interval
+  store.make_durable();
+
+  f.send(target, 1, make_command(in_persist, 0, "answer"));
+  ASSERT_TRUE(sink->wait_frames(2)) << "a persisted step's reply waited for the store";
+  EXPECT_EQ(sink->frames()[1], "persist:answer");
+  ASSERT_TRUE(store.wait_jobs(1, 200ms)) << "the persisted step was not written at once";
+  EXPECT_EQ(f.metrics.get_counter("partyd_replies_held_total", "", "").value(), 0u);
+}
+
 TEST(durable_reply, a_slow_store_delays_replies_by_the_timeout_at_most) {
   manual_store store;  // outlives the runtime, whose workers offer to it until they stop
   echo_fixture f(with_timeout(100));

@@ -65,10 +65,11 @@ enum echo_in : std::uint16_t {
   in_send_to,       // send(conn `number`, "<text>")
   in_important,     // important(), then reply "important:<text>" (a transition worth persisting)
   in_reliable,      // send_roles_reliable(`roles`, "<text>")
+  in_persist,       // persist(), then reply "persist:<text>" (written at once, not waited for)
 };
 inline constexpr std::string_view echo_in_names[] = {
     "join",  "echo", "broadcast", "set_timer", "cancel_timer", "close_room", "close_me",
-    "count", "seq",  "block",     "send_to",   "important",    "reliable"};
+    "count", "seq",  "block",     "send_to",   "important",    "reliable",   "persist"};
 enum echo_out : std::uint16_t { out_welcome, out_echo, out_broadcast, out_timer };
 inline constexpr std::string_view echo_out_names[] = {"welcome", "echo", "broadcast", "timer"};
 enum echo_role : role_id { role_host, role_player, role_audience };
@@ -295,6 +296,10 @@ class echo_game final : public game {
       case in_important:
         out.important();
         out.send(conn, out_echo, make_frame("important:" + cmd.text));
+        break;
+      case in_persist:
+        out.persist();
+        out.send(conn, out_echo, make_frame("persist:" + cmd.text));
         break;
       default:
         break;

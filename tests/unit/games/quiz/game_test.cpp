@@ -198,7 +198,11 @@ TEST(QuizGame, StartAsksTheFirstQuestionWithItsAbsoluteDeadline) {
     if (e->frame->find("game:question") != std::string::npos) reliable = e->reliable;
   }
   EXPECT_TRUE(reliable);
-  EXPECT_TRUE(started.important());
+  EXPECT_TRUE(started.important());  // held until stored: who plays, the drawn questions
+  room.advance(1000);
+  const step_outcome answered = room.answer(bob, room.question_id(), 0);
+  EXPECT_FALSE(answered.important());  // written at once, not waited for
+  EXPECT_EQ(answered.of_kind(effect_kind::persist).size(), 1u);
 }
 
 TEST(QuizGame, ASecondStartWhileTheGameRunsIsIgnoredAndCounted) {
