@@ -194,6 +194,34 @@ std::size_t after_key(std::string_view frame, std::string_view name) {
 }
 }  // namespace
 
+numbering read_numbering(std::string_view frame) {
+  constexpr std::string_view numbered = "{\"sequenceId\":";
+  numbering out;
+  out.rest = frame;
+  if (!frame.starts_with(numbered)) return out;
+  const char* end = frame.data() + frame.size();
+  auto [ptr, ec] = std::from_chars(frame.data() + numbered.size(), end, out.seq);
+  if (ec != std::errc() || out.seq == 0) {
+    out = numbering{};
+    out.error = "bad_sequence_id";
+    return out;
+  }
+  out.rest = std::string_view(ptr, static_cast<std::size_t>(end - ptr));
+  constexpr std::string_view reliable = ",\"requiresAck\":true,\"ackId\":\"";
+  if (out.rest.starts_with(reliable)) {
+    out.rest.remove_prefix(reliable.size());
+    const auto close = out.rest.find('"');
+    if (close == std::string_view::npos) {
+      out = numbering{};
+      out.error = "bad_ack_id";
+      return out;
+    }
+    out.ack_id = out.rest.substr(0, close);
+    out.rest.remove_prefix(close + 1);
+  }
+  return out;
+}
+
 std::string_view string_field(std::string_view frame, std::string_view name) {
   const auto at = after_key(frame, name);
   if (at == std::string_view::npos || at >= frame.size() || frame[at] != '"') return {};

@@ -156,6 +156,15 @@ long rss_kib(int pid);
 std::string_view string_field(std::string_view frame, std::string_view name);
 // Value of a numeric field `"name":123`.
 std::optional<std::int64_t> int_field(std::string_view frame, std::string_view name);
+// The numbering a session puts in front of a frame's own members (docs/protocol/sessions.md):
+// {"sequenceId":N, then "requiresAck":true,"ackId":"ack_N" for a reliable frame.
+struct numbering {
+  std::uint64_t seq = 0;    // 0: not a numbered frame
+  std::string_view ack_id;  // a reliable frame's ackId, else empty
+  std::string_view rest;    // the frame after the numbering (",\"type\":..." for a numbered one)
+  std::string_view error;   // bad_sequence_id or bad_ack_id; then nothing else is set
+};
+numbering read_numbering(std::string_view frame);
 // The frame's "type" value.
 inline std::string_view frame_type(std::string_view frame) { return string_field(frame, "type"); }
 

@@ -108,7 +108,6 @@ class quiz_client final : public ws_conn {
   void on_closed(bool expected) override;
   void on_game_frame(std::string_view type, std::string_view frame, std::int64_t now);
   void answer_later(std::string_view question_id, std::int64_t options);
-  void send_ack(std::string_view ack_id);
   void arm_heartbeat(bool next);
   bool measuring() const { return run_.measuring.load(std::memory_order_relaxed); }
 
@@ -242,8 +241,9 @@ void quiz_client::start_game() {
 void quiz_client::on_frame(std::string_view frame) {
   const std::int64_t now = mono_ns();
   lobby_.last_progress_ns = now;
-  constexpr std::string_view numbered = "{\"sequenceId\":";
-  if (!frame.starts_with(numbered)) {
+  const numbering n = read_numbering(frame);
+  if (!n.error.empty()) return error(n.error);
+  if (n.seq == 0) {
     const std::string_view type = frame_type(frame);
     if (type == "CONNECTED") {
       heartbeat_ms_ = int_field(frame, "heartbeatIntervalMs").value_or(10000);
@@ -258,21 +258,10 @@ void quiz_client::on_frame(std::string_view frame) {
     }
     return on_game_frame(type, frame, now);  // errors found before the room are unnumbered
   }
-  std::uint64_t seq = 0;
-  const char* end = frame.data() + frame.size();
-  auto [ptr, ec] = std::from_chars(frame.data() + numbered.size(), end, seq);
-  if (ec != std::errc()) return error("bad_sequence_id");
-  std::string_view rest(ptr, static_cast<std::size_t>(end - ptr));
-  const bool repeated = seq <= last_seq_;
-  if (seq > last_seq_ + 1) error("sequence_gap");
-  if (!repeated) last_seq_ = seq;
-  constexpr std::string_view reliable = ",\"requiresAck\":true,\"ackId\":\"";
-  if (rest.starts_with(reliable)) {
-    rest.remove_prefix(reliable.size());
-    const auto close = rest.find('"');
-    if (close == std::string_view::npos) return error("bad_ack_id");
-    send_ack(rest.substr(0, close));
-  }
+  const bool repeated = n.seq <= last_seq_;  // a reliable frame sent again
+  if (n.seq > last_seq_ + 1) error("sequence_gap");
+  if (!repeated) last_seq_ = n.seq;
+  if (!n.ack_id.empty()) send_ack(n.ack_id);
   if (repeated) return;
   on_game_frame(frame_type(frame), frame, now);
 }
@@ -379,21 +368,9 @@ void quiz_client::answer_later(std::string_view question_id, std::int64_t option
   });
 }
 
-void quiz_client::send_ack(std::string_view ack_id) {
-  std::string& text = next_frame();
-  text = "{\"type\":\"ACK\",\"payload\":{\"ackId\":\"";
-  text += ack_id;
-  text += "\",\"status\":\"received\"}}";
-  commit();
-  histogram::bump(shard_.acks);
-}
-
 void quiz_client::arm_heartbeat(bool next) {
   if (stopped()) return;
-  const double share =
-      next ? 1.0 : 0.5 + static_cast<double>(reinterpret_cast<std::uintptr_t>(this) % 997) / 1994;
-  heartbeat_timer_.expires_after(std::chrono::milliseconds(
-      static_cast<std::int64_t>(share * static_cast<double>(heartbeat_ms_))));
+  heartbeat_timer_.expires_after(heartbeat_delay(next, heartbeat_ms_));
   heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || stopped() || !is_open()) return;
     std::string& text = next_frame();

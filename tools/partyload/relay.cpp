@@ -149,24 +149,14 @@ class relay_client final : public ws_conn {
   // A frame to a session's player: numbered ones are checked for gaps (and acknowledged when
   // reliable), then handled as without a session; the session layer's own frames are not numbered.
   void on_session_frame(std::string_view frame, std::int64_t now) {
-    constexpr std::string_view numbered = "{\"sequenceId\":";
-    if (frame.starts_with(numbered)) {
-      std::uint64_t seq = 0;
-      const char* end = frame.data() + frame.size();
-      auto [ptr, ec] = std::from_chars(frame.data() + numbered.size(), end, seq);
-      if (ec != std::errc()) return error("bad_sequence_id");
-      std::string_view rest(ptr, static_cast<std::size_t>(end - ptr));
-      const bool repeated = seq <= last_seq_;  // a reliable frame sent again
-      if (seq > last_seq_ + 1) error("sequence_gap");
-      if (!repeated) last_seq_ = seq;
-      constexpr std::string_view reliable = ",\"requiresAck\":true,\"ackId\":\"";
-      if (rest.starts_with(reliable)) {
-        rest.remove_prefix(reliable.size());
-        const auto close = rest.find('"');
-        if (close == std::string_view::npos) return error("bad_ack_id");
-        send_ack(rest.substr(0, close));
-        rest.remove_prefix(close + 1);
-      }
+    const numbering n = read_numbering(frame);
+    if (!n.error.empty()) return error(n.error);
+    if (n.seq != 0) {
+      std::string_view rest = n.rest;
+      const bool repeated = n.seq <= last_seq_;  // a reliable frame sent again
+      if (n.seq > last_seq_ + 1) error("sequence_gap");
+      if (!repeated) last_seq_ = n.seq;
+      if (!n.ack_id.empty()) send_ack(n.ack_id);
       if (repeated) return;
       if (!rest.starts_with(',')) return error("bad_numbered_frame");
       rest.remove_prefix(1);
@@ -234,23 +224,9 @@ class relay_client final : public ws_conn {
     arm_heartbeat(false);
   }
 
-  void send_ack(std::string_view ack_id) {
-    std::string& text = next_frame();
-    text = "{\"type\":\"ACK\",\"payload\":{\"ackId\":\"";
-    text += ack_id;
-    text += "\",\"status\":\"received\"}}";
-    commit();
-    histogram::bump(shard_.acks);
-  }
-
-  // The first heartbeat comes after a share of the interval that differs per client (so that a
-  // storm's clients do not all send in the same instant), the next ones every interval.
   void arm_heartbeat(bool next) {
     if (stopped()) return;
-    const double share =
-        next ? 1.0 : 0.5 + static_cast<double>(reinterpret_cast<std::uintptr_t>(this) % 997) / 1994;
-    heartbeat_timer_.expires_after(std::chrono::milliseconds(
-        static_cast<std::int64_t>(share * static_cast<double>(heartbeat_ms_))));
+    heartbeat_timer_.expires_after(heartbeat_delay(next, heartbeat_ms_));
     heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec || stopped() || !is_open()) return;
       if (backlog() <= 64) {

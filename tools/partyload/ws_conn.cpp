@@ -113,6 +113,22 @@ std::string& ws_conn::next_frame() {
   return text_;
 }
 
+void ws_conn::send_ack(std::string_view ack_id) {
+  std::string& text = next_frame();
+  text = "{\"type\":\"ACK\",\"payload\":{\"ackId\":\"";
+  text += ack_id;
+  text += "\",\"status\":\"received\"}}";
+  commit();
+  histogram::bump(shard_.acks);
+}
+
+std::chrono::milliseconds ws_conn::heartbeat_delay(bool next, std::int64_t interval_ms) const {
+  const double share =
+      next ? 1.0 : 0.5 + static_cast<double>(reinterpret_cast<std::uintptr_t>(this) % 997) / 1994;
+  return std::chrono::milliseconds(
+      static_cast<std::int64_t>(share * static_cast<double>(interval_ms)));
+}
+
 void ws_conn::commit() {
   queue(ws::opcode::text, text_);
   histogram::bump(shard_.frames_out);

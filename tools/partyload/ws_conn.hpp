@@ -12,6 +12,7 @@
 // connections until every io thread has been joined). Thread: the connection's io thread only.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -58,6 +59,12 @@ class ws_conn {
   }
   // Frames committed and not yet fully written.
   std::size_t backlog() const { return unsent_frames_; }
+
+  // Session clients (docs/protocol/sessions.md). ACK for a reliable frame's `ack_id` (counted in
+  // shard_.acks); the wait before the next HEARTBEAT: one interval, and for the first a share of
+  // it that differs per connection, so that a storm's clients do not all send in one instant.
+  void send_ack(std::string_view ack_id);
+  std::chrono::milliseconds heartbeat_delay(bool next, std::int64_t interval_ms) const;
 
   void error(std::string_view code) {
     if (!stopped_) run_.error(code);
