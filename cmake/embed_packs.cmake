@@ -1,8 +1,9 @@
-# Writes OUT, a C++ file defining partyd::quiz::pack_sources() over the JSON files in PACKS
-# (separated by |), each kept as a raw string literal. Run by the build (CMakeLists.txt).
+# Writes OUT, a C++ file defining partyd::<GAME>::pack_sources() (declared in
+# games/<GAME>/pack_data.hpp) over the JSON files in PACKS (separated by |), each kept as a raw
+# string literal. Run by the build for every game with shipped packs (CMakeLists.txt).
 string(REPLACE "|" ";" PACKS "${PACKS}")
 set(body "")
-set(delimiter "quizpack")
+set(delimiter "${GAME}pack")
 foreach(file IN LISTS PACKS)
   file(READ "${file}" content)
   string(FIND "${content}" ")${delimiter}\"" clash)
@@ -12,10 +13,10 @@ foreach(file IN LISTS PACKS)
   get_filename_component(name "${file}" NAME)
   string(APPEND body "    {\"${name}\", R\"${delimiter}(${content})${delimiter}\"},\n")
 endforeach()
-file(WRITE "${OUT}.tmp" "// Generated from games/quiz/packs by cmake/embed_quiz_packs.cmake. Do not edit.
-#include \"games/quiz/pack_data.hpp\"
+file(WRITE "${OUT}.tmp" "// Generated from games/${GAME}/packs by cmake/embed_packs.cmake. Do not edit.
+#include \"games/${GAME}/pack_data.hpp\"
 
-namespace partyd::quiz {
+namespace partyd::${GAME} {
 
 namespace {
 const pack_source sources[] = {
@@ -24,6 +25,6 @@ ${body}};
 
 std::span<const pack_source> pack_sources() { return sources; }
 
-}  // namespace partyd::quiz
+}  // namespace partyd::${GAME}
 ")
 file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)

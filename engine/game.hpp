@@ -110,14 +110,20 @@ class game {
   virtual room_summary summary() const noexcept = 0;
   // Session games (game_module::sessions): what connection `conn` sees, for a resume
   // (RECONNECTED), a resync after a heartbeat's checksum mismatch (STATE_SNAPSHOT) and the
-  // heartbeat's checksum. Never another viewer's private fields.
-  virtual session_view view_of(connection_id conn) const {
+  // heartbeat's checksum, as of `now` (a view with a running clock, like Alias's remaining
+  // round time). Never another viewer's private fields.
+  virtual session_view view_of(connection_id conn, time_ms now) const {
     (void)conn;
+    (void)now;
     return {};
   }
-  // The checksum of view_of(conn), for a heartbeat that matches: a game that can give it without
-  // building the whole view overrides this (a heartbeat per session every 10 s adds up).
-  virtual std::string checksum_of(connection_id conn) const { return view_of(conn).checksum; }
+  // The state version a session game shows its clients (RECONNECTED, STATE_SNAPSHOT,
+  // HEARTBEAT_ACK): a game that counts its own transitions (Alias's stateVersion) says it here;
+  // 0 means the room's own version (every step that changed the room).
+  virtual std::uint64_t state_version() const noexcept { return 0; }
+  // The checksum of view_of(conn, now), for a heartbeat that matches: a game that can give it
+  // without building the whole view overrides this (a heartbeat per session every 10 s adds up).
+  virtual std::string checksum_of(connection_id conn) const { return view_of(conn, 0).checksum; }
   // Session games, after a restore: whether the seat of session `conn` still exists. Sessions of
   // seats a game did not keep (connection-scoped ones) end then, without a disconnect.
   virtual bool holds_session(connection_id conn) const {

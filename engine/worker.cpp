@@ -812,14 +812,19 @@ void worker::deliver_to(room& target, room::connection_entry& entry, const frame
   }
 }
 
-session_view worker::view_for(room& target, connection_id logical) {
+session_view worker::view_for(room& target, connection_id logical, time_ms now) {
   try {
-    return target.instance().view_of(logical);
+    return target.instance().view_of(logical, now);
   } catch (const std::exception& error) {
     // A view is a read; a game that cannot give one fails the resume, not the room.
     log::warn("session_view_failed", {{"room", target.code()}, {"error", error.what()}});
     return {};
   }
+}
+
+std::uint64_t worker::shown_version(room& target) {
+  const std::uint64_t own = target.instance().state_version();
+  return own != 0 ? own : target.state_version();
 }
 
 std::string worker::checksum_for(room& target, connection_id logical) {
@@ -904,10 +909,10 @@ bool worker::session_input(room& target, room_input& envelope, time_ms now) {
     view.checksum = checksum_for(target, logical);
     if (request.state_checksum != view.checksum) {
       owner_.session_event(target.module(), "resync").inc();
-      view = view_for(target, logical);
+      view = view_for(target, logical, now);
     }
     deliver_unnumbered(target, it->second.sink,
-                       table.heartbeat(*s, request, view, target.state_version(), now));
+                       table.heartbeat(*s, request, view, shown_version(target), now));
     return true;
   }
   if (s) {
@@ -953,17 +958,16 @@ void worker::resume_session(room& target, room_input& envelope, time_ms now) {
                               {"game", module.name()},
                               {"reason", "session_not_found"},
                               {"conn", envelope.in.conn}});
-    sink->deliver(table.reconnect_failed("SESSION_NOT_FOUND", view_for(target, 0).phase, now));
+    sink->deliver(table.reconnect_failed("SESSION_NOT_FOUND", view_for(target, 0, now).phase, now));
     sink->close(1008, "session_not_found");
     return;
   }
   const connection_id logical = found.target->logical;
-  const session_view view = view_for(target, logical);
+  const session_view view = view_for(target, logical, now);
   std::vector<session_action> actions;
   target.touch(now);
-  const session_table::resume_outcome outcome =
-      table.resume(*found.target, envelope.in.conn, envelope.session, view, target.state_version(),
-                   now, actions);
+  const session_table::resume_outcome outcome = table.resume(
+      *found.target, envelope.in.conn, envelope.session, view, shown_version(target), now, actions);
   // The older connection's close comes first in `actions`, so the new one is put in after it.
   auto first_other = std::find_if(actions.begin(), actions.end(), [](const session_action& a) {
     return a.what != session_action::kind::close;

@@ -72,7 +72,9 @@ class worker {
   void carry_out(room& target, std::vector<session_action>& actions,
                  const std::shared_ptr<connection_sink>& replying_to, time_ms now);
   void arm_session_timer(room& target);
-  session_view view_for(room& target, connection_id logical);
+  session_view view_for(room& target, connection_id logical, time_ms now);
+  // The state version sessions are told: the game's own when it keeps one, else the room's.
+  std::uint64_t shown_version(room& target);
   std::string checksum_for(room& target, connection_id logical);
   // A frame to an entry of `connections`: numbered when it is a session, held behind frames that
   // wait for durability, to the ring only while the session is away.

@@ -1,5 +1,6 @@
 #include "games/registry.hpp"
 
+#include "games/alias/module.hpp"
 #include "games/brainrot/module.hpp"
 #include "games/quiz/module.hpp"
 #include "games/relay/module.hpp"
@@ -11,6 +12,7 @@ game_list game_factories() {
   games.push_back(factory_of<relay_module>());
   games.push_back(factory_of<brainrot_module>());
   games.push_back(factory_of<quiz_module>());
+  games.push_back(factory_of<alias_module>());
   return games;
 }
 

@@ -8,6 +8,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "engine/check.hpp"
+#include "games/common/checksum.hpp"
 
 namespace partyd {
 
@@ -34,28 +35,6 @@ std::string cut_to_chars(std::string_view text, std::size_t max_chars) {
   }
   return std::string(text);
 }
-
-// FNV-1a, 32 bits: the documented checksum of a viewer's critical fields.
-class fnv1a {
- public:
-  void add(std::string_view text) {
-    for (unsigned char c : text) {
-      hash_ = (hash_ ^ c) * 16777619u;
-    }
-  }
-  void add(std::int64_t n) { add(std::to_string(n)); }
-  std::string hex() const {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out(8, '0');
-    for (std::size_t i = 0; i < 8; ++i) {
-      out[7 - i] = digits[(hash_ >> (4 * i)) & 0xF];
-    }
-    return out;
-  }
-
- private:
-  std::uint32_t hash_ = 2166136261u;
-};
 
 }  // namespace
 
@@ -571,7 +550,7 @@ std::string quiz_game::checksum_of(connection_id conn) const {
   return h.hex();
 }
 
-session_view quiz_game::view_of(connection_id conn) const {
+session_view quiz_game::view_of(connection_id conn, time_ms /*now*/) const {
   const quiz::member* who = member_by_conn(conn);
   if (who == nullptr) return {};
   json::object view;

@@ -26,7 +26,7 @@ class quiz_game : public game {
   void step(const input& in, time_ms now, room_rng& rng, effects& out) override;
   std::string snapshot() const override;  // snapshot.cpp
   room_summary summary() const noexcept override;
-  session_view view_of(connection_id conn) const override;
+  session_view view_of(connection_id conn, time_ms now) const override;
   std::string checksum_of(connection_id conn) const override;
   bool holds_session(connection_id conn) const override;
 

@@ -1,5 +1,5 @@
 // The shipped question packs as built into the binary: the text of each games/quiz/packs/*.json,
-// embedded at build time by cmake/embed_quiz_packs.cmake (so the server needs no data files).
+// embedded at build time by cmake/embed_packs.cmake (so the server needs no data files).
 // Thread: immutable.
 #pragma once
 

@@ -830,7 +830,7 @@ void relay_game::on_presence(connection_id conn, presence_stage stage, effects& 
                     client_joined_frame(held->client_id, "player", held->meta, true), out);
 }
 
-session_view relay_game::view_of(connection_id conn) const {
+session_view relay_game::view_of(connection_id conn, time_ms /*now*/) const {
   json::object view;
   auto member_it = state_.members.find(conn);
   const relay::seat* held = nullptr;

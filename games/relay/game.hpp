@@ -23,7 +23,7 @@ class relay_game : public game {
   std::string snapshot() const override;  // snapshot.cpp
   room_summary summary() const noexcept override;
   // Sessions (docs/protocol/relay.md, Sessions): a player's or audience member's view.
-  session_view view_of(connection_id conn) const override;
+  session_view view_of(connection_id conn, time_ms now) const override;
   // No checksum: the relay's state is the host's (docs/protocol/relay.md, "Sessions").
   std::string checksum_of(connection_id) const override { return {}; }
   bool holds_session(connection_id conn) const override;

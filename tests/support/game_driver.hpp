@@ -171,6 +171,8 @@ class game_driver {
   time_ms now() const { return now_; }
   // Armed game timers: key -> deadline.
   const std::map<std::uint64_t, time_ms>& timers() const { return timers_; }
+  // Timers armed before a restore: the engine keeps them for the restored room.
+  void keep_timers(std::map<std::uint64_t, time_ms> timers) { timers_ = std::move(timers); }
   void forget(connection_id conn) { seen_.erase(conn); }
   void mark_seen(connection_id conn) { seen_.insert(conn); }
   const game_module& module() const { return *module_; }

@@ -235,7 +235,7 @@ class echo_game final : public game {
     }
   }
 
-  session_view view_of(connection_id conn) const override {
+  session_view view_of(connection_id conn, time_ms /*now*/) const override {
     auto it = roles_.find(conn);
     const std::string role = it == roles_.end() ? "-" : std::to_string(it->second);
     return {"echoing", "{\"role\":\"" + role + "\"}", "sum-" + role};

@@ -479,18 +479,19 @@ TEST(QuizPrivacy, NoViewerSeesTheCorrectOptionBeforeTheResult) {
     }
   }
   for (connection_id viewer : {ann, ann + 10, cat}) {
-    const session_view view = room.game().view_of(viewer);
+    const session_view view = room.game().view_of(viewer, 0);
     ASSERT_FALSE(view.state_json.empty());
     EXPECT_EQ(view.state_json.find("correct"), std::string::npos) << view.state_json;
     EXPECT_EQ(view.phase, "question");
   }
   // The viewer's own answer is in its own view only.
-  EXPECT_NE(room.game().view_of(ann).state_json.find("\"yourAnswer\":0"), std::string::npos);
-  EXPECT_NE(room.game().view_of(cat).state_json.find("\"yourAnswer\":null"), std::string::npos);
+  EXPECT_NE(room.game().view_of(ann, 0).state_json.find("\"yourAnswer\":0"), std::string::npos);
+  EXPECT_NE(room.game().view_of(cat, 0).state_json.find("\"yourAnswer\":null"), std::string::npos);
   const auto closed = room.advance(10000);
   ASSERT_EQ(closed.size(), 1u);
   for (connection_id viewer : {ann, ann + 10, cat}) {
-    EXPECT_NE(room.game().view_of(viewer).state_json.find("correctOptionIndex"), std::string::npos);
+    EXPECT_NE(room.game().view_of(viewer, 0).state_json.find("correctOptionIndex"),
+              std::string::npos);
   }
 }
 
@@ -505,13 +506,13 @@ TEST(QuizSessions, ChecksumsFollowTheCriticalFieldsAndEveryViewerHasAState) {
   quiz_room room = lobby_of_three();
   const std::string waiting = room.game().checksum_of(ann);
   EXPECT_EQ(waiting.size(), 8u);
-  EXPECT_EQ(room.game().checksum_of(ann), room.game().view_of(ann).checksum);
+  EXPECT_EQ(room.game().checksum_of(ann), room.game().view_of(ann, 0).checksum);
   room.start(ann);
   const std::string asked = room.game().checksum_of(ann);
   EXPECT_NE(asked, waiting);
   room.answer(bob, room.question_id(), 0);
   EXPECT_NE(room.game().checksum_of(ann), asked);
-  EXPECT_TRUE(room.game().view_of(99).state_json.empty());
+  EXPECT_TRUE(room.game().view_of(99, 0).state_json.empty());
   EXPECT_TRUE(room.game().holds_session(bob));
   EXPECT_FALSE(room.game().holds_session(99));
 }

@@ -202,9 +202,9 @@ TEST(RelayPassThrough, PlayerStatesReachThePlayerAsWritten) {
   ASSERT_EQ(texts_to(back, 3).size(), 1u);
   EXPECT_NE(texts_to(back, 3)[0].find(R"(,"playerState":)" + last + R"(,"gameState":{}})"),
             std::string::npos);
-  EXPECT_EQ(h.instance().view_of(3).state_json, R"({"role":"player","clientId":")" + id +
-                                                    R"(","playerState":)" + last +
-                                                    R"(,"gameState":{}})");
+  EXPECT_EQ(h.instance().view_of(3, 0).state_json, R"({"role":"player","clientId":")" + id +
+                                                       R"(","playerState":)" + last +
+                                                       R"(,"gameState":{}})");
 }
 
 TEST(RelayPassThrough, ASnapshotKeepsTheTextAndARestoreSendsTheSameBytes) {

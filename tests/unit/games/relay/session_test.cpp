@@ -71,7 +71,7 @@ TEST(RelaySessions, EachViewerSeesOnlyItsOwnState) {
   h.send(1, {{"type", "set_game_state"}, {"state", {{"round", 2}}}});
   h.send(1, {{"type", "set_player_state"}, {"clientId", a}, {"state", {{"word", "apple"}}}});
   h.send(1, {{"type", "set_player_state"}, {"clientId", b}, {"state", {{"word", "pear"}}}});
-  const session_view view_a = h.instance().view_of(2);
+  const session_view view_a = h.instance().view_of(2, 0);
   const json::object state_a = json::parse(view_a.state_json).as_object();
   EXPECT_EQ(state_a.at("role"), "player");
   EXPECT_EQ(str(state_a.at("clientId")), a);
@@ -79,14 +79,14 @@ TEST(RelaySessions, EachViewerSeesOnlyItsOwnState) {
   EXPECT_EQ(state_a.at("gameState").at("round"), 2);
   EXPECT_EQ(view_a.state_json.find("pear"), std::string::npos);
   EXPECT_EQ(view_a.state_json.find(h.seat_token(a)), std::string::npos);
-  const session_view view_b = h.instance().view_of(3);
+  const session_view view_b = h.instance().view_of(3, 0);
   EXPECT_EQ(view_b.state_json.find("apple"), std::string::npos);
-  const session_view watcher = h.instance().view_of(4);
+  const session_view watcher = h.instance().view_of(4, 0);
   EXPECT_EQ(json::parse(watcher.state_json).at("role"), "audience");
   EXPECT_EQ(watcher.state_json.find("apple"), std::string::npos);
   EXPECT_EQ(watcher.state_json.find("pear"), std::string::npos);
-  EXPECT_TRUE(h.instance().view_of(1).state_json.empty());  // the host has no session
-  EXPECT_TRUE(h.instance().view_of(99).state_json.empty());
+  EXPECT_TRUE(h.instance().view_of(1, 0).state_json.empty());  // the host has no session
+  EXPECT_TRUE(h.instance().view_of(99, 0).state_json.empty());
 }
 
 TEST(RelaySessions, ARestoredSeatIsResumedByItsSessionAndTheHostHearsIt) {
@@ -100,7 +100,7 @@ TEST(RelaySessions, ARestoredSeatIsResumedByItsSessionAndTheHostHearsIt) {
   EXPECT_FALSE(restored.instance().holds_session(3));  // the audience is not persisted
   EXPECT_FALSE(restored.instance().holds_session(1));
   // The resume asks for the view before the seat is the connection's again.
-  EXPECT_EQ(json::parse(restored.instance().view_of(2).state_json).at("playerState").at("word"),
+  EXPECT_EQ(json::parse(restored.instance().view_of(2, 0).state_json).at("playerState").at("word"),
             "fig");
   restored.handshake(5, {{"role", "host"}, {"hostKey", h.host_key()}});
   outcome back = presence(restored, 2, presence_stage::back);
