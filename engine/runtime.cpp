@@ -1,12 +1,12 @@
 #include "engine/runtime.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <functional>
 #include <iterator>
 #include <mutex>
 
 #include "engine/check.hpp"
+#include "engine/clock.hpp"
 #include "engine/log.hpp"
 #include "engine/room_snapshot.hpp"
 #include "engine/secrets.hpp"
@@ -14,12 +14,6 @@
 
 namespace partyd {
 namespace {
-
-time_ms system_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string game_label(const game_module& module) {
   return "game=\"" + std::string(module.name()) + "\"";
@@ -48,7 +42,7 @@ runtime::runtime(runtime_options options, metrics_registry& metrics)
           "partyd_room_state_bytes", "",
           "Measured state of the open rooms: the size of each one's newest snapshot")) {
   if (!options_.clock) {
-    options_.clock = system_now;
+    options_.clock = wall_clock_ms;
   }
   if (options_.workers == 0) {
     options_.workers = 1;

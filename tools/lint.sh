@@ -22,7 +22,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALLOWLIST=(engine/log.cpp engine/secrets.cpp engine/runtime.cpp engine/worker.cpp)
+ALLOWLIST=(engine/clock.cpp engine/log.cpp engine/secrets.cpp engine/runtime.cpp engine/worker.cpp)
 FORMAT_DIRS=(engine games io storage tools tests bench)
 RULE_DIRS=(engine games)
 

@@ -1,8 +1,8 @@
 #include "games/alias/module.hpp"
 
-#include <chrono>
 #include <utility>
 
+#include "engine/clock.hpp"
 #include "games/alias/codec.hpp"
 #include "games/alias/game.hpp"
 #include "games/common/session_options.hpp"
@@ -10,17 +10,6 @@
 namespace partyd {
 
 namespace json = boost::json;
-
-namespace {
-
-// Errors found on an io thread carry the server's clock; the room's own errors carry the room's.
-time_ms wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 void alias_module::declare_options(option_list& options, alias_config& config) {
   options.add("alias-max-players", config.max_players,
@@ -62,18 +51,20 @@ decode_result alias_module::decode(std::string_view text, bool first_message) co
   return alias::decode(config(), text, first_message);
 }
 
+// Errors io sends before a message reached a room carry the server's clock; a room's own errors
+// carry its step's `now`.
 std::string alias_module::encode_error(std::string_view code, std::string_view message) const {
-  return alias::encode_error({}, wall_ms(), alias::upper_code(code), message);
+  return alias::encode_error({}, wall_clock_ms(), alias::upper_code(code), message);
 }
 
 std::string alias_module::encode_request_error(std::string_view code, std::string_view message,
                                                std::string_view request_type) const {
-  return alias::encode_error({}, wall_ms(), alias::upper_code(code), message, request_type);
+  return alias::encode_error({}, wall_clock_ms(), alias::upper_code(code), message, request_type);
 }
 
 std::string alias_module::encode_handshake_error(std::string_view code, std::string_view message,
                                                  std::string_view room_code) const {
-  return alias::encode_error(room_code, wall_ms(), alias::upper_code(code), message);
+  return alias::encode_error(room_code, wall_clock_ms(), alias::upper_code(code), message);
 }
 
 std::size_t alias_module::room_code_length() const noexcept { return alias::room_code_length; }
