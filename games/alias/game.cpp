@@ -926,15 +926,13 @@ bool alias_game::holds_session(connection_id conn) const { return by_conn(conn) 
 
 std::string alias_game::checksum_of(connection_id conn) const {
   if (by_conn(conn) == nullptr) return {};
-  // alias.md, "Checksum": the fields every viewer shares, in this order.
+  // alias.md, "Checksum": fields every viewer shares and hears of live, in this order.
   fnv1a h;
   h.add(alias::phase_name(state_.current));
   h.add("|");
   h.add(static_cast<std::int64_t>(state_.round));
   h.add("|");
   h.add(state_.active_team_id);
-  h.add("|");
-  h.add(current_word_id());
   h.add("|");
   for (const alias::team& t : state_.teams) {
     h.add(t.id);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "alias_harness.hpp"
+#include "games/common/checksum.hpp"
 
 namespace partyd::alias::testing {
 namespace {
@@ -600,6 +601,22 @@ TEST(AliasSessions, TheViewHasTheRoundClockAndTheWordOnlyForTheHost) {
   EXPECT_EQ(host.checksum, player.checksum);  // the checksum covers the shared fields
   EXPECT_EQ(room.game().checksum_of(2), player.checksum);
   EXPECT_TRUE(room.game().view_of(99, room.now()).state_json.empty());
+}
+
+TEST(AliasSessions, TheChecksumIsTheDocumentedRecipe) {
+  alias_room room;
+  fnv1a only_host;
+  only_host.add("ROOM_CREATED|0|||host_1::1;");  // alias.md, "Checksum"
+  EXPECT_EQ(room.game().checksum_of(host_conn), only_host.hex());
+  room.ready_teams();
+  room.start_round();
+  room.swipe(true);
+  room.presence(3, presence_stage::away);
+  fnv1a playing;
+  playing.add(
+      "ROUND_ACTIVE|1|team_1|team_1=1;team_2=0;|host_1::1;player_001:team_1:1;"
+      "player_002:team_2:0;player_003:team_1:1;player_004:team_2:1;");
+  EXPECT_EQ(room.game().checksum_of(2), playing.hex());
 }
 
 TEST(AliasRestore, MidRoundTheRestoredRoomHasItsDeadlineWordAndScores) {
