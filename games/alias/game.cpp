@@ -235,7 +235,7 @@ void alias_game::on_create(const input& in, const alias::request& req, time_ms n
   h.is_host = true;
   state_.people.insert(state_.people.begin(), std::move(h));
   state_.state_version = std::max<std::uint64_t>(state_.state_version, 1);
-  out.bind(in.conn, alias::host_role, true);
+  out.bind(in.conn, alias::host_role, false);  // the host swipes fast: exempt, as every host
   const person& created = state_.people.front();
   json::object payload;
   payload["qrCodeUrl"] = config_.public_base_url + "/" + state_.code;
@@ -544,7 +544,6 @@ void alias_game::on_presence(connection_id conn, presence_stage stage, time_ms n
       break;
     case presence_stage::warned:
       status = "lost";
-      out.unchanged();  // told, not stored
       break;
     case presence_stage::back:
       who->connected = true;
@@ -556,7 +555,6 @@ void alias_game::on_presence(connection_id conn, presence_stage stage, time_ms n
       break;
     case presence_stage::degraded:
       status = "degraded";
-      out.unchanged();
       break;
   }
   json::object payload;
@@ -564,6 +562,9 @@ void alias_game::on_presence(connection_id conn, presence_stage stage, time_ms n
   payload["status"] = status;
   payload["isHost"] = who->is_host;
   broadcast(out_type::player_status, std::move(payload), now, out);
+  // Presence is not stored (a restored room has everyone away until they resume), nor is the
+  // host's absence, which a restore starts counting again.
+  out.unchanged();
 }
 
 void alias_game::on_restored(time_ms now, effects& out) {
@@ -894,7 +895,7 @@ void alias_game::promote_host(std::string_view previous_id, std::string_view rea
   std::rotate(state_.people.begin(), state_.people.begin() + (chosen - state_.people.data()),
               state_.people.begin() + (chosen - state_.people.data()) + 1);
   person& h = state_.people.front();
-  if (h.conn != 0) out.bind(h.conn, alias::host_role, true);
+  if (h.conn != 0) out.bind(h.conn, alias::host_role, false);
   if (!h.connected) {
     state_.host_gone_at = now;
     out.set_timer(host_gone_timer_key, now + config_.host_pause_after_ms);

@@ -390,6 +390,22 @@ TEST_F(alias_test, case8_a_resume_to_a_room_this_process_does_not_own_is_refused
   EXPECT_EQ(str(error->at("roomId")), "ZZZZZZ");
 }
 
+TEST_F(alias_test, rooms_made_from_browsers_are_bounded_per_address) {
+  start({"--create-rate-per-ip", "2"});
+  std::vector<std::unique_ptr<session_client>> hosts;
+  for (int i = 0; i < 2; ++i) {
+    hosts.push_back(client());
+    EXPECT_EQ(create(*hosts.back(), json::object{}).size(), 6u);
+  }
+  ws_client third;
+  ASSERT_TRUE(third.connect(server_->port(), "/ws/alias"));
+  ASSERT_TRUE(third.send(json::object{{"type", "CREATE_ROOM"}, {"payload", {{"hostName", "C"}}}}));
+  const auto refused = third.receive_until("ERROR");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(str(refused->at("payload").at("code")), "CREATE_RATE_LIMITED");
+  EXPECT_EQ(server_->metric("partyd_rooms{game=\"alias\"}").value_or(0), 2);
+}
+
 TEST_F(alias_test, after_kill_9_the_round_resumes_with_its_deadline_and_current_word) {
   temp_dir dir;
   start({"--store", "file:" + dir.path() + "/data", "--snapshot-interval-ms", "50"});

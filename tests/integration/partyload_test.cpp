@@ -152,6 +152,27 @@ TEST(partyload_client, sends_heartbeats_and_stays_connected) {
   EXPECT_GE(number(run.result, "heartbeats_sent"), 20 * 5) << json::serialize(run.result);
 }
 
+// Alias rooms play rounds on sessions while players drop and resume every 2 s: every frame is
+// numbered without a gap, also across the backfills, and the drops come back.
+TEST(partyload_client, alias_plays_rounds_while_players_drop_and_resume) {
+  test_server server{{"--store", "memory", "--rate-limit-messages", "100000000",
+                      "--create-rate-per-ip", "0", "--create-quota-per-ip", "0",
+                      "--alias-countdown-sec", "1"}};
+  ASSERT_TRUE(server.started());
+  const load_run run = run_partyload(server,
+                                     "--scenario alias --rooms 5 --players 6 --round-sec 10 "
+                                     "--think-ms 300 --duration 8 --drop-every-s 2");
+  EXPECT_EQ(run.status, 0) << run.stderr_text;
+  EXPECT_EQ(number(run.result, "errors"), 0) << json::serialize(run.result);
+  const json::value* results =
+      run.result.contains("delivery")
+          ? run.result.at("delivery").as_object().if_contains("WORD_RESULT")
+          : nullptr;
+  ASSERT_NE(results, nullptr) << json::serialize(run.result);
+  EXPECT_GT(number(results->as_object(), "count"), 0);
+  EXPECT_GE(number(run.result, "reconnects"), 1) << json::serialize(run.result);
+}
+
 TEST_F(partyload_scenarios, idle_reports_rss_per_connection) {
   const load_run run = expect_clean("--scenario idle --rooms 2 --connections 100 --duration 1");
   EXPECT_TRUE(run.result.contains("server_rss_bytes_per_connection"));

@@ -8,6 +8,9 @@
 //                    --think-ms before each action; latency per command and games per minute.
 //   quiz             R quiz lobbies of M players playing whole games in a loop on sessions;
 //                    answer_result delivery after each close and the timer's close lateness.
+//   alias            R Alias rooms of a host and M players playing whole games in a loop on
+//                    sessions, players dropping and resuming (--drop-every-s); delivery latency
+//                    per frame type, the host's swipe round trip, connect and reconnect times.
 //   join-storm       N relay players connect and join at once; time until all joined.
 //   reconnect-storm  N seated relay players drop and reclaim their seats at once; time until all
 //                    resynced.
@@ -19,7 +22,9 @@
 #include <time.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 
 #include "runner.hpp"
@@ -202,6 +207,13 @@ void usage(std::FILE* out) {
       "      pause before an answer) [--game-rounds N (questions per game)] [--question-s S\n"
       "      (seconds per question, default 15)] [--ramp-s S]: lobbies playing whole games in\n"
       "      a loop on sessions; partyd must run without a token key (development mode)\n"
+      "  --scenario alias\n"
+      "      --rooms R --players M (besides the host; 4 to the server's --alias-max-players,\n"
+      "      default 6) --think-ms T (the host's pause before a swipe, default 3000)\n"
+      "      [--round-sec S (roundDurationSec, 10 to 300, default 60)] [--ramp-s S]\n"
+      "      [--drop-every-s S (every S seconds a random player drops its socket and resumes\n"
+      "      1 to 4 s later with RECONNECT; default 0: never)]: rooms playing whole games in\n"
+      "      a loop on sessions; delivery per frame type, swipe round trip, (re)connect times\n"
       "  --scenario join-storm\n"
       "      --connections N --rooms R: N relay players join R rooms at once; time until all\n"
       "  --scenario reconnect-storm\n"
@@ -227,6 +239,9 @@ void usage(std::FILE* out) {
 int main(int argc, char** argv) {
   using namespace partyload;
   options opt;
+  alias_options alias;
+  bool players_given = false;
+  bool think_given = false;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string arg = argv[i];
@@ -247,9 +262,10 @@ int main(int argc, char** argv) {
         opt.scenario = next();
       else if (arg == "--rooms")
         opt.rooms = std::stoi(next());
-      else if (arg == "--players")
+      else if (arg == "--players") {
         opt.players = std::stoi(next());
-      else if (arg == "--rate")
+        players_given = true;
+      } else if (arg == "--rate")
         opt.state_rate = std::stod(next());
       else if (arg == "--player-rate")
         opt.player_rate = std::stod(next());
@@ -265,9 +281,10 @@ int main(int argc, char** argv) {
         opt.server_pid = std::stoi(next());
       else if (arg == "--burst")
         opt.burst = std::stoi(next());
-      else if (arg == "--think-ms")
+      else if (arg == "--think-ms") {
         opt.think_ms = std::stod(next());
-      else if (arg == "--ramp-s")
+        think_given = true;
+      } else if (arg == "--ramp-s")
         opt.ramp_s = std::stod(next());
       else if (arg == "--game-rounds")
         opt.game_rounds = std::stoi(next());
@@ -275,6 +292,10 @@ int main(int argc, char** argv) {
         opt.game_items = std::stoi(next());
       else if (arg == "--question-s")
         opt.question_s = std::stoi(next());
+      else if (arg == "--round-sec")
+        alias.round_sec = std::stoi(next());
+      else if (arg == "--drop-every-s")
+        alias.drop_every_s = std::stod(next());
       else if (arg == "--sessions")
         opt.sessions = true;
       else if (arg == "--before-storm")
@@ -293,6 +314,11 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
+  if (opt.scenario == "alias") {
+    // Its own defaults: the design's room of 6 players and a host, a swipe every 3 s.
+    if (!players_given) opt.players = 6;
+    if (!think_given) opt.think_ms = 3000;
+  }
   if (opt.duration_s <= 0 || opt.duration_s > 600 || opt.rooms <= 0 || opt.threads <= 0 ||
       opt.threads > 64 || opt.players < 0 || opt.players > 10000 || opt.connections <= 0 ||
       opt.connections > 1000000 || opt.burst <= 0 || opt.think_ms < 0 || opt.ramp_s < 0 ||
@@ -304,13 +330,15 @@ int main(int argc, char** argv) {
         "in [1, 1000]\n");
     return 2;
   }
-  void (*scenario)(runner&, json::object&) = nullptr;
+  std::function<void(runner&, json::object&)> scenario;
   if (opt.scenario == "relay-fanout")
     scenario = run_relay_fanout;
   else if (opt.scenario == "brainrot")
     scenario = run_brainrot;
   else if (opt.scenario == "quiz")
     scenario = run_quiz;
+  else if (opt.scenario == "alias")
+    scenario = [&alias](runner& r, json::object& result) { run_alias(r, alias, result); };
   else if (opt.scenario == "join-storm")
     scenario = run_join_storm;
   else if (opt.scenario == "reconnect-storm")
@@ -322,7 +350,7 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
-  if (opt.sessions && opt.scenario == "brainrot") {
+  if (opt.sessions && (opt.scenario == "brainrot" || opt.scenario == "alias")) {
     std::fprintf(stderr, "partyload: --sessions is for the relay scenarios\n");
     return 2;
   }
@@ -335,6 +363,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "partyload: quiz needs --players >= 1, --question-s in [5, 120] and "
                  "--game-rounds <= 50\n");
+    return 2;
+  }
+  if (opt.scenario == "alias" &&
+      (opt.players < 4 || opt.players > 64 || alias.round_sec < 10 || alias.round_sec > 300 ||
+       !std::isfinite(alias.drop_every_s) || alias.drop_every_s < 0)) {
+    std::fprintf(stderr,
+                 "partyload: alias needs --players in [4, 64] (two teams of at least 2), "
+                 "--round-sec in [10, 300] and --drop-every-s >= 0\n");
+    return 2;
+  }
+  if (opt.scenario != "alias" && (alias.round_sec != 60 || alias.drop_every_s != 0)) {
+    std::fprintf(stderr, "partyload: --round-sec and --drop-every-s are for --scenario alias\n");
     return 2;
   }
   if (opt.scenario == "brainrot" && opt.players < 2) {

@@ -72,6 +72,13 @@ void run_reconnect_storm(runner& r, json::object& result);
 void run_brainrot(runner& r, json::object& result);
 void run_quiz(runner& r, json::object& result);
 
+// The alias scenario's own options (options holds those several scenarios share).
+struct alias_options {
+  int round_sec = 60;       // CREATE_ROOM's roundDurationSec
+  double drop_every_s = 0;  // a random player drops and resumes this often; 0: never
+};
+void run_alias(runner& r, const alias_options& alias, json::object& result);
+
 // One table row on stderr: name, then a latency summary.
 void print_latency_row(const std::string& name, const summary& s);
 void print_latency_header();

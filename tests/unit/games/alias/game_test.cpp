@@ -42,6 +42,7 @@ TEST(AliasCreate, CreateRoomAnswersTheHostWithTheRoomAndItsLink) {
   EXPECT_EQ(p.at("stateVersion").as_int64(), 1);
   EXPECT_EQ(room.created().of_kind(effect_kind::bind).size(), 1u);
   EXPECT_EQ(room.created().of_kind(effect_kind::bind)[0]->role, host_role);
+  EXPECT_FALSE(room.created().of_kind(effect_kind::bind)[0]->rate_limited);  // hosts are exempt
   EXPECT_TRUE(room.created().important());
 }
 
@@ -450,6 +451,7 @@ TEST(AliasHost, AHostWhoseSessionEndsIsReplacedByTheEarliestConnectedPlayer) {
   ASSERT_EQ(binds.size(), 1u);
   EXPECT_EQ(binds[0]->conn, 3u);
   EXPECT_EQ(binds[0]->role, host_role);
+  EXPECT_FALSE(binds[0]->rate_limited);
   // The new host gets the current word; the new host is on no team any more.
   EXPECT_EQ(count_of(s.to(3), "WORD_REVEALED"), 1u);
   EXPECT_TRUE(room.game().state().people.front().team_id.empty());
