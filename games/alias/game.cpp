@@ -350,7 +350,7 @@ void alias_game::on_start_setup(const person& who, const alias::request& req, ti
   payload["numTeams"] = req.num_teams;
   payload["teams"] = teams_json();
   broadcast(out_type::team_setup_started, std::move(payload), now, out);
-  out.important();
+  out.persist();  // a lost setup is only set up again: its frames need not wait for the disk
 }
 
 void alias_game::on_join_team(const person& who, const alias::request& req, time_ms now,
@@ -404,7 +404,7 @@ void alias_game::on_join_team(const person& who, const alias::request& req, time
   payload["teams"] = teams_json();
   broadcast(out_type::player_assigned_team, std::move(payload), now, out);
   settle_balance(was_ready, now, out);
-  out.important();
+  out.persist();
 }
 
 void alias_game::on_cancel_setup(const person& who, time_ms now, effects& out) {
@@ -412,7 +412,7 @@ void alias_game::on_cancel_setup(const person& who, time_ms now, effects& out) {
   state_.teams.clear();
   for (person& p : state_.people) p.team_id.clear();
   broadcast(out_type::team_setup_cancelled, json::object{}, now, out);
-  out.important();
+  out.persist();
 }
 
 void alias_game::on_confirm_start(const person& who, time_ms now, room_rng& rng, effects& out) {
@@ -420,8 +420,10 @@ void alias_game::on_confirm_start(const person& who, time_ms now, room_rng& rng,
   if (!fire(event::host_confirm_start, who.conn, "CONFIRM_START", now, out)) return;
   if (first) start_game(now, rng);
   begin_countdown(now, rng, out);
-  // The start (who plays, the word order) is held until stored; later steps come from it.
-  out.important();
+  // Written at once but not held: a start lost in a crash leaves the room ready to start again
+  // (the clients resume into that state), and a held countdown would hold every frame of the
+  // room behind the disk's sync (ARCHITECTURE.md, "Decisions": important against persist).
+  out.persist();
 }
 
 void alias_game::on_swipe(const person& who, const alias::request& req, time_ms now, effects& out) {
