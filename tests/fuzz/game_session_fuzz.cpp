@@ -1,11 +1,13 @@
-// Drives a relay, a brainrot and a quiz room with fuzzed client messages, as io and the worker
-// would (decode, then step), and requires that every snapshot any game writes restores and writes
-// the same bytes again. Input: lines; a line's first byte picks the game (bit 4 set: the quiz,
-// else bit 0: relay or brainrot) and the connection (bits 1-3), the rest is the message text.
+// Drives a relay, a brainrot, a quiz and an Alias room with fuzzed client messages, as io and the
+// worker would (decode, then step), and requires that every snapshot any game writes restores and
+// writes the same bytes again. Input: lines; a line's first byte picks the game (bit 5 set: Alias,
+// whose host is connection 2 and whose timers fire as the clock moves 1 s a message; else bit 4:
+// the quiz; else bit 0: relay or brainrot) and the connection (bits 1-3), the rest is the text.
 // Each connection's first message carries an identity, as a token would give it. A snapshot that
 // does not restore is a room lost at the next restart.
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -14,6 +16,7 @@
 
 #include "engine/effects.hpp"
 #include "engine/rng.hpp"
+#include "games/alias/module.hpp"
 #include "games/brainrot/module.hpp"
 #include "games/quiz/module.hpp"
 #include "games/relay/module.hpp"
@@ -43,7 +46,36 @@ struct room_under_test {
     }
     effects out;
     instance->step(in, now, rng, out);
+    track(out);
     now += 1000;
+    if (fires_timers) fire_due();
+  }
+
+  // Alias: the timers its effects armed, fired once due (as the engine's wheel would).
+  bool fires_timers = false;
+  std::map<std::uint64_t, time_ms> timers;
+  void track(const effects& out) {
+    for (const effect& e : out.list()) {
+      if (e.kind == effect_kind::set_timer) timers[e.timer_key] = e.deadline;
+      if (e.kind == effect_kind::cancel_timer) timers.erase(e.timer_key);
+      if (e.kind == effect_kind::close_room) timers.clear();
+    }
+  }
+  void fire_due() {
+    for (int fired = 0; fired < 16; ++fired) {
+      auto due = timers.end();
+      for (auto it = timers.begin(); it != timers.end(); ++it) {
+        if (it->second <= now && (due == timers.end() || it->second < due->second)) due = it;
+      }
+      if (due == timers.end()) return;
+      input in;
+      in.kind = input_kind::timer;
+      in.timer_key = due->first;
+      timers.erase(due);
+      effects out;
+      instance->step(in, now, rng, out);
+      track(out);
+    }
   }
 
   void check_restores() const {
@@ -76,6 +108,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const relay_module relay{};
   static const brainrot_module brainrot{};
   static const quiz_module quiz{};
+  static const alias_module alias{};
 
   create_result made_relay = relay.create(json::object{}, "ROOM42");
   room_under_test relay_room{relay, std::move(made_relay.instance)};
@@ -100,7 +133,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   create_result made_quiz = quiz.create(json::object{}, "QUIZ42");
   room_under_test quiz_room{quiz, std::move(made_quiz.instance)};  // first joiner hosts
 
-  bool seen[3][8] = {};
+  decode_result alias_create = alias.decode(
+      R"({"type":"CREATE_ROOM","payload":{"hostName":"H","roundDurationSec":10,"roundsPerTeam":1,"scoreReviewSec":1}})",
+      true);
+  create_result made_alias = alias.create(alias_create.create_options, "ALIAS7");
+  room_under_test alias_room{alias, std::move(made_alias.instance)};
+  alias_room.fires_timers = true;
+  {
+    input in;
+    in.kind = input_kind::command;
+    in.conn = 2;
+    in.cmd = std::move(alias_create.cmd);
+    in.secret = "host-secret";
+    effects out;
+    alias_room.instance->step(in, alias_room.now, alias_room.rng, out);
+  }
+
+  bool seen[4][8] = {};
+  seen[3][0] = true;  // Alias's host, connection 2
   std::string_view rest(reinterpret_cast<const char*>(data), size);
   while (!rest.empty()) {
     const std::size_t end = rest.find('\n');
@@ -109,10 +159,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (line.empty()) continue;
     const auto selector = static_cast<unsigned char>(line.front());
     const std::string_view text = line.substr(1);
-    const int game_index = (selector & 0x10) != 0 ? 2 : selector & 1;
+    const int game_index = (selector & 0x20) != 0 ? 3 : (selector & 0x10) != 0 ? 2 : selector & 1;
     const connection_id conn = 2 + ((selector >> 1) & 7);  // 2..9; 1 is the host or master
-    room_under_test& room =
-        game_index == 0 ? relay_room : (game_index == 1 ? brainrot_room : quiz_room);
+    room_under_test* rooms[] = {&relay_room, &brainrot_room, &quiz_room, &alias_room};
+    room_under_test& room = *rooms[game_index];
     const bool first = !seen[game_index][conn - 2];
     seen[game_index][conn - 2] = true;
     room.step(conn, text, first);
@@ -121,5 +171,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   relay_room.check_restores();
   brainrot_room.check_restores();
   quiz_room.check_restores();
+  alias_room.check_restores();
   return 0;
 }

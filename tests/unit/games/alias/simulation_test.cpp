@@ -1,6 +1,6 @@
-// Seeded simulation of Alias: thousands of rooms played with random legal and illegal inputs
-// (joins, leaves, drops and returns, team moves, stale and foreign swipes, pauses, restarts,
-// garbage, time jumps, restores from the snapshot). After every step: team scores equal the sum
+// Seeded simulation of Alias: 2,000 rooms, about 1,000 games played to the end, with random legal
+// and illegal inputs (joins, leaves, drops and returns, team moves, stale and foreign swipes,
+// pauses, restarts, garbage, time jumps, restores from the snapshot). After every step: team scores equal the sum
 // of the WORD_RESULT points since the game started, no frame or view of anyone but the host
 // holds the word on the host's screen, stateVersion never goes back, and a restore writes the
 // same bytes (game_driver checks that, and that a step marked unchanged changed nothing).
@@ -52,7 +52,7 @@ class simulation {
     const auto& s = room_.game().state();
     const connection_id h = host();
     const connection_id m = any_member();
-    if (pick(2) == 0) {
+    if (pick(3) != 0) {
       progress();
       invariants();
       return;
@@ -267,7 +267,8 @@ class simulation {
   bool closed_ = false;
 };
 
-// 2,000 rooms in a Release build (about 5 s); under the sanitizers' 5-15x a fifth of them.
+// 2,000 rooms in a Release build (about 14 s; about 1,000 of them play a game to its end and
+// restart); under the sanitizers' 5-15x a fifth of them.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr std::uint64_t simulated_rooms = 400;
 #else
@@ -279,7 +280,7 @@ TEST(AliasSimulation, ThousandsOfRandomRoomsKeepScoresSecretsVersionsAndSnapshot
   std::uint64_t swipes = 0;
   for (std::uint64_t seed = 1; seed <= simulated_rooms; ++seed) {
     simulation sim(seed);
-    sim.run(100);
+    sim.run(150);
     finished += sim.games_finished();
     swipes += sim.swipes();
     if (::testing::Test::HasFailure()) {
@@ -290,7 +291,7 @@ TEST(AliasSimulation, ThousandsOfRandomRoomsKeepScoresSecretsVersionsAndSnapshot
   // The random walk does reach the end of games and does score words.
   RecordProperty("games_finished", finished);
   RecordProperty("words_swiped", static_cast<int>(swipes));
-  EXPECT_GT(finished, static_cast<int>(simulated_rooms / 20));
+  EXPECT_GT(finished, static_cast<int>(simulated_rooms / 4));
   EXPECT_GT(swipes, simulated_rooms * 10);
 }
 
