@@ -1,9 +1,9 @@
 // Seeded simulation of Alias: 2,000 rooms, about 1,000 games played to the end, with random legal
 // and illegal inputs (joins, leaves, drops and returns, team moves, stale and foreign swipes,
-// pauses, restarts, garbage, time jumps, restores from the snapshot). After every step: team scores equal the sum
-// of the WORD_RESULT points since the game started, no frame or view of anyone but the host
-// holds the word on the host's screen, stateVersion never goes back, and a restore writes the
-// same bytes (game_driver checks that, and that a step marked unchanged changed nothing).
+// pauses, restarts, garbage, time jumps, restores from the snapshot). After every step: team scores
+// equal the sum of the WORD_RESULT points since the game started, no frame or view of anyone but
+// the host holds the word on the host's screen, stateVersion never goes back, and a restore writes
+// the same bytes (game_driver checks that, and that a step marked unchanged changed nothing).
 #include <map>
 #include <set>
 #include <string>
