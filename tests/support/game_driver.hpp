@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -75,6 +76,26 @@ struct step_outcome {
     return boost::json::parse(*e.frame).as_object();
   }
 };
+
+// Every frame of a step that viewer `conn` gets: its own sends and every broadcast, in order.
+inline std::vector<boost::json::object> frames_for(const step_outcome& s, connection_id conn) {
+  std::vector<boost::json::object> frames;
+  for (const effect& e : s.effects) {
+    if ((e.kind == effect_kind::send && e.conn == conn) || e.kind == effect_kind::send_roles) {
+      frames.push_back(boost::json::parse(*e.frame).as_object());
+    }
+  }
+  return frames;
+}
+
+// The first frame of `type` (a copy: callers pass temporaries).
+inline std::optional<boost::json::object> first_of(const std::vector<boost::json::object>& frames,
+                                                   std::string_view type) {
+  for (const boost::json::object& f : frames) {
+    if (f.at("type").as_string() == type) return f;
+  }
+  return std::nullopt;
+}
 
 class game_driver {
  public:

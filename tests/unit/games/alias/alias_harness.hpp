@@ -40,24 +40,8 @@ inline std::string numbered(std::string_view prefix, long long n) {
   return out;
 }
 
-// Every frame of a step that viewer `conn` gets: its own sends and every broadcast, in order.
-inline std::vector<json::object> frames_for(const step_outcome& s, connection_id conn) {
-  std::vector<json::object> frames;
-  for (const effect& e : s.effects) {
-    if ((e.kind == effect_kind::send && e.conn == conn) || e.kind == effect_kind::send_roles) {
-      frames.push_back(json::parse(*e.frame).as_object());
-    }
-  }
-  return frames;
-}
-
-inline std::optional<json::object> first_of(const std::vector<json::object>& frames,
-                                            std::string_view type) {
-  for (const json::object& f : frames) {
-    if (f.at("type").as_string() == type) return f;
-  }
-  return std::nullopt;
-}
+using partyd::testing::first_of;
+using partyd::testing::frames_for;
 
 inline std::size_t count_of(const std::vector<json::object>& frames, std::string_view type) {
   std::size_t n = 0;

@@ -31,25 +31,8 @@ inline constexpr time_ms t0 = 1700000000000;
 
 inline std::string str(const json::value& v) { return std::string(v.as_string()); }
 
-// Every frame of a step for viewer `conn`: its own sends and every broadcast, in order.
-inline std::vector<json::object> frames_for(const step_outcome& s, connection_id conn) {
-  std::vector<json::object> frames;
-  for (const effect& e : s.effects) {
-    if ((e.kind == effect_kind::send && e.conn == conn) || e.kind == effect_kind::send_roles) {
-      frames.push_back(json::parse(*e.frame).as_object());
-    }
-  }
-  return frames;
-}
-
-// The first frame of `type` (a copy: callers pass temporaries).
-inline std::optional<json::object> first_of(const std::vector<json::object>& frames,
-                                            std::string_view type) {
-  for (const json::object& f : frames) {
-    if (f.at("type").as_string() == type) return f;
-  }
-  return std::nullopt;
-}
+using partyd::testing::first_of;
+using partyd::testing::frames_for;
 
 class quiz_room {
  public:
