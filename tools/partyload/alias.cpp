@@ -32,17 +32,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "runner.hpp"
+#include "room_loop.hpp"
 #include "ws_conn.hpp"
 
 namespace partyload {
 namespace {
-
-std::int64_t wall_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Frame types with a latency histogram of their own; any other type gets one in
 // alias_stats::other.
@@ -232,94 +226,51 @@ class alias_client final : public ws_conn {
   std::string scratch_;
 };
 
-class alias_room {
+// An alias room: the host (client 0) and its players; room_base restarts it after a failure.
+class alias_room : public room_base<alias_room, alias_client> {
  public:
   alias_room(runner& r, alias_stats& stats, const alias_options& alias, int thread, int number)
-      : r_(r),
-        stats_(stats),
-        alias_(alias),
-        thread_(thread),
-        rng_(number * 7919 + 31),
-        start_timer_(r.context(thread)) {
+      : room_base(r, thread, number * 7919 + 31), stats_(stats), alias_(alias) {
     for (int i = 0; i <= r.opt.players; ++i) {
       clients_.push_back(std::make_unique<alias_client>(*this, i));
     }
   }
 
-  runner& r() { return r_; }
   alias_stats& stats() { return stats_; }
-  net::io_context& context() { return r_.context(thread_); }
-  shard& counters() { return r_.shard_of(thread_); }
-  int players() const { return r_.opt.players; }
   int round_sec() const { return alias_.round_sec; }
-  alias_client& client(int i) { return *clients_[i]; }
-  std::minstd_rand& rng() { return rng_; }
 
-  std::int64_t think_ns() {
-    std::uniform_real_distribution<double> spread(0.5, 1.5);
-    return static_cast<std::int64_t>(r_.opt.think_ms * 1e6 * spread(rng_));
-  }
   // The host's pause before a confirm or a restart: ~1 s, not in step with the other rooms.
   std::chrono::nanoseconds host_pause() {
     std::uniform_int_distribution<std::int64_t> ms(800, 1200);
-    return std::chrono::milliseconds(ms(rng_));
+    return std::chrono::milliseconds(ms(rng()));
   }
 
-  void new_room() {
+  void open_room() {
     last_progress_ns = mono_ns();
     code.clear();
     round_ends_at_ms = 0;
     clients_[0]->open();
   }
-  void start_after(std::chrono::nanoseconds delay) {
-    last_progress_ns = mono_ns() + delay.count();
-    start_timer_.expires_after(delay);
-    start_timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec && !r_.run.stopping.load()) new_room();
-    });
-  }
-  // Something went wrong (counted already): drop every socket and start a new room a second
-  // later, so that a server refusing connections is not answered with a storm of new ones.
-  void abort_room() {
-    for (auto& c : clients_) c->reset();
-    start_after(std::chrono::seconds(1));
-  }
-  void halt() {
-    start_timer_.cancel();
-    for (auto& c : clients_) c->halt();
-  }
-  void check_stalled(std::int64_t now, std::int64_t limit_ns) {
-    if (now - last_progress_ns < limit_ns) return;
-    r_.run.error("game_stalled");
-    abort_room();
-  }
   // --drop-every-s: a seated player of this room (a random one) drops and resumes 1 to 4 s later.
   void drop_one() {
-    if (r_.run.stopping.load()) return;
+    if (r().run.stopping.load()) return;
     std::uniform_int_distribution<int> pick(1, players());
-    const int first = pick(rng_);
+    const int first = pick(rng());
     for (int k = 0; k < players(); ++k) {
       alias_client& c = *clients_[1 + (first - 1 + k) % players()];
       if (!c.droppable()) continue;
       std::uniform_int_distribution<std::int64_t> pause_ms(1000, 4000);
-      c.drop_for(std::chrono::milliseconds(pause_ms(rng_)));
+      c.drop_for(std::chrono::milliseconds(pause_ms(rng())));
       return;
     }
     histogram::bump(stats_.drops_skipped);
   }
 
-  std::int64_t last_progress_ns = 0;
-  std::string code;
   std::int64_t round_ends_at_ms = 0;  // the running round's roundEndsAt (server wall clock)
 
  private:
-  runner& r_;
   alias_stats& stats_;
   const alias_options& alias_;
-  int thread_;
-  std::minstd_rand rng_;
-  net::steady_timer start_timer_;
-  std::vector<std::unique_ptr<alias_client>> clients_;  // the host first
 };
 
 alias_client::alias_client(alias_room& room, int index)
@@ -372,19 +323,14 @@ void alias_client::drop_for(std::chrono::nanoseconds pause) {
 }
 
 void alias_client::on_open() {
-  std::string& text = next_frame();
   if (resuming_) {
-    text = "{\"type\":\"RECONNECT\",\"roomId\":\"";
-    text += room_.code;
-    text += "\",\"version\":\"1.0\",\"payload\":{\"sessionId\":\"";
-    text += session_id_;
-    text += "\",\"resumeToken\":\"";
-    text += resume_token_;
-    text += "\",\"lastSeqId\":";
-    text += std::to_string(last_seq_);
-    text += "}}";
     reconnect_sent_ns_ = mono_ns();
-  } else if (index_ == 0) {
+    send_reconnect(room_.code, session_id_, resume_token_, last_seq_);
+    histogram::bump(shard_.actions);
+    return;
+  }
+  std::string& text = next_frame();
+  if (index_ == 0) {
     text = "{\"type\":\"CREATE_ROOM\",\"version\":\"1.0\",\"payload\":{\"hostName\":\"";
     text += name_;
     text += "\",\"roundDurationSec\":";
@@ -456,11 +402,7 @@ void alias_client::on_unnumbered(std::string_view type, std::string_view frame, 
 
 void alias_client::on_numbered(std::string_view frame, const numbering& n, bool live,
                                std::string_view gap) {
-  const bool repeated = n.seq <= last_seq_;  // a reliable frame sent again
-  if (n.seq > last_seq_ + 1) error(gap);
-  if (!repeated) last_seq_ = n.seq;
-  if (!n.ack_id.empty()) send_ack(n.ack_id);  // also for a backfill's: the server waits for it
-  if (repeated) return;
+  if (!take_numbered(n, last_seq_, gap)) return;
   const std::string_view type = frame_type(frame);
   if (!live) {
     histogram::bump(stats_.replayed);
@@ -783,14 +725,7 @@ void alias_client::arm_heartbeat(bool next) {
   heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || stopped() || !is_open() || !seated_) return;
     beat_version_ = view_.version;
-    std::string& text = next_frame();
-    text = "{\"type\":\"HEARTBEAT\",\"payload\":{\"stateVersion\":";
-    text += std::to_string(view_.version);
-    text += ",\"stateChecksum\":\"";
-    text += view_.checksum();
-    text += "\"}}";
-    commit();
-    histogram::bump(shard_.heartbeats);
+    send_heartbeat(view_.version, view_.checksum());
     arm_heartbeat(true);
   });
 }
@@ -810,29 +745,15 @@ void run_alias(runner& r, const alias_options& alias, json::object& result) {
   const options& opt = r.opt;
   std::vector<std::unique_ptr<alias_stats>> stats;
   for (int t = 0; t < r.threads(); ++t) stats.push_back(std::make_unique<alias_stats>());
-  std::vector<std::vector<std::unique_ptr<alias_room>>> rooms(r.threads());
-  std::vector<alias_room*> all_rooms;
-  for (int i = 0; i < opt.rooms; ++i) {
-    const int t = i % r.threads();
-    rooms[t].push_back(std::make_unique<alias_room>(r, *stats[t], alias, t, i));
-    all_rooms.push_back(rooms[t].back().get());
-  }
   // A room without any frame for 20 s is stuck (rounds tick every second, a review lasts 5 s):
   // counted, started over.
   const std::int64_t stall_ns = 20'000'000'000;
-  std::vector<std::unique_ptr<net::steady_timer>> watchdogs;
-  std::function<void(int)> watch = [&](int t) {
-    watchdogs[t]->expires_after(std::chrono::seconds(1));
-    watchdogs[t]->async_wait([&, t](boost::system::error_code ec) {
-      if (ec || r.run.stopping.load()) return;
-      const std::int64_t now = mono_ns();
-      for (auto& room : rooms[t]) room->check_stalled(now, stall_ns);
-      watch(t);
-    });
-  };
-  for (int t = 0; t < r.threads(); ++t) {
-    watchdogs.push_back(std::make_unique<net::steady_timer>(r.context(t)));
-  }
+  std::vector<alias_room*> all_rooms;  // in room number order
+  room_set<alias_room> rooms(r, stall_ns, [&](int t, int i) {
+    auto room = std::make_unique<alias_room>(r, *stats[t], alias, t, i);
+    all_rooms.push_back(room.get());
+    return room;
+  });
   // --drop-every-s: one timer (on thread 0) picks the room; the room's thread picks the player.
   net::steady_timer drop_timer(r.context(0));
   std::minstd_rand drop_rng(4099);
@@ -849,18 +770,8 @@ void run_alias(runner& r, const alias_options& alias, json::object& result) {
   };
   const long rss_before = opt.server_pid ? rss_kib(opt.server_pid) : -1;
   r.start();
-  for (int t = 0; t < r.threads(); ++t) {
-    net::post(r.context(t), [&rooms, &watch, &drop_next, &opt, &alias, t] {
-      for (std::size_t k = 0; k < rooms[t].size(); ++k) {
-        const double at =
-            static_cast<double>(k * rooms.size() + t) / static_cast<double>(opt.rooms);
-        rooms[t][k]->start_after(
-            std::chrono::nanoseconds(static_cast<std::int64_t>(at * opt.ramp_s * 1e9)));
-      }
-      watch(t);
-      if (t == 0 && alias.drop_every_s > 0) drop_next();
-    });
-  }
+  rooms.start();
+  if (alias.drop_every_s > 0) net::post(r.context(0), [&drop_next] { drop_next(); });
   const auto merged = [&](auto pick) {
     std::vector<const histogram*> parts;
     for (const auto& s : stats) parts.push_back(&pick(*s));
@@ -888,22 +799,10 @@ void run_alias(runner& r, const alias_options& alias, json::object& result) {
     return std::string(line);
   };
   const double warmup = std::min(opt.ramp_s + 5, opt.duration_s / 2);
-  r.progress(
-      warmup, [] { return false; }, progress_line);
-  r.begin_window();
-  r.run.measuring.store(true);
-  r.progress(
-      opt.duration_s - warmup, [] { return false; }, progress_line);
-  r.run.measuring.store(false);
-  const double elapsed = r.end_window(result);
-  if (opt.server_pid) {
-    result["server_rss_kib_before"] = rss_before;
-    result["server_rss_kib_after"] = rss_kib(opt.server_pid);
-  }
-  r.finish([&rooms, &watchdogs, &drop_timer](int t) {
-    watchdogs[t]->cancel();
+  const double elapsed = measure_after_warmup(r, warmup, rss_before, progress_line, result);
+  r.finish([&rooms, &drop_timer](int t) {
     if (t == 0) drop_timer.cancel();
-    for (auto& room : rooms[t]) room->halt();
+    rooms.halt(t);
   });
 
   // Delivery by frame type: the seven of every round always, any other type that was measured.

@@ -9,12 +9,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
-#include <functional>
 #include <random>
 
 #include <boost/asio/steady_timer.hpp>
 
-#include "runner.hpp"
+#include "room_loop.hpp"
 #include "ws_conn.hpp"
 
 namespace partyload {
@@ -85,30 +84,20 @@ class br_client final : public ws_conn {
   std::string scratch_;
 };
 
-class br_room {
+// A brainrot room: the master (client 0) and its devices.
+class br_room : public room_base<br_room, br_client> {
  public:
-  br_room(runner& r, int thread, int number)
-      : r_(r), thread_(thread), rng_(number * 7919 + 17), start_timer_(r.context(thread)) {
+  br_room(runner& r, int thread, int number) : room_base(r, thread, number * 7919 + 17) {
     build_create_payload();
     for (int i = 0; i <= r.opt.players; ++i) {
       clients_.push_back(std::make_unique<br_client>(*this, i));
     }
   }
 
-  runner& r() { return r_; }
-  net::io_context& context() { return r_.context(thread_); }
-  shard& stats() { return r_.shard_of(thread_); }
-  int players() const { return r_.opt.players; }
-  br_client& client(int i) { return *clients_[i]; }
   const std::string& create_payload() const { return create_payload_; }
 
-  std::int64_t think_ns() {
-    if (r_.opt.think_ms <= 0) return 0;
-    std::uniform_real_distribution<double> spread(0.5, 1.5);
-    return static_cast<std::int64_t>(r_.opt.think_ms * 1e6 * spread(rng_));
-  }
-
-  void new_game() {
+  // A new game in a new room: the master connects and creates it.
+  void open_room() {
     last_progress_ns = mono_ns();
     code.clear();
     key.clear();
@@ -120,36 +109,13 @@ class br_room {
     clients_[0]->schedule(action::create);
   }
 
-  // The first game starts `delay` into the run (--ramp-s spreads the rooms' starts, as rooms of a
-  // real service do not all open in the same second); the watchdog waits for it.
-  void start_after(std::chrono::nanoseconds delay) {
-    last_progress_ns = mono_ns() + delay.count();
-    start_timer_.expires_after(delay);
-    start_timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec && !r_.run.stopping.load()) new_game();
-    });
-  }
-
-  // Something went wrong mid-game (counted already): drop every socket and start over.
-  void abort_game() {
+  // Replaces room_base's: something went wrong mid-game (counted already), so every socket is
+  // dropped and a new game starts at once.
+  void abort_room() {
     for (auto& c : clients_) c->drop();
-    new_game();
+    open_room();
   }
 
-  void halt() {
-    for (auto& c : clients_) c->halt();
-  }
-
-  // No frame for this long: the game is stuck (a lost reply, a server that stopped answering).
-  void check_stalled(std::int64_t now, std::int64_t limit_ns) {
-    if (now - last_progress_ns < limit_ns) return;
-    r_.run.error("game_stalled");
-    abort_game();
-  }
-
-  std::int64_t last_progress_ns = 0;
-
-  std::string code;
   std::string key;
   int renamed = 0;
   int closed = 0;
@@ -168,7 +134,7 @@ class br_room {
   }
 
   void build_create_payload() {
-    const int n = r_.opt.players;
+    const int n = r().opt.players;
     json::array senders;
     for (int s = 1; s <= n; ++s) {
       senders.emplace_back(json::object{{"sender_id", id("s", s)},
@@ -178,9 +144,9 @@ class br_room {
     }
     json::array rounds;
     int k = 0;
-    for (int rd = 1; rd <= r_.opt.game_rounds; ++rd) {
+    for (int rd = 1; rd <= r().opt.game_rounds; ++rd) {
       json::array items;
-      for (int it = 1; it <= r_.opt.game_items; ++it, ++k) {
+      for (int it = 1; it <= r().opt.game_items; ++it, ++k) {
         items.emplace_back(json::object{
             {"item_id", id("i", it)},
             {"reel", {{"reel_id", id("reel-", k)}, {"url", id("https://reels.invalid/", k)}}},
@@ -193,16 +159,11 @@ class br_room {
         {"payload", {{"senders", std::move(senders)}, {"rounds", std::move(rounds)}}}});
   }
 
-  runner& r_;
-  int thread_;
-  std::minstd_rand rng_;
-  net::steady_timer start_timer_;
   std::string create_payload_;
-  std::vector<std::unique_ptr<br_client>> clients_;
 };
 
 br_client::br_client(br_room& room, int index)
-    : ws_conn(room.context(), room.stats(), room.r().run),
+    : ws_conn(room.context(), room.counters(), room.r().run),
       room_(room),
       index_(index),
       timer_(room.context()) {}
@@ -210,7 +171,8 @@ br_client::br_client(br_room& room, int index)
 void br_client::schedule(action a) {
   if (stopped()) return;
   next_ = a;
-  const std::int64_t delay = room_.think_ns();
+  // --think-ms 0: no pause, and no draw from the room's random sequence.
+  const std::int64_t delay = room_.r().opt.think_ms > 0 ? room_.think_ns() : 0;
   timer_.expires_after(std::chrono::nanoseconds(delay));
   timer_.async_wait([this, a](boost::system::error_code ec) {
     if (ec || stopped() || next_ != a) return;
@@ -441,50 +403,23 @@ void br_client::on_closed(bool expected) {
   timer_.cancel();
   next_ = action::none;
   if (run_.stopping.load(std::memory_order_relaxed)) return;
-  if (!expected) return room_.abort_game();
-  if (++room_.closed == room_.players() + 1) room_.new_game();
+  if (!expected) return room_.abort_room();
+  if (++room_.closed == room_.players() + 1) room_.open_room();
 }
 
 }  // namespace
 
 void run_brainrot(runner& r, json::object& result) {
   const options& opt = r.opt;
-  std::vector<std::vector<std::unique_ptr<br_room>>> rooms(r.threads());
-  for (int i = 0; i < opt.rooms; ++i) {
-    const int t = i % r.threads();
-    rooms[t].push_back(std::make_unique<br_room>(r, t, i));
-  }
-  // One watchdog per io thread: a room without any frame for max(10 s, 5 think times) counts a
-  // game_stalled error and starts a new game.
+  // A room without any frame for max(10 s, 5 think times) counts a game_stalled error and starts
+  // a new game.
   const auto stall_ns = static_cast<std::int64_t>(std::max(10e9, 5 * opt.think_ms * 1e6));
-  std::vector<std::unique_ptr<net::steady_timer>> watchdogs;
-  std::function<void(int)> watch = [&](int t) {
-    watchdogs[t]->expires_after(std::chrono::seconds(1));
-    watchdogs[t]->async_wait([&, t](boost::system::error_code ec) {
-      if (ec || r.run.stopping.load()) return;
-      const std::int64_t now = mono_ns();
-      for (auto& room : rooms[t]) room->check_stalled(now, stall_ns);
-      watch(t);
-    });
-  };
-  for (int t = 0; t < r.threads(); ++t) {
-    watchdogs.push_back(std::make_unique<net::steady_timer>(r.context(t)));
-  }
+  room_set<br_room> rooms(r, stall_ns,
+                          [&r](int t, int i) { return std::make_unique<br_room>(r, t, i); });
   const long rss_before = opt.server_pid ? rss_kib(opt.server_pid) : -1;
   r.start();
   r.begin_window();
-  for (int t = 0; t < r.threads(); ++t) {
-    net::post(r.context(t), [&rooms, &watch, &opt, t] {
-      for (std::size_t k = 0; k < rooms[t].size(); ++k) {
-        // Room number k * threads + t of R starts at that fraction of the ramp.
-        const double at =
-            static_cast<double>(k * rooms.size() + t) / static_cast<double>(opt.rooms);
-        rooms[t][k]->start_after(
-            std::chrono::nanoseconds(static_cast<std::int64_t>(at * opt.ramp_s * 1e9)));
-      }
-      watch(t);
-    });
-  }
+  rooms.start();
   std::uint64_t last_actions = 0;
   const double elapsed_run = r.progress(
       opt.duration_s, [] { return false; },
@@ -507,10 +442,7 @@ void run_brainrot(runner& r, json::object& result) {
     result["server_rss_kib_after"] = rss_kib(opt.server_pid);
   }
   (void)elapsed_run;
-  r.finish([&rooms, &watchdogs](int t) {
-    watchdogs[t]->cancel();
-    for (auto& room : rooms[t]) room->halt();
-  });
+  r.finish([&rooms](int t) { rooms.halt(t); });
 
   const auto games = r.sum(&shard::games);
   const auto frames = r.sum(&shard::frames_in);

@@ -1,4 +1,4 @@
-// partyload: shared pieces of the load generator (options, clock, histograms, per-thread
+// partyload: shared pieces of the load generator (options, clocks, histograms, per-thread
 // counters, /proc readings, the admin API client).
 #pragma once
 
@@ -48,6 +48,8 @@ struct options {
 };
 
 std::int64_t mono_ns();
+// The wall clock in ns, to compare with the server's millisecond timestamps (one machine).
+std::int64_t wall_ns();
 
 // Latency histogram, log-linear (64 sub-buckets per power of two: under 1.6% error), in ns.
 // One thread records (plain load + store, no locked instruction); any thread may read.

@@ -17,22 +17,15 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <functional>
 #include <random>
 
 #include <boost/asio/steady_timer.hpp>
 
-#include "runner.hpp"
+#include "room_loop.hpp"
 #include "ws_conn.hpp"
 
 namespace partyload {
 namespace {
-
-std::int64_t wall_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class quiz_lobby;
 
@@ -95,6 +88,7 @@ class quiz_client final : public ws_conn {
   quiz_client(quiz_lobby& lobby, int index);
 
   void open();
+  void reset() { drop(); }  // open() clears the rest
   void halt() {
     answer_timer_.cancel();
     heartbeat_timer_.cancel();
@@ -125,77 +119,34 @@ class quiz_client final : public ws_conn {
   std::string scratch_;
 };
 
-class quiz_lobby {
+// A quiz lobby and its players (the host first); room_base restarts it after a failure.
+class quiz_lobby : public room_base<quiz_lobby, quiz_client> {
  public:
   quiz_lobby(runner& r, int thread, int number)
-      : r_(r),
-        thread_(thread),
-        number_(number),
-        rng_(number * 7919 + 29),
-        start_timer_(r.context(thread)) {
+      : room_base(r, thread, number * 7919 + 29), number_(number) {
     for (int i = 0; i < r.opt.players; ++i) {
       clients_.push_back(std::make_unique<quiz_client>(*this, i));
     }
   }
 
-  runner& r() { return r_; }
-  net::io_context& context() { return r_.context(thread_); }
-  shard& stats() { return r_.shard_of(thread_); }
-  int players() const { return r_.opt.players; }
   int number() const { return number_; }
-  quiz_client& client(int i) { return *clients_[i]; }
-  std::minstd_rand& rng() { return rng_; }
 
-  std::int64_t think_ns() {
-    std::uniform_real_distribution<double> spread(0.5, 1.5);
-    return static_cast<std::int64_t>(r_.opt.think_ms * 1e6 * spread(rng_));
-  }
-
-  void new_lobby() {
+  void open_room() {
     last_progress_ns = mono_ns();
     code.clear();
     everyone_in = false;
     clients_[0]->open();
   }
-  void start_after(std::chrono::nanoseconds delay) {
-    last_progress_ns = mono_ns() + delay.count();
-    start_timer_.expires_after(delay);
-    start_timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec && !r_.run.stopping.load()) new_lobby();
-    });
-  }
-  // Something went wrong (counted already): drop every socket and start over a second later, so
-  // that a server refusing connections is not answered with a storm of new ones.
-  void abort_lobby() {
-    for (auto& c : clients_) c->drop();
-    start_after(std::chrono::seconds(1));
-  }
-  void halt() {
-    start_timer_.cancel();
-    for (auto& c : clients_) c->halt();
-  }
-  void check_stalled(std::int64_t now, std::int64_t limit_ns) {
-    if (now - last_progress_ns < limit_ns) return;
-    r_.run.error("game_stalled");
-    abort_lobby();
-  }
 
-  std::int64_t last_progress_ns = 0;
-  std::string code;
   bool everyone_in = false;
   std::int64_t deadline_ms = 0;  // the open question's
 
  private:
-  runner& r_;
-  int thread_;
   int number_;
-  std::minstd_rand rng_;
-  net::steady_timer start_timer_;
-  std::vector<std::unique_ptr<quiz_client>> clients_;
 };
 
 quiz_client::quiz_client(quiz_lobby& lobby, int index)
-    : ws_conn(lobby.context(), lobby.stats(), lobby.r().run),
+    : ws_conn(lobby.context(), lobby.counters(), lobby.r().run),
       lobby_(lobby),
       index_(index),
       answer_timer_(lobby.context()),
@@ -258,11 +209,7 @@ void quiz_client::on_frame(std::string_view frame) {
     }
     return on_game_frame(type, frame, now);  // errors found before the room are unnumbered
   }
-  const bool repeated = n.seq <= last_seq_;  // a reliable frame sent again
-  if (n.seq > last_seq_ + 1) error("sequence_gap");
-  if (!repeated) last_seq_ = n.seq;
-  if (!n.ack_id.empty()) send_ack(n.ack_id);
-  if (repeated) return;
+  if (!take_numbered(n, last_seq_, "sequence_gap")) return;
   on_game_frame(frame_type(frame), frame, now);
 }
 
@@ -373,12 +320,7 @@ void quiz_client::arm_heartbeat(bool next) {
   heartbeat_timer_.expires_after(heartbeat_delay(next, heartbeat_ms_));
   heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || stopped() || !is_open()) return;
-    std::string& text = next_frame();
-    text = "{\"type\":\"HEARTBEAT\",\"payload\":{\"stateVersion\":0,\"stateChecksum\":\"";
-    text += view_.checksum();
-    text += "\"}}";
-    commit();
-    histogram::bump(shard_.heartbeats);
+    send_heartbeat(0, view_.checksum());  // quiz frames carry no stateVersion
     arm_heartbeat(true);
   });
 }
@@ -389,46 +331,20 @@ void quiz_client::on_closed(bool expected) {
   if (run_.stopping.load(std::memory_order_relaxed)) return;
   (void)expected;
   error("unexpected_close");
-  lobby_.abort_lobby();
+  lobby_.abort_room();
 }
 
 }  // namespace
 
 void run_quiz(runner& r, json::object& result) {
   const options& opt = r.opt;
-  std::vector<std::vector<std::unique_ptr<quiz_lobby>>> lobbies(r.threads());
-  for (int i = 0; i < opt.rooms; ++i) {
-    const int t = i % r.threads();
-    lobbies[t].push_back(std::make_unique<quiz_lobby>(r, t, i));
-  }
   // A lobby without any frame for a question's length plus 10 s is stuck: counted, started over.
   const auto stall_ns = static_cast<std::int64_t>((opt.question_s + 10) * 1e9);
-  std::vector<std::unique_ptr<net::steady_timer>> watchdogs;
-  std::function<void(int)> watch = [&](int t) {
-    watchdogs[t]->expires_after(std::chrono::seconds(1));
-    watchdogs[t]->async_wait([&, t](boost::system::error_code ec) {
-      if (ec || r.run.stopping.load()) return;
-      const std::int64_t now = mono_ns();
-      for (auto& lobby : lobbies[t]) lobby->check_stalled(now, stall_ns);
-      watch(t);
-    });
-  };
-  for (int t = 0; t < r.threads(); ++t) {
-    watchdogs.push_back(std::make_unique<net::steady_timer>(r.context(t)));
-  }
+  room_set<quiz_lobby> lobbies(
+      r, stall_ns, [&r](int t, int i) { return std::make_unique<quiz_lobby>(r, t, i); });
   const long rss_before = opt.server_pid ? rss_kib(opt.server_pid) : -1;
   r.start();
-  for (int t = 0; t < r.threads(); ++t) {
-    net::post(r.context(t), [&lobbies, &watch, &opt, t] {
-      for (std::size_t k = 0; k < lobbies[t].size(); ++k) {
-        const double at =
-            static_cast<double>(k * lobbies.size() + t) / static_cast<double>(opt.rooms);
-        lobbies[t][k]->start_after(
-            std::chrono::nanoseconds(static_cast<std::int64_t>(at * opt.ramp_s * 1e9)));
-      }
-      watch(t);
-    });
-  }
+  lobbies.start();
   const auto progress_line = [&] {
     char line[192];
     std::snprintf(line, sizeof line, "games=%llu results=%llu result_p99=%.2fms",
@@ -438,22 +354,8 @@ void run_quiz(runner& r, json::object& result) {
     return std::string(line);
   };
   const double warmup = std::min(opt.ramp_s + opt.question_s + 5, opt.duration_s / 2);
-  r.progress(
-      warmup, [] { return false; }, progress_line);
-  r.begin_window();
-  r.run.measuring.store(true);
-  r.progress(
-      opt.duration_s - warmup, [] { return false; }, progress_line);
-  r.run.measuring.store(false);
-  const double elapsed = r.end_window(result);
-  if (opt.server_pid) {
-    result["server_rss_kib_before"] = rss_before;
-    result["server_rss_kib_after"] = rss_kib(opt.server_pid);
-  }
-  r.finish([&lobbies, &watchdogs](int t) {
-    watchdogs[t]->cancel();
-    for (auto& lobby : lobbies[t]) lobby->halt();
-  });
+  const double elapsed = measure_after_warmup(r, warmup, rss_before, progress_line, result);
+  r.finish([&lobbies](int t) { lobbies.halt(t); });
 
   const summary delivery = r.merged(&shard::quiz_result);
   const summary lateness = r.merged(&shard::quiz_lateness);

@@ -82,7 +82,7 @@ class relay_client final : public ws_conn {
 
  private:
   void on_open() override {
-    if (resuming_) return send_reconnect();
+    if (resuming_) return send_reconnect(room_.code, session_id_, resume_token_, last_seq_);
     std::string& hs = next_frame();
     hs = "{\"type\":\"handshake\",\"roomCode\":\"";
     hs += room_.code;
@@ -100,20 +100,6 @@ class relay_client final : public ws_conn {
       hs += "\",\"role\":\"player\",\"meta\":{\"name\":\"load\"}";
       hs += sessions_ ? ",\"version\":\"1.0\"}" : "}";
     }
-    commit();
-  }
-
-  void send_reconnect() {
-    std::string& text = next_frame();
-    text = "{\"type\":\"RECONNECT\",\"roomId\":\"";
-    text += room_.code;
-    text += "\",\"version\":\"1.0\",\"payload\":{\"sessionId\":\"";
-    text += session_id_;
-    text += "\",\"resumeToken\":\"";
-    text += resume_token_;
-    text += "\",\"lastSeqId\":";
-    append_int(text, static_cast<std::int64_t>(last_seq_));
-    text += "}}";
     commit();
   }
 
@@ -153,11 +139,7 @@ class relay_client final : public ws_conn {
     if (!n.error.empty()) return error(n.error);
     if (n.seq != 0) {
       std::string_view rest = n.rest;
-      const bool repeated = n.seq <= last_seq_;  // a reliable frame sent again
-      if (n.seq > last_seq_ + 1) error("sequence_gap");
-      if (!repeated) last_seq_ = n.seq;
-      if (!n.ack_id.empty()) send_ack(n.ack_id);
-      if (repeated) return;
+      if (!take_numbered(n, last_seq_, "sequence_gap")) return;
       if (!rest.starts_with(',')) return error("bad_numbered_frame");
       rest.remove_prefix(1);
       if (!joined_) return on_handshake_response(frame, now);
@@ -229,10 +211,7 @@ class relay_client final : public ws_conn {
     heartbeat_timer_.expires_after(heartbeat_delay(next, heartbeat_ms_));
     heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec || stopped() || !is_open()) return;
-      if (backlog() <= 64) {
-        send("{\"type\":\"HEARTBEAT\",\"payload\":{\"stateVersion\":0,\"stateChecksum\":\"\"}}");
-        histogram::bump(shard_.heartbeats);
-      }
+      if (backlog() <= 64) send_heartbeat(0, "");  // no game state: "" always matches
       arm_heartbeat(true);
     });
   }

@@ -122,6 +122,41 @@ void ws_conn::send_ack(std::string_view ack_id) {
   histogram::bump(shard_.acks);
 }
 
+bool ws_conn::take_numbered(const numbering& n, std::uint64_t& last_seq, std::string_view gap) {
+  const bool repeated = n.seq <= last_seq;
+  if (n.seq > last_seq + 1) error(gap);
+  if (!repeated) last_seq = n.seq;
+  // Also for a repeat (our ACK may have been lost) and a backfill's: the server waits for it.
+  if (!n.ack_id.empty()) send_ack(n.ack_id);
+  return !repeated;
+}
+
+void ws_conn::send_heartbeat(std::int64_t state_version, std::string_view checksum) {
+  std::string& text = next_frame();
+  text = "{\"type\":\"HEARTBEAT\",\"payload\":{\"stateVersion\":";
+  text += std::to_string(state_version);
+  text += ",\"stateChecksum\":\"";
+  text += checksum;
+  text += "\"}}";
+  commit();
+  histogram::bump(shard_.heartbeats);
+}
+
+void ws_conn::send_reconnect(std::string_view room, std::string_view session_id,
+                             std::string_view resume_token, std::uint64_t last_seq) {
+  std::string& text = next_frame();
+  text = "{\"type\":\"RECONNECT\",\"roomId\":\"";
+  text += room;
+  text += "\",\"version\":\"1.0\",\"payload\":{\"sessionId\":\"";
+  text += session_id;
+  text += "\",\"resumeToken\":\"";
+  text += resume_token;
+  text += "\",\"lastSeqId\":";
+  text += std::to_string(last_seq);
+  text += "}}";
+  commit();
+}
+
 std::chrono::milliseconds ws_conn::heartbeat_delay(bool next, std::int64_t interval_ms) const {
   const double share =
       next ? 1.0 : 0.5 + static_cast<double>(reinterpret_cast<std::uintptr_t>(this) % 997) / 1994;

@@ -64,7 +64,16 @@ class ws_conn {
   // shard_.acks); the wait before the next HEARTBEAT: one interval, and for the first a share of
   // it that differs per connection, so that a storm's clients do not all send in one instant.
   void send_ack(std::string_view ack_id);
+  // Checks a numbered frame against `last_seq`, the client's latest number (a number skipped
+  // counts the error `gap`), takes its number and ACKs it when reliable. False for a reliable
+  // frame sent again (its first copy was handled).
+  bool take_numbered(const numbering& n, std::uint64_t& last_seq, std::string_view gap);
+  // RECONNECT: resumes the session on this (new) connection after frame `last_seq`.
+  void send_reconnect(std::string_view room, std::string_view session_id,
+                      std::string_view resume_token, std::uint64_t last_seq);
   std::chrono::milliseconds heartbeat_delay(bool next, std::int64_t interval_ms) const;
+  // HEARTBEAT with the client's view of the room (counted in shard_.heartbeats).
+  void send_heartbeat(std::int64_t state_version, std::string_view checksum);
 
   void error(std::string_view code) {
     if (!stopped_) run_.error(code);
