@@ -79,7 +79,7 @@ void alias_game::step(const input& in, time_ms now, room_rng& rng, effects& out)
       on_disconnect(in.conn, now, out);
       break;
     case input_kind::timer:
-      on_timer(in.timer_key, now, rng, out);
+      on_timer(in.timer_key, now, out);
       break;
     case input_kind::presence:
       on_presence(in.conn, in.stage, now, out);
@@ -294,9 +294,6 @@ void alias_game::on_join(const input& in, const alias::request& req, time_ms now
   payload["avatarColor"] = joined.avatar_color;
   broadcast(out_type::player_joined, std::move(payload), now, out);
   if (state_.current == phase::team_setup) settle_balance(was_ready, now, out);
-  if (state_.current == phase::round_active || state_.current == phase::round_paused) {
-    // Someone joining mid-round watches it: the round is on, the word stays with the host.
-  }
   out.important();
 }
 
@@ -418,7 +415,7 @@ void alias_game::on_cancel_setup(const person& who, time_ms now, effects& out) {
 void alias_game::on_confirm_start(const person& who, time_ms now, room_rng& rng, effects& out) {
   const bool first = state_.current == phase::ready_to_start;
   if (!fire(event::host_confirm_start, who.conn, "CONFIRM_START", now, out)) return;
-  if (first) start_game(now, rng);
+  if (first) start_game(now);
   begin_countdown(now, rng, out);
   // Written at once but not held: a start lost in a crash leaves the room ready to start again
   // (the clients resume into that state), and a held countdown would hold every frame of the
@@ -581,7 +578,7 @@ void alias_game::on_restored(time_ms now, effects& out) {
   out.set_timer(host_gone_timer_key, now + config_.host_pause_after_ms);
 }
 
-void alias_game::on_timer(std::uint64_t key, time_ms now, room_rng& rng, effects& out) {
+void alias_game::on_timer(std::uint64_t key, time_ms now, effects& out) {
   switch (key) {
     case countdown_timer_key:
       if (state_.current != phase::round_starting) break;
@@ -627,13 +624,12 @@ void alias_game::on_timer(std::uint64_t key, time_ms now, room_rng& rng, effects
     default:
       break;
   }
-  (void)rng;
   out.unchanged();
 }
 
 // --- the game ---
 
-void alias_game::start_game(time_ms now, room_rng& rng) {
+void alias_game::start_game(time_ms now) {
   const alias::word_pack* pack = alias::selected_pack(state_.config);
   if (pack == nullptr || pack->words.empty()) {
     throw game_rule_violation("alias settings name no playable pack");  // parse_settings checks
@@ -655,7 +651,7 @@ void alias_game::start_game(time_ms now, room_rng& rng) {
     p.explained_guessed = 0;
     p.explained_ms = 0;
   }
-  (void)rng;  // the order is drawn by the first countdown (begin_countdown)
+  // The word order is drawn by the first countdown (begin_countdown).
 }
 
 void alias_game::begin_countdown(time_ms now, room_rng& rng, effects& out) {

@@ -55,7 +55,7 @@ class alias_game : public game {
   void on_close(const person& who, time_ms now, effects& out);
   void on_disconnect(connection_id conn, time_ms now, effects& out);
   void on_presence(connection_id conn, presence_stage stage, time_ms now, effects& out);
-  void on_timer(std::uint64_t key, time_ms now, room_rng& rng, effects& out);
+  void on_timer(std::uint64_t key, time_ms now, effects& out);
   void on_restored(time_ms now, effects& out);
 
   // The transition table (machine.hpp) for an event: applies it (moving the phase and, unless
@@ -67,7 +67,7 @@ class alias_game : public game {
   bool allowed(alias::event what) const noexcept;
 
   // The game.
-  void start_game(time_ms now, room_rng& rng);
+  void start_game(time_ms now);
   void begin_countdown(time_ms now, room_rng& rng, effects& out);
   void start_round(time_ms now, effects& out);
   void end_round(alias::end_reason why, time_ms now, effects& out);

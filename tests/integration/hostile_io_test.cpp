@@ -269,11 +269,18 @@ TEST(hostile_io, out_of_descriptors_the_accept_loop_sheds_connections_and_recove
   EXPECT_EQ(server.log_events("max_sockets_above_descriptor_limit").size(), 1u);
 
   constexpr std::size_t attempts = 300;
-  std::vector<tcp_socket> idle = open_idle(server.port(), "127.0.0.2", attempts);
   // Every socket is either held by the server (it holds all it can: sockets in /proc besides
-  // the listener) or was accepted on the reserve descriptor and closed.
+  // the listener) or was accepted on the reserve descriptor and closed. A shed socket's reset can
+  // arrive before its blocking connect() has returned: that connect fails, shed as well.
+  std::vector<tcp_socket> idle(attempts);
   std::vector<bool> closed(attempts, false);
   std::size_t closed_count = 0;
+  for (std::size_t i = 0; i < attempts; ++i) {
+    if (!idle[i].connect(server.port(), "127.0.0.2")) {
+      closed[i] = true;
+      ++closed_count;
+    }
+  }
   const bool settled = eventually(
       [&] {
         for (std::size_t i = 0; i < attempts; ++i) {
