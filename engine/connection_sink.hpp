@@ -35,6 +35,16 @@ class connection_sink {
 
   // Closes the connection once the frames already queued have been written.
   virtual void close(std::uint16_t code, std::string_view reason) noexcept = 0;
+
+  // The room let the connection go without closing it (effects::release): the connection is in
+  // no room again once the frames already queued are written. `route` is the number io gave the
+  // connection's first message in that room (room_input::route), so a release that crosses a
+  // client's own leave and rejoin is ignored. A non-empty `next_message` is then handled as if
+  // the client had sent it as a new first message (a matchmaker's move into a game room).
+  virtual void released(std::uint64_t route, std::string next_message) noexcept {
+    (void)route;
+    (void)next_message;
+  }
 };
 
 }  // namespace partyd

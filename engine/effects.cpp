@@ -114,4 +114,20 @@ void effects::log(std::string event, boost::json::object fields, bool warn) {
   list_.push_back(std::move(e));
 }
 
+void effects::release(connection_id conn, std::string next_message) {
+  effect e;
+  e.kind = effect_kind::release;
+  e.conn = conn;
+  e.text = std::move(next_message);
+  list_.push_back(std::move(e));
+}
+
+void effects::create_room(std::uint64_t request, boost::json::object options) {
+  effect e;
+  e.kind = effect_kind::create_room;
+  e.timer_key = request;
+  e.fields = std::move(options);
+  list_.push_back(std::move(e));
+}
+
 }  // namespace partyd

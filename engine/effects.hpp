@@ -24,6 +24,8 @@ enum class effect_kind : std::uint8_t {
   important,         // this step made a transition worth persisting at once (phase, scores, seats)
   persist,           // write this step's snapshot at once, without holding its replies
   log,               // a structured log line `text` with `fields` (the worker adds room and game)
+  release,           // let `conn` go without closing it; `text`: its next first message, if any
+  create_room,       // create a room of this game from `fields`; answered by input room_created
 };
 
 struct effect {
@@ -69,6 +71,14 @@ class effects {
   // Writes the structured log line `event` with `fields` plus the room's code and game (e.g.
   // auth_failed, at warn). Games never put secrets in `fields`.
   void log(std::string event, boost::json::object fields, bool warn = false);
+  // The room lets `conn` go and keeps the socket open: it can join another room. A non-empty
+  // `next_message` is handled as the connection's next first message, as if its client had sent
+  // it (a matchmaker moving a player into the room it made). The session, if any, ends quietly.
+  void release(connection_id conn, std::string next_message = {});
+  // Asks the engine for a new room of this game, built by the module's create() from `options`.
+  // The answer comes back to this room as an input of kind room_created with `timer_key` =
+  // `request` and a room_created_reply command (the code, or why there is none).
+  void create_room(std::uint64_t request, boost::json::object options);
   // This step changed nothing that a snapshot holds (a refused command, a no-op, a heartbeat):
   // the state version stays, so the room is not written again. Without it, a step that took a
   // client command or produced any effect counts as a change.

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json/object.hpp>
 
@@ -32,14 +33,22 @@ struct command {
 };
 using command_ptr = std::unique_ptr<command>;
 
+// The command of an input_kind::room_created: the new room's code, or why none was made.
+struct room_created_reply final : command {
+  std::string code;   // empty when creation failed
+  std::string error;  // the module's or the engine's error code (limit_reached, ...)
+};
+
 enum class input_kind : std::uint8_t {
-  created,      // the room was just created or restored (engine arms its timers)
-  command,      // a decoded message from `conn`
-  disconnect,   // `conn`'s socket is gone
-  timer,        // game timer `timer_key` expired
-  inactive,     // no message for the configured inactivity limit
-  admin_close,  // closed through the admin API
-  presence,     // session games: `conn`'s session changed `stage` (engine/session.hpp)
+  created,       // the room was just created or restored (engine arms its timers)
+  command,       // a decoded message from `conn`
+  disconnect,    // `conn`'s socket is gone
+  timer,         // game timer `timer_key` expired
+  inactive,      // no message for the configured inactivity limit
+  admin_close,   // closed through the admin API
+  presence,      // session games: `conn`'s session changed `stage` (engine/session.hpp)
+  room_created,  // the answer to effects::create_room: `timer_key` = its request, `cmd` a
+                 // room_created_reply
 };
 
 // Timer keys the engine keeps for itself (inactivity, snapshot, durable-reply checks). A game's
@@ -84,6 +93,14 @@ struct decode_result {
   // input. `room_code` is ignored then.
   bool creates_room = false;
   boost::json::object create_options;
+  // A message that leaves the connection's room (Mafia's room:leave): io pushes it to the room and
+  // lets go of the room at once, so the client's next message may route elsewhere; the worker
+  // drops the connection after the step (no disconnect). Ignored on a first message.
+  bool leaves_room = false;
+  // A message answered at the edge that names who the connection is (Mafia's auth:identify with
+  // a verified guest token): io keeps it as the connection's identity, unless the upgrade's token
+  // gave one, sends module::identified_frame of the identity kept and routes nothing.
+  std::shared_ptr<const connection_identity> identity;
   // The message's type (an entry of the module's in_types()) once the envelope named a known one,
   // also when decoding failed after that; empty for bad JSON or an unknown type. io passes it to
   // encode_request_error for errors of later messages.
@@ -190,6 +207,21 @@ class game_module {
   virtual create_result create(const boost::json::object& options, std::string_view code) const = 0;
   // Rebuilds a room from snapshot() bytes; nullptr when they cannot be decoded.
   virtual std::unique_ptr<game> restore(std::string_view bytes) const = 0;
+
+  // io thread: the answer to a message that identified its connection (decode_result::identity).
+  virtual std::string identified_frame(const connection_identity& identity) const {
+    (void)identity;
+    return {};
+  }
+
+  // Rooms of this game under a fixed code no client-made room can take (a matchmaker's queue):
+  // opened by the first message that names the code (runtime::standing_room), then kept in the
+  // store and restored like any room.
+  struct standing_room {
+    std::string code;
+    boost::json::object options;  // for create()
+  };
+  virtual std::vector<standing_room> standing_rooms() const { return {}; }
 
   // The session layer for this game's connections (docs/protocol/sessions.md); nullptr: none.
   virtual const session_policy* sessions() const noexcept { return nullptr; }

@@ -42,6 +42,12 @@ struct room_input {
   // When io read the client message (steady clock, ns); 0 for the engine's own inputs. The worker
   // counts the wait until its step in partyd_inbox_wait_seconds.
   std::int64_t received_ns = 0;
+  // io's number of the connection's routing into this room (connection_sink::released), on the
+  // input that brings the sink.
+  std::uint64_t route = 0;
+  // The message leaves the room (decode_result::leaves_room): io has already let go of the room,
+  // and the worker drops the connection after the step, with no disconnect.
+  bool leaves = false;
 };
 
 class room {
@@ -106,6 +112,7 @@ class room {
     // connection), null for a plain connection. Points into the room's session_table, whose
     // entries stay put until the worker ends the session and clears this first.
     partyd::session* session = nullptr;
+    std::uint64_t route = 0;  // room_input::route of the input that brought the sink
   };
   // Ordered by id so that role broadcasts reach connections in a deterministic order. A sorted
   // vector: every broadcast walks it, and a walk over std::map nodes scattered over the heap cost
@@ -152,7 +159,10 @@ class room {
     frame_ptr frame;               // a frame for `to`, or
     std::uint16_t close_code = 0;  // a close of to[0] when non-zero
     std::string close_reason;
-    std::function<void()> callback;  // or a callback (admin create reply)
+    std::function<void()> callback;  // or a callback (admin create reply), or
+    bool release = false;            // a release of to[0] (effects::release)
+    std::uint64_t release_route = 0;
+    std::string next_message;
   };
   std::deque<held_delivery> held;
   std::uint64_t hold_version = 0;              // newest version a held delivery waits for

@@ -180,7 +180,8 @@ std::shared_ptr<room> runtime::find(std::string_view code) const {
 runtime::create_outcome runtime::create_room(const game_module& module,
                                              const boost::json::object& options,
                                              std::function<void()> on_durable,
-                                             room_creation_limits limits) {
+                                             room_creation_limits limits,
+                                             std::string_view fixed_code) {
   create_outcome outcome;
   const std::size_t room_limit =
       limits.room_limit != 0 ? std::min(limits.room_limit, options_.max_rooms) : options_.max_rooms;
@@ -192,8 +193,13 @@ runtime::create_outcome runtime::create_room(const game_module& module,
   for (int attempt = 0; attempt < 16; ++attempt) {
     const std::size_t length =
         module.room_code_length() != 0 ? module.room_code_length() : options_.room_code_length;
-    std::string code = random_code(length, module.room_code_alphabet());
+    std::string code = fixed_code.empty() ? random_code(length, module.room_code_alphabet())
+                                          : std::string(fixed_code);
     if (find(code)) {
+      if (!fixed_code.empty()) {
+        outcome.error = {"room_exists", "a room with this code exists"};
+        return outcome;
+      }
       continue;
     }
     create_result made = module.create(options, code);
@@ -230,6 +236,25 @@ runtime::create_outcome runtime::create_room(const game_module& module,
   }
   outcome.error = {"limit_reached", "could not find a free room code"};
   return outcome;
+}
+
+std::shared_ptr<room> runtime::standing_room(const game_module& module, std::string_view code) {
+  for (const auto& standing : module.standing_rooms()) {
+    if (standing.code != code) continue;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (auto open = find(code)) return open;
+      auto outcome = create_room(module, standing.options, {}, {}, standing.code);
+      if (outcome.created) return outcome.created;
+      if (outcome.error.code != "room_exists") {
+        log::error(
+            "standing_room_failed",
+            {{"room", standing.code}, {"game", module.name()}, {"error", outcome.error.code}});
+        return nullptr;
+      }
+      // Another thread made it first: take that one.
+    }
+  }
+  return nullptr;
 }
 
 runtime::restore_outcome runtime::restore_room(std::string_view bytes,

@@ -113,7 +113,12 @@ class runtime {
   // store, or at once when rooms are not persisted, or after durable_reply_timeout_ms.
   create_outcome create_room(const game_module& module, const boost::json::object& options,
                              std::function<void()> on_durable = {},
-                             room_creation_limits limits = {});
+                             room_creation_limits limits = {}, std::string_view fixed_code = {});
+
+  // A standing room of `module` (game_module::standing_rooms) under `code`: the open one, or one
+  // made now (standing rooms open on first use, and come back from the store after a restart).
+  // nullptr when `code` names none of the module's standing rooms, or no room can be made.
+  std::shared_ptr<room> standing_room(const game_module& module, std::string_view code);
 
   // The measured state of every open room, in bytes: the size of each room's newest snapshot
   // (the encoded envelope handed to the store), or its creation's initial_state_bytes until it

@@ -33,6 +33,7 @@ inline frame_ptr make_frame(std::string text) {
 struct connection_identity {
   std::string user_id;
   std::string display_name;
+  bool guest = false;  // an anonymous identity the game itself handed out (Mafia's auth:identify)
 };
 
 }  // namespace partyd

@@ -37,6 +37,8 @@ std::string_view kind_name(input_kind kind) {
       return "admin_close";
     case input_kind::presence:
       return "presence";
+    case input_kind::room_created:
+      return "room_created";
   }
   return "unknown";
 }
@@ -285,7 +287,9 @@ void worker::process(room& target, room_input& envelope, time_ms now) {
     }
   }
   if (envelope.sink) {
-    target.connections[in.conn].sink = std::move(envelope.sink);
+    room::connection_entry& entry = target.connections[in.conn];
+    entry.sink = std::move(envelope.sink);
+    entry.route = envelope.route;
   }
   if (in.kind == input_kind::disconnect && !target.connections.count(in.conn)) {
     return;  // the room already let go of this connection
@@ -306,6 +310,9 @@ void worker::process(room& target, room_input& envelope, time_ms now) {
     }
     target.session_candidates.erase(in.conn);
   }
+  if (envelope.leaves) {
+    effects_.persist();  // the seat goes (below): a restart must not bring it back
+  }
   if ((!effects_.empty() || in.kind == input_kind::command) && !marked_unchanged(effects_)) {
     target.bump_version();
     if (target.dirty_since == 0) {
@@ -320,6 +327,11 @@ void worker::process(room& target, room_input& envelope, time_ms now) {
   }
   apply(target, effects_, now);
   effects_.clear();
+  if (envelope.leaves && !target.closed()) {
+    // io has let go of the room already: whatever the game made of the message (its reply went
+    // out above), the connection is no longer this room's; a session ends without a disconnect.
+    drop_connection(target, in.conn);
+  }
   if (recording_.logical != 0) {
     // The answer is remembered with the state it produced: both go into the same snapshot.
     if (session* s = target.sessions->find_logical(recording_.logical)) {
@@ -532,6 +544,45 @@ void worker::apply(room& target, const effects& out, time_ms now) {
       case effect_kind::persist:
         target.snapshot_important = true;  // maybe_snapshot() writes it at the end of the pass
         break;
+      case effect_kind::release: {
+        auto it = target.connections.find(e.conn);
+        if (it == target.connections.end()) {
+          break;
+        }
+        if (it->second.sink) {
+          if (!holding(target)) {
+            it->second.sink->released(it->second.route, e.text);
+          } else {
+            room::held_delivery item;  // like a close, after the frames held before it
+            item.version = target.hold_version;
+            item.to.push_back({it->second.sink, 0, false});
+            item.release_route = it->second.route;
+            item.next_message = e.text;
+            item.release = true;
+            target.held.push_back(std::move(item));
+          }
+        }
+        drop_connection(target, e.conn);
+        break;
+      }
+      case effect_kind::create_room: {
+        // The new room's code comes back as an input of this room, after this step.
+        auto made = owner_.create_room(module, e.fields);
+        auto reply = std::make_unique<room_created_reply>();
+        if (made.created) {
+          reply->code = made.created->code();
+        } else {
+          reply->error = made.error.code.empty() ? "limit_reached" : made.error.code;
+        }
+        room_input answer;
+        answer.in.kind = input_kind::room_created;
+        answer.in.timer_key = e.timer_key;
+        answer.in.cmd = std::move(reply);
+        if (auto self = owner_.find(target.code())) {
+          owner_.submit(self, std::move(answer), true);
+        }
+        break;
+      }
       case effect_kind::log: {
         boost::json::object fields = e.fields;
         fields["room"] = target.code();
@@ -541,6 +592,17 @@ void worker::apply(room& target, const effects& out, time_ms now) {
       }
     }
   }
+}
+
+void worker::drop_connection(room& target, connection_id conn) {
+  target.session_candidates.erase(conn);
+  auto it = target.connections.find(conn);
+  if (it == target.connections.end()) {
+    return;
+  }
+  count_connection(target, it->second, -1);
+  if (it->second.session) target.sessions->end(conn);  // the seat is gone, not away
+  target.connections.erase(it);
 }
 
 void worker::arm_inactivity(room& target, time_ms now) {
@@ -652,6 +714,8 @@ void worker::release_held(room& target, std::uint64_t durable_version) {
     target.held.pop_front();
     if (item.callback) {
       item.callback();
+    } else if (item.release) {
+      item.to.front().sink->released(item.release_route, std::move(item.next_message));
     } else if (item.close_code != 0) {
       item.to.front().sink->close(item.close_code, item.close_reason);
     } else {

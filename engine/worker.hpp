@@ -86,6 +86,8 @@ class worker {
   // Bound connections with a socket count in partyd_connections.
   void count_connection(room& target, const room::connection_entry& entry, int delta);
   void fire_timers(time_ms now);
+  // The connection leaves the room without a disconnect (a release, a leave): its session ends.
+  void drop_connection(room& target, connection_id conn);
   void arm_inactivity(room& target, time_ms now);
   // `code`: the close code every connection gets; `failed`: quarantine the snapshot, not remove it.
   void close_room(room& target, const std::string& reason, std::uint16_t code = 1000,

@@ -2,6 +2,7 @@
 
 #include "games/alias/module.hpp"
 #include "games/brainrot/module.hpp"
+#include "games/mafia/module.hpp"
 #include "games/quiz/module.hpp"
 #include "games/relay/module.hpp"
 
@@ -13,6 +14,7 @@ game_list game_factories() {
   games.push_back(factory_of<brainrot_module>());
   games.push_back(factory_of<quiz_module>());
   games.push_back(factory_of<alias_module>());
+  games.push_back(factory_of<mafia_module>());
   return games;
 }
 

@@ -72,6 +72,7 @@ ws_session::ws_session(server_context& ctx, io_thread& thread, tcp::socket&& soc
       socket_(std::move(socket)),
       slot_(std::move(slot)),
       identity_(std::move(identity)),
+      identity_from_upgrade_(identity_ != nullptr),
       // Never trust a library default: each game sets its own message limit.
       reader_(module.max_message_bytes(), /*expect_masked=*/true) {}
 
@@ -281,7 +282,7 @@ void ws_session::reply_error(std::string_view code, std::string_view message, bo
   }
 }
 
-void ws_session::handle_message(std::string_view text) {
+void ws_session::handle_message(std::string_view text, bool from_server) {
   if (close_sent_ || close_received_ || finished_) {
     return;
   }
@@ -289,10 +290,10 @@ void ws_session::handle_message(std::string_view text) {
     reply_error("server_shutting_down", "the server is shutting down; reconnect shortly", false);
     return;
   }
-  if (first_message_ && !delay_served_ && delay_first_message(text)) {
+  if (first_message_ && !delay_served_ && !from_server && delay_first_message(text)) {
     return;  // handled again when its delay is over
   }
-  if (!allow_by_rate_limit()) {
+  if (!from_server && !allow_by_rate_limit()) {
     reply_error("rate_limited", "too many messages; slow down", false);
     return;
   }
@@ -307,6 +308,15 @@ void ws_session::handle_message(std::string_view text) {
     return;
   }
   ctx_.engine.messages_in(module_, decoded.cmd->type).inc();
+  if (decoded.identity) {
+    // Answered here: who the connection is reaches rooms with its later first messages.
+    if (!identity_from_upgrade_) {
+      identity_ = std::move(decoded.identity);
+    }
+    deliver(make_frame(module_.identified_frame(*identity_)));
+    return;
+  }
+  const bool leaves = !first && decoded.leaves_room;
   const auto in_types = module_.in_types();
   const std::string_view request_type =
       decoded.cmd->type < in_types.size() ? in_types[decoded.cmd->type] : std::string_view();
@@ -323,6 +333,7 @@ void ws_session::handle_message(std::string_view text) {
       }
     } else {
       room_ = ctx_.engine.find(decoded.room_code);
+      if (!room_) room_ = ctx_.engine.standing_room(module_, decoded.room_code);
       if (!room_) {
         note_handshake_failure("room_not_found", false);
         reply_error("room_not_found", "no room with this code", true, decoded.room_code);
@@ -333,10 +344,18 @@ void ws_session::handle_message(std::string_view text) {
     in.in.secret = random_token(24);
     in.in.identity = identity_;
     in.sink = shared_from_this();
+    in.route = route_ + 1;
   }
+  in.leaves = leaves;
   const push_result pushed = push_to_room(std::move(in), false);
   if (pushed == push_result::accepted) {
+    if (first) {
+      ++route_;
+    }
     first_message_ = false;
+    if (leaves) {
+      leave_room();
+    }
     return;
   }
   if (pushed == push_result::full) {
@@ -503,12 +522,16 @@ bool ws_session::handle_session_message(std::string_view text, bool first,
       return true;
     }
     in.sink = shared_from_this();
+    in.route = route_ + 1;
   }
   // ACKs and heartbeats change nothing anyone waits for: they may wait for the room's next turn.
   const bool may_wait = in.session.what == session_request::kind::ack ||
                         in.session.what == session_request::kind::heartbeat;
   const push_result pushed = push_to_room(std::move(in), may_wait);
   if (pushed == push_result::accepted) {
+    if (first) {
+      ++route_;
+    }
     first_message_ = false;
   } else if (pushed == push_result::full) {
     ctx_.io.inbox_full.inc();
@@ -563,6 +586,31 @@ void ws_session::close(std::uint16_t code, std::string_view reason) noexcept {
     note_handshake_failure(reason, true);
   }
   request_close(code, reason);
+}
+
+void ws_session::released(std::uint64_t route, std::string next_message) noexcept {
+  net::post(thread_.context,
+            [self = shared_from_this(), route, next = std::move(next_message)]() mutable {
+              self->on_released(route, std::move(next));
+            });
+}
+
+void ws_session::on_released(std::uint64_t route, std::string next_message) {
+  if (finished_ || first_message_ || route != route_) {
+    return;  // the client left (and maybe rejoined) on its own meanwhile
+  }
+  leave_room();
+  if (!next_message.empty()) {
+    handle_message(next_message, true);
+  }
+}
+
+void ws_session::leave_room() {
+  room_.reset();
+  first_message_ = true;
+  in_session_.store(false, std::memory_order_release);
+  bound_.store(false, std::memory_order_release);
+  rate_exempt_.store(false, std::memory_order_release);
 }
 
 void ws_session::request_close(std::uint16_t code, std::string_view reason) {

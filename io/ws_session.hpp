@@ -59,6 +59,7 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   void session_opened() noexcept override;
   void bind(role_id role, bool rate_limited) noexcept override;
   void close(std::uint16_t code, std::string_view reason) noexcept override;
+  void released(std::uint64_t route, std::string next_message) noexcept override;
 
  private:
   void wait_readable();
@@ -66,7 +67,12 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   // Parses `data` (unmasking in place); keeps an incomplete frame in partial_.
   void consume(char* data, std::size_t size);
   bool on_frame(const ws::reader_event& event);
-  void handle_message(std::string_view text);
+  // `from_server`: a message a room handed back to run as this connection's next first message
+  // (released()); it skips the client's rate limit and the failed-handshake delay.
+  void handle_message(std::string_view text, bool from_server = false);
+  // The connection is in no room any more (a leave, a release): the next message routes anew.
+  void leave_room();
+  void on_released(std::uint64_t route, std::string next_message);
   // Session games (engine/session_codec.hpp): RECONNECT, ACK and HEARTBEAT go to the room without
   // the game's decode. True when `text` was one of them (or refused as one).
   bool handle_session_message(std::string_view text, bool first, session_request& fields);
@@ -121,7 +127,10 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   const connection_id id_;
   boost::asio::ip::tcp::socket socket_;
   socket_slot slot_;  // released when the socket closes (finish)
-  const std::shared_ptr<const connection_identity> identity_;  // immutable: any thread may read
+  // Who the client is: from the upgrade's token (then fixed), or from an in-band identify message
+  // (decode_result::identity). io thread only; rooms get a copy with each first message.
+  std::shared_ptr<const connection_identity> identity_;
+  const bool identity_from_upgrade_;
   ws::frame_reader reader_;
 
   // Set by start() before the room can know the session; read by any thread after.
@@ -129,6 +138,7 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
 
   // io thread only
   std::shared_ptr<room> room_;
+  std::uint64_t route_ = 0;  // counts routings into a room (room_input::route)
   struct delayed_message;
   std::unique_ptr<delayed_message> delayed_;  // only while (or once) a first message waited
   bool paused_ = false;        // a first message waits: no reads, no parsing until it is handled

@@ -103,7 +103,10 @@ void brainrot_game::on_input(const input& in, time_ms now, effects& out) {
       }
       return;
     case input_kind::inactive:
-      return;  // a room lives its 12 hours whether or not anyone talks
+      return;                       // a room lives its 12 hours whether or not anyone talks
+    case input_kind::room_created:  // asks the engine for no rooms
+      out.unchanged();
+      return;
     case input_kind::presence:
       return;  // brainrot has no sessions
     case input_kind::admin_close:

@@ -70,6 +70,9 @@ void quiz_game::step(const input& in, time_ms now, room_rng& rng, effects& out) 
     case input_kind::timer:
       on_timer(in.timer_key, now, out);
       break;
+    case input_kind::room_created:  // asks the engine for no rooms
+      out.unchanged();
+      return;
     case input_kind::presence:
       on_presence(in.conn, in.stage, now, out);
       break;

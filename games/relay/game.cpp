@@ -308,6 +308,9 @@ void relay_game::on_input(const input& in, effects& out) {
     case input_kind::created:
     case input_kind::timer:
       return;
+    case input_kind::room_created:  // asks the engine for no rooms
+      out.unchanged();
+      return;
     case input_kind::presence:
       on_presence(in.conn, in.stage, out);
       return;

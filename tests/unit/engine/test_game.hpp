@@ -231,6 +231,7 @@ class echo_game final : public game {
       case input_kind::created:
         break;
       case input_kind::presence:
+      case input_kind::room_created:
         break;
     }
   }
