@@ -130,4 +130,12 @@ void effects::create_room(std::uint64_t request, boost::json::object options) {
   list_.push_back(std::move(e));
 }
 
+void effects::record(std::string key, boost::json::object record) {
+  effect e;
+  e.kind = effect_kind::record;
+  e.text = std::move(key);
+  e.fields = std::move(record);
+  list_.push_back(std::move(e));
+}
+
 }  // namespace partyd

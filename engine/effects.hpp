@@ -26,6 +26,7 @@ enum class effect_kind : std::uint8_t {
   log,               // a structured log line `text` with `fields` (the worker adds room and game)
   release,           // let `conn` go without closing it; `text`: its next first message, if any
   create_room,       // create a room of this game from `fields`; answered by input room_created
+  record,            // a record `fields` for the database, key `text`; answered by record_written
 };
 
 struct effect {
@@ -79,6 +80,11 @@ class effects {
   // The answer comes back to this room as an input of kind room_created with `timer_key` =
   // `request` and a room_created_reply command (the code, or why there is none).
   void create_room(std::uint64_t request, boost::json::object options);
+  // Hands `record` (keyed `key`) to the server's record sink (engine/record_sink.hpp). The answer
+  // comes back as an input of kind record_written with a record_written_reply: written (the room
+  // may forget it), or refused for now (offer it again later). Without a sink, it is answered as
+  // written at once: nothing keeps records.
+  void record(std::string key, boost::json::object record);
   // This step changed nothing that a snapshot holds (a refused command, a no-op, a heartbeat):
   // the state version stays, so the room is not written again. Without it, a step that took a
   // client command or produced any effect counts as a change.

@@ -33,6 +33,13 @@ struct command {
 };
 using command_ptr = std::unique_ptr<command>;
 
+// The command of an input_kind::record_written: the record `key` is in the database (written),
+// or the sink could not take it now (offer it again later).
+struct record_written_reply final : command {
+  std::string key;
+  bool written = false;
+};
+
 // The command of an input_kind::room_created: the new room's code, or why none was made.
 struct room_created_reply final : command {
   std::string code;   // empty when creation failed
@@ -40,15 +47,16 @@ struct room_created_reply final : command {
 };
 
 enum class input_kind : std::uint8_t {
-  created,       // the room was just created or restored (engine arms its timers)
-  command,       // a decoded message from `conn`
-  disconnect,    // `conn`'s socket is gone
-  timer,         // game timer `timer_key` expired
-  inactive,      // no message for the configured inactivity limit
-  admin_close,   // closed through the admin API
-  presence,      // session games: `conn`'s session changed `stage` (engine/session.hpp)
-  room_created,  // the answer to effects::create_room: `timer_key` = its request, `cmd` a
-                 // room_created_reply
+  created,         // the room was just created or restored (engine arms its timers)
+  command,         // a decoded message from `conn`
+  disconnect,      // `conn`'s socket is gone
+  timer,           // game timer `timer_key` expired
+  inactive,        // no message for the configured inactivity limit
+  admin_close,     // closed through the admin API
+  presence,        // session games: `conn`'s session changed `stage` (engine/session.hpp)
+  room_created,    // the answer to effects::create_room: `timer_key` = its request, `cmd` a
+                   // room_created_reply
+  record_written,  // the answer to effects::record: `cmd` a record_written_reply
 };
 
 // Timer keys the engine keeps for itself (inactivity, snapshot, durable-reply checks). A game's

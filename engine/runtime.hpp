@@ -15,6 +15,7 @@
 #include "engine/game.hpp"
 #include "engine/limits.hpp"
 #include "engine/metrics.hpp"
+#include "engine/record_sink.hpp"
 #include "engine/room.hpp"
 #include "engine/snapshot_sink.hpp"
 
@@ -83,6 +84,9 @@ class runtime {
   // meter in front of it, which measures each room's newest snapshot (room_state_bytes()).
   void set_snapshot_sink(snapshot_sink* sink) noexcept { snapshot_sink_ = sink; }
   snapshot_sink* snapshots() const noexcept { return snapshot_sink_ ? &meter_ : nullptr; }
+  // Start-up only: where rooms' records go (effects::record); nullptr = kept nowhere.
+  void set_record_sink(record_sink* sink) noexcept { record_sink_ = sink; }
+  record_sink* records() const noexcept { return record_sink_; }
 
   // Rebuilds a room from encode_room_snapshot() bytes (boot, before start() or later). With
   // `expected_code` (the store key the bytes were found under), a snapshot of another room is
@@ -222,6 +226,7 @@ class runtime {
   std::atomic<std::uint64_t> next_serial_{1};
   bool started_ = false;
   snapshot_sink* snapshot_sink_ = nullptr;
+  record_sink* record_sink_ = nullptr;
   mutable state_meter meter_{*this};  // stateless: const access is harmless
   std::mutex accounts_mutex_;
   std::unordered_map<std::string, room_account> accounts_;  // guarded by accounts_mutex_

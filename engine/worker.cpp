@@ -39,6 +39,8 @@ std::string_view kind_name(input_kind kind) {
       return "presence";
     case input_kind::room_created:
       return "room_created";
+    case input_kind::record_written:
+      return "record_written";
   }
   return "unknown";
 }
@@ -580,6 +582,26 @@ void worker::apply(room& target, const effects& out, time_ms now) {
         answer.in.cmd = std::move(reply);
         if (auto self = owner_.find(target.code())) {
           owner_.submit(self, std::move(answer), true);
+        }
+        break;
+      }
+      case effect_kind::record: {
+        // The answer comes back as an input of this room: from the sink's thread once written,
+        // or from here when it cannot take the record now or nothing keeps records.
+        auto answer = [&owner = owner_, code = target.code(), key = e.text](bool written) {
+          auto reply = std::make_unique<record_written_reply>();
+          reply->key = key;
+          reply->written = written;
+          room_input in;
+          in.in.kind = input_kind::record_written;
+          in.in.cmd = std::move(reply);
+          if (auto room = owner.find(code)) owner.submit(room, std::move(in), true);
+        };
+        record_sink* sink = owner_.records();
+        if (!sink) {
+          answer(true);
+        } else if (!sink->offer(module.name(), e.fields, [answer] { answer(true); })) {
+          answer(false);
         }
         break;
       }

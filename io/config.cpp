@@ -129,6 +129,8 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
     ("durable-reply-timeout-ms", po::value(&c.engine.durable_reply_timeout_ms)->default_value(c.engine.durable_reply_timeout_ms), "replies confirming a seat or a new room wait for their snapshot to be stored, at most this long (0: never wait)")
     ("session-control-delay-ms", po::value(&c.engine.session_control_delay_ms)->default_value(c.engine.session_control_delay_ms), "session ACKs and heartbeats wait at most this long for their room's next turn instead of waking a worker (0: wake at once)")
     ("store-prefix", po::value(&c.store_prefix)->default_value(c.store_prefix), "key prefix of room snapshots in Redis")
+    ("history", po::value(&c.history)->default_value(c.history), "game history database: sqlite:<file>, postgresql://..., none, or auto (SQLite beside the file store; none with --store memory)")
+    ("history-queue-max", po::value(&c.history_queue_max)->default_value(c.history_queue_max), "finished games waiting for the history database")
     ("store-quarantine-prefix", po::value(&c.store_quarantine_prefix)->default_value(c.store_quarantine_prefix), "key prefix in Redis of the snapshots of rooms a game failure closed (kept, never restored)")
     ("snapshot-interval-ms", po::value(&c.engine.snapshot_interval_ms)->default_value(c.engine.snapshot_interval_ms), "a changed room is snapshotted at most this long after its first change (important transitions at once)")
     ("io-threads", po::value(&c.io_threads)->default_value(c.io_threads), "network threads, one io_context each")

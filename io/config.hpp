@@ -24,6 +24,11 @@ struct server_config {
   std::string admin_token;
   std::string store = "file:partyd-data";
   std::string store_prefix = "partyd:room:";
+  // Game history (Mafia's finished games): "sqlite:<file>", "postgresql://...", "none", or
+  // "auto": SQLite in the file store's directory (history.sqlite3), none with --store memory,
+  // partyd-history.sqlite3 in the working directory with Redis.
+  std::string history = "auto";
+  std::size_t history_queue_max = 4096;
   std::size_t io_threads = 1;
   std::size_t max_connections = limits::max_connections;
   // Accepted sockets (HTTP and WebSocket) open at most; more are closed at once. 0: derived at

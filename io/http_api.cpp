@@ -17,6 +17,7 @@
 #include "io/exact_allocator.hpp"
 #include "io/ws_codec.hpp"
 #include "io/ws_session.hpp"
+#include "storage/history_writer.hpp"
 #include "storage/snapshot_writer.hpp"
 
 namespace partyd {
@@ -272,6 +273,48 @@ std::optional<http_response> handle_admin(const http_request& request, server_co
     });
     return std::nullopt;
   }
+  if (path == "/api/history/games" && request.method() == http::verb::get) {
+    if (!ctx.history) {
+      return json_response(request, http::status::ok,
+                           json::object{{"games", json::array{}}, {"history", "none"}});
+    }
+    std::size_t limit = 20;
+    const std::string_view target = request.target();
+    if (const auto at = target.find("limit="); at != std::string_view::npos) {
+      limit = 0;
+      for (std::size_t i = at + 6; i < target.size() && target[i] >= '0' && target[i] <= '9'; ++i) {
+        limit = std::min<std::size_t>(limit * 10 + static_cast<std::size_t>(target[i] - '0'), 1000);
+      }
+      if (limit == 0 || limit > 100) {
+        return error_response(request, http::status::bad_request, "bad_request",
+                              "limit: from 1 to 100");
+      }
+    }
+    // A short read on the history's own read connection (bounded by its statement timeout).
+    try {
+      json::array list;
+      for (const history_game_summary& g : ctx.history->recent_games(limit)) {
+        json::array roles;
+        for (const auto& r : g.roles) {
+          roles.push_back(
+              json::object{{"userId", r.user_id}, {"username", r.username}, {"role", r.role}});
+        }
+        list.push_back(json::object{{"gameId", g.game_id},
+                                    {"roomCode", g.room_code},
+                                    {"winner", g.winner},
+                                    {"totalRounds", g.total_rounds},
+                                    {"startedAt", g.started_at_ms},
+                                    {"endedAt", g.ended_at_ms},
+                                    {"roles", std::move(roles)}});
+      }
+      return json_response(
+          request, http::status::ok,
+          json::object{{"games", std::move(list)}, {"history", ctx.history->status().target}});
+    } catch (const std::exception& error) {
+      return error_response(request, http::status::service_unavailable, "history_unavailable",
+                            error.what());
+    }
+  }
   if (path == "/api/quarantine") {
     return error_response(request, http::status::method_not_allowed, "method_not_allowed",
                           "see docs/operations.md for the admin API");
@@ -312,6 +355,18 @@ std::optional<http_response> handle_http(const http_request& request, server_con
       } else {
         body["store"] = "memory";
         body["storeStatus"] = "not_persisted";
+      }
+      // The history database, like the store, is reported but does not stop the games: finished
+      // games wait in their rooms (and the writer's queue) until it is back.
+      if (ctx.history) {
+        const history_status h = ctx.history->status();
+        body["history"] = h.target;
+        body["historyStatus"] = to_string(h.health);
+        body["historyQueue"] = h.queue_depth;
+        if (!h.last_error.empty()) body["historyLastError"] = h.last_error;
+      } else {
+        body["history"] = "none";
+        body["historyStatus"] = "not_kept";
       }
       return json_response(request, http::status::ok, body);
     }

@@ -153,6 +153,7 @@ class socket_slot {
 };
 
 class snapshot_writer;
+class history_writer;
 
 struct server_context {
   server_context(const server_config& cfg, runtime& rt, metrics_registry& m)
@@ -190,6 +191,7 @@ struct server_context {
       sockets_by_address;  // guarded by addresses_mutex; only with --max-connections-per-ip
   std::atomic<server_phase> phase{server_phase::starting};
   snapshot_writer* writer = nullptr;           // null with --store memory
+  history_writer* history = nullptr;           // null with --history none
   std::atomic<std::size_t> ws_connections{0};  // accepted upgrades not yet finished
   // Never reused, also across restarts: session games keep a seat's connection id in their
   // snapshots, and a new connection must not take the id of a restored seat. Ids start at the

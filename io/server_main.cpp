@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -16,10 +17,47 @@
 #include "games/common/reply_bound.hpp"
 #include "io/config.hpp"
 #include "io/server.hpp"
+#include "storage/history_writer.hpp"
 #include "storage/snapshot_store.hpp"
 #include "storage/snapshot_writer.hpp"
 
 namespace partyd {
+
+namespace {
+
+// Rooms' records (effects::record) go to the history writer's queue.
+class history_record_sink final : public record_sink {
+ public:
+  explicit history_record_sink(history_writer& writer) : writer_(writer) {}
+
+  bool offer(std::string_view game, const boost::json::object& record,
+             std::function<void()> on_written) override {
+    std::string error;
+    std::optional<history_record> parsed = history_record_from_json(record, error);
+    try {
+      if (parsed) return writer_.submit(std::move(*parsed), std::move(on_written));
+    } catch (const history_error& refused) {
+      error = refused.what();
+    }
+    // No database would ever take it: the room is told it is done with it, and it is logged.
+    log::error("history_record_refused", {{"game", game}, {"error", error}});
+    on_written();
+    return true;
+  }
+
+ private:
+  history_writer& writer_;
+};
+
+std::string history_url_of(const server_config& config) {
+  if (config.history != "auto") return config.history == "none" ? std::string() : config.history;
+  if (config.store.rfind("file:", 0) == 0)
+    return "sqlite:" + config.store.substr(5) + "/history.sqlite3";
+  if (config.store == "memory") return {};
+  return "sqlite:partyd-history.sqlite3";
+}
+
+}  // namespace
 
 int server_main(int argc, char** argv, game_list games) {
   // A peer that closes its socket must cost an EPIPE error, never the process.
@@ -69,6 +107,26 @@ int server_main(int argc, char** argv, game_list games) {
     log::error("bad_config", {{"default_game", config->default_game}, {"error", "no such game"}});
     return 2;
   }
+  std::unique_ptr<history_writer> history;
+  std::optional<history_record_sink> history_sink;
+  const std::string history_url = history_url_of(*config);
+  if (!history_url.empty()) {
+    try {
+      if (config->history == "auto" && config->store.rfind("file:", 0) == 0) {
+        // Beside the file store, whose directory the store makes only when it first writes.
+        std::filesystem::create_directories(config->store.substr(5));
+      }
+      history_writer_options history_options;
+      history_options.queue_max = config->history_queue_max;
+      history = std::make_unique<history_writer>(history_url, metrics, history_options);
+    } catch (const std::exception& error) {
+      log::error("bad_config", {{"history", error.what()}});
+      return 2;
+    }
+    history_sink.emplace(*history);
+    engine.set_record_sink(&*history_sink);
+    history->start();
+  }
   std::unique_ptr<snapshot_writer> writer;
   if (store) {
     writer = std::make_unique<snapshot_writer>(std::move(store), metrics);
@@ -78,6 +136,7 @@ int server_main(int argc, char** argv, game_list games) {
 
   server edge(*config, engine, metrics);
   edge.context().writer = writer.get();
+  edge.context().history = history.get();
   edge.context().auth = std::move(*verifier);
   std::uint16_t port = 0;
   try {
@@ -87,6 +146,7 @@ int server_main(int argc, char** argv, game_list games) {
                {{"bind", config->bind_address}, {"port", config->port}, {"error", error.what()}});
     engine.stop();
     if (writer) writer->stop();
+    if (history) history->stop();
     return 1;
   }
   if (!config->port_file.empty()) {
@@ -206,6 +266,9 @@ int server_main(int argc, char** argv, game_list games) {
   edge.shutdown();  // workers finish and hand their last snapshots to the writer
   if (writer) {
     writer->stop();  // ...which writes them before we exit
+  }
+  if (history) {
+    history->stop();  // finished games still queued; a record it cannot write stays in its room
   }
   log::info("stopped");
   return 0;

@@ -16,6 +16,9 @@ PACKAGES=(
   # tools/run-fuzz.sh: clang 14 and its compiler-rt (libFuzzer, ASan and UBSan runtimes; only
   # recommended by clang-14's libclang-common-14-dev, so --no-install-recommends leaves it out).
   clang libclang-rt-14-dev
+  # storage/history: finished games written to SQLite or PostgreSQL; its tests run a real
+  # PostgreSQL 15 cluster (initdb and postgres from the postgresql package).
+  libsqlite3-dev libpq-dev postgresql
 )
 
 missing=()

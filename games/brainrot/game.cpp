@@ -104,7 +104,8 @@ void brainrot_game::on_input(const input& in, time_ms now, effects& out) {
       return;
     case input_kind::inactive:
       return;                       // a room lives its 12 hours whether or not anyone talks
-    case input_kind::room_created:  // asks the engine for no rooms
+    case input_kind::room_created:  // asks the engine for no rooms and keeps no records
+    case input_kind::record_written:
       out.unchanged();
       return;
     case input_kind::presence:

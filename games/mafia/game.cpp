@@ -174,6 +174,8 @@ void mafia_game::step(const input& in, time_ms now, room_rng& rng, effects& out)
           state_.countdown_ends_at = now + config_.match_countdown_ms;
           out.set_timer(countdown_timer, state_.countdown_ends_at);
         }
+      } else if (!state_.unwritten.empty()) {
+        offer_records(out);  // a record the history may not have got before the restart
       } else {
         out.unchanged();  // restored: the engine re-armed the kept timers
       }
@@ -198,6 +200,8 @@ void mafia_game::step(const input& in, time_ms now, room_rng& rng, effects& out)
         on_phase_timer(now, rng, out);
       } else if (in.timer_key == countdown_timer) {
         on_countdown(now, rng, out);
+      } else if (in.timer_key == history_timer) {
+        offer_records(out);
       } else {
         out.unchanged();
       }
@@ -211,6 +215,9 @@ void mafia_game::step(const input& in, time_ms now, room_rng& rng, effects& out)
     case input_kind::room_created:
       out.unchanged();
       return;
+    case input_kind::record_written:
+      on_record_written(in, now, out);
+      return;
   }
 }
 
@@ -222,7 +229,80 @@ void mafia_game::close_all(std::string_view reason, effects& out) {
       out.release(p.conn);
     }
   }
-  out.close_room(std::string(reason));
+  close_when_written(reason, out);
+}
+
+void mafia_game::close_when_written(std::string_view reason, effects& out) {
+  if (state_.unwritten.empty()) {
+    out.close_room(std::string(reason));
+    return;
+  }
+  state_.closing = std::string(reason);  // closed by on_record_written
+  out.persist();
+}
+
+void mafia_game::offer_records(effects& out) const {
+  for (const auto& e : state_.unwritten) out.record(e.game_id, record_of(e));
+}
+
+void mafia_game::on_record_written(const input& in, time_ms now, effects& out) {
+  const auto* reply = dynamic_cast<const record_written_reply*>(in.cmd.get());
+  if (!reply) {
+    out.unchanged();
+    return;
+  }
+  if (!reply->written) {
+    // The history's queue is full: offer everything again in a while.
+    out.set_timer(history_timer, now + 5000);
+    return;
+  }
+  const auto it = std::find_if(state_.unwritten.begin(), state_.unwritten.end(),
+                               [&](const auto& e) { return e.game_id == reply->key; });
+  if (it == state_.unwritten.end()) {
+    out.unchanged();  // an answer to a second offer
+    return;
+  }
+  state_.unwritten.erase(it);
+  out.persist();
+  if (state_.unwritten.empty() && !state_.closing.empty()) out.close_room(state_.closing);
+}
+
+json::object mafia_game::record_of(const mafia::history_entry& e) const {
+  // The seed's tables (section 2); storage/history.cpp reads this into its rows.
+  json::array users;
+  json::array players;
+  json::array roles;
+  for (const auto& seat : e.seats) {
+    users.push_back(json::object{{"id", seat.user_id},
+                                 {"username", seat.username},
+                                 {"isGuest", seat.guest},
+                                 {"seenAt", seat.left_at != 0 ? seat.left_at : e.ended_at}});
+    players.push_back(json::object{{"id", seat.row_id},
+                                   {"userId", seat.user_id},
+                                   {"joinedAt", seat.joined_at},
+                                   {"leftAt", seat.left_at},
+                                   {"wasKicked", seat.kicked}});
+    if (!seat.role.empty()) {
+      roles.push_back(
+          json::object{{"id", seat.role_row_id}, {"userId", seat.user_id}, {"role", seat.role}});
+    }
+  }
+  return json::object{{"gameId", e.game_id},
+                      {"winner", e.winner},
+                      {"totalRounds", e.rounds},
+                      {"startedAt", e.started_at},
+                      {"endedAt", e.ended_at},
+                      {"room", json::object{{"id", state_.room_id},
+                                            {"code", state_.code},
+                                            {"isPublic", state_.is_public},
+                                            {"status", "ended"},
+                                            {"maxPlayers", state_.max_players},
+                                            {"hostId", e.room_host_id},
+                                            {"createdAt", state_.created_at},
+                                            {"endedAt", 0}}},
+                      {"users", std::move(users)},
+                      {"players", std::move(players)},
+                      {"roles", std::move(roles)}};
 }
 
 void mafia_game::on_command(const input& in, const request& req, time_ms now, room_rng& rng,
@@ -324,12 +404,14 @@ void mafia_game::on_enter(const input& in, const request& req, time_ms now, effe
   mafia::player joined;
   joined.user_id = in.identity->user_id;
   joined.username = in.identity->display_name;
+  joined.guest = in.identity->guest;
   joined.conn = conn;
   joined.joined_at = now;
   joined.join_order = state_.next_join_order++;
   joined.ready = reserved;  // a matched room starts itself
   if (state_.host_id.empty()) state_.host_id = joined.user_id;
   state_.players.push_back(std::move(joined));
+  state_.closing.clear();  // a room that waited for the history to close is in use again
   out.bind(conn, mafia::player_role, true);
   broadcast_room(out);
   out.important();
@@ -372,7 +454,7 @@ void mafia_game::vacate(mafia::player& p, time_ms now, room_rng& rng, effects& o
     bool anyone = false;
     for (const auto& other : state_.players) anyone = anyone || !other.gone;
     if (!anyone) {
-      out.close_room("empty");
+      close_when_written("empty", out);
       return;
     }
     broadcast_room(out);
@@ -382,7 +464,7 @@ void mafia_game::vacate(mafia::player& p, time_ms now, room_rng& rng, effects& o
                                [&](const mafia::player& q) { return &q == &p; });
   remove_player(static_cast<std::size_t>(it - state_.players.begin()), now, false);
   if (state_.players.empty() && !state_.matched) {
-    out.close_room("empty");
+    close_when_written("empty", out);
     return;
   }
   broadcast_room(out);
@@ -707,6 +789,7 @@ void mafia_game::end_game(std::string winner, time_ms now, room_rng& rng, effect
   json::object roles;
   mafia::history_entry record;
   record.game_id = state_.game_id;
+  record.room_host_id = state_.host_id;
   record.winner = state_.winner;
   record.rounds = state_.round;
   record.started_at = state_.started_at;
@@ -714,11 +797,22 @@ void mafia_game::end_game(std::string winner, time_ms now, room_rng& rng, effect
   for (const auto& p : state_.players) {
     if (!p.in_game) continue;
     roles[p.user_id] = mafia::role_name(p.assigned);
-    record.seats.push_back({p.user_id, p.username, std::string(mafia::role_name(p.assigned)),
-                            p.joined_at, p.gone ? now : 0, false});
+    mafia::history_entry::seat seat;
+    seat.user_id = p.user_id;
+    seat.username = p.username;
+    seat.guest = p.guest;
+    seat.role = std::string(mafia::role_name(p.assigned));
+    seat.joined_at = p.joined_at;
+    seat.left_at = p.gone ? now : 0;
+    record.seats.push_back(std::move(seat));
   }
   for (const auto& left : state_.departed) {
-    record.seats.push_back(left);  // no role: they left before or during the game
+    record.seats.push_back(left);  // no role: they left before the game ended
+  }
+  // Row ids from the room's rng: offering the record again writes the same rows.
+  for (auto& seat : record.seats) {
+    seat.row_id = mafia::uuid_from(rng.next(), rng.next());
+    if (!seat.role.empty()) seat.role_row_id = mafia::uuid_from(rng.next(), rng.next());
   }
   state_.departed.clear();
   json::array deaths;
@@ -737,7 +831,7 @@ void mafia_game::end_game(std::string winner, time_ms now, room_rng& rng, effect
                          {"roles", std::move(roles)},
                          {"stats", std::move(stats)}},
             out);
-  (void)rng;
+  out.record(record.game_id, record_of(record));
   state_.unwritten.push_back(std::move(record));
   if (state_.unwritten.size() > unwritten_kept) {
     state_.unwritten.erase(state_.unwritten.begin());
@@ -754,7 +848,7 @@ void mafia_game::end_game(std::string winner, time_ms now, room_rng& rng, effect
   out.count("games_finished");
   out.important();
   if (state_.players.empty()) {
-    out.close_room("empty");
+    close_when_written("empty", out);
     return;
   }
   broadcast_room(out);

@@ -18,6 +18,7 @@ class mafia_game final : public game {
  public:
   static constexpr std::uint64_t phase_timer = 1;      // the current phase's end
   static constexpr std::uint64_t countdown_timer = 2;  // a matched room's start
+  static constexpr std::uint64_t history_timer = 3;    // offer unwritten records again
 
   mafia_game(const mafia_config& config, mafia::room_state state);
 
@@ -51,6 +52,11 @@ class mafia_game final : public game {
   void on_phase_timer(time_ms now, room_rng& rng, effects& out);
   void on_countdown(time_ms now, room_rng& rng, effects& out);
   void close_all(std::string_view reason, effects& out);
+  // Closes the room, or, while the history lacks some of its records, waits for them first.
+  void close_when_written(std::string_view reason, effects& out);
+  void offer_records(effects& out) const;
+  void on_record_written(const input& in, time_ms now, effects& out);
+  boost::json::object record_of(const mafia::history_entry& e) const;
 
   void start_game(time_ms now, room_rng& rng, effects& out);
   void begin_phase(mafia::phase next, time_ms now, effects& out, boost::json::object extra = {});

@@ -110,6 +110,9 @@ void mafia_matchmaker::step(const input& in, time_ms now, room_rng& rng, effects
     case input_kind::room_created:
       on_created(in, now, out);
       return;
+    case input_kind::record_written:  // the queue keeps no records
+      out.unchanged();
+      return;
     case input_kind::inactive:
       if (!state_.waiting.empty() || !state_.forming.empty()) {
         out.unchanged();  // people wait: the queue stays

@@ -30,8 +30,9 @@ std::uint32_t as_u32(const json::value& v) {
 
 void write_seat(json_writer& w, const mafia::history_entry::seat& s) {
   w.begin_object().member("user_id", s.user_id).member("username", s.username);
-  w.member("role", s.role).member("joined_at", s.joined_at).member("left_at", s.left_at);
-  w.member("kicked", s.kicked).end_object();
+  w.member("guest", s.guest).member("role", s.role).member("row_id", s.row_id);
+  w.member("role_row_id", s.role_row_id).member("joined_at", s.joined_at);
+  w.member("left_at", s.left_at).member("kicked", s.kicked).end_object();
 }
 
 mafia::history_entry::seat read_seat(const json::value& v) {
@@ -39,8 +40,13 @@ mafia::history_entry::seat read_seat(const json::value& v) {
   mafia::history_entry::seat s;
   s.user_id = as_id(field(o, "user_id"));
   s.username = as_string(field(o, "username"));
+  s.guest = as_bool(field(o, "guest"));
   s.role = as_string(field(o, "role"));
   require(s.role.empty() || mafia::parse_role(s.role).has_value());
+  s.row_id = as_string(field(o, "row_id"));
+  s.role_row_id = as_string(field(o, "role_row_id"));
+  require(s.row_id.empty() || mafia::is_uuid(s.row_id));
+  require(s.role_row_id.empty() || mafia::is_uuid(s.role_row_id));
   s.joined_at = as_int(field(o, "joined_at"));
   s.left_at = as_int(field(o, "left_at"));
   s.kicked = as_bool(field(o, "kicked"));
@@ -96,6 +102,7 @@ std::unique_ptr<game> restore_room(const mafia_config& config, std::string_view 
     mafia::player p;
     p.user_id = as_id(field(o, "user_id"));
     p.username = as_string(field(o, "username"));
+    p.guest = as_bool(field(o, "guest"));
     p.conn = as_uint(field(o, "conn"));
     p.joined_at = as_int(field(o, "joined_at"));
     p.join_order = as_uint(field(o, "join_order"));
@@ -161,6 +168,7 @@ std::unique_ptr<game> restore_room(const mafia_config& config, std::string_view 
     mafia::history_entry e;
     e.game_id = as_id(field(o, "game_id"));
     require(mafia::is_uuid(e.game_id));
+    e.room_host_id = as_string(field(o, "room_host_id"));
     e.winner = as_string(field(o, "winner"));
     require(e.winner == "mafia" || e.winner == "villagers");
     e.rounds = as_u32(field(o, "rounds"));
@@ -169,7 +177,7 @@ std::unique_ptr<game> restore_room(const mafia_config& config, std::string_view 
     for (const json::value& seat : as_array(field(o, "seats"))) e.seats.push_back(read_seat(seat));
     s.unwritten.push_back(std::move(e));
   }
-  s.history_requests = as_uint(field(root, "history_requests"));
+  s.closing = as_string(field(root, "closing"));
   const bool playing = s.current == mafia::phase::night || s.current == mafia::phase::day ||
                        s.current == mafia::phase::voting;
   require(!playing || (mafia::is_uuid(s.game_id) && s.round >= 1 && s.phase_ends_at > 0));
@@ -222,7 +230,8 @@ std::string mafia_game::snapshot() const {
   w.key("players").begin_array();
   for (const mafia::player& p : s.players) {
     w.begin_object().member("user_id", p.user_id).member("username", p.username);
-    w.member("conn", p.conn).member("joined_at", p.joined_at).member("join_order", p.join_order);
+    w.member("guest", p.guest).member("conn", p.conn).member("joined_at", p.joined_at);
+    w.member("join_order", p.join_order);
     w.member("ready", p.ready).member("connected", p.connected).member("muted", p.muted);
     w.member("role", mafia::role_name(p.assigned)).member("in_game", p.in_game);
     w.member("alive", p.alive).member("died_round", p.died_round);
@@ -257,13 +266,14 @@ std::string mafia_game::snapshot() const {
   w.end_array();
   w.key("unwritten").begin_array();
   for (const mafia::history_entry& e : s.unwritten) {
-    w.begin_object().member("game_id", e.game_id).member("winner", e.winner);
+    w.begin_object().member("game_id", e.game_id).member("room_host_id", e.room_host_id);
+    w.member("winner", e.winner);
     w.member("rounds", e.rounds).member("started_at", e.started_at);
     w.member("ended_at", e.ended_at).key("seats").begin_array();
     for (const auto& seat : e.seats) write_seat(w, seat);
     w.end_array().end_object();
   }
-  w.end_array().member("history_requests", s.history_requests);
+  w.end_array().member("closing", s.closing);
   w.end_object();
   return w.take();
 }

@@ -27,6 +27,7 @@ struct settings {
 struct player {
   std::string user_id;
   std::string username;
+  bool guest = true;       // identified by auth:identify (not by a token at the upgrade)
   connection_id conn = 0;  // the seat's connection (a session's logical id); 0: none
   time_ms joined_at = 0;
   std::uint64_t join_order = 0;  // host succession and roster order
@@ -67,6 +68,7 @@ struct death {
 // writer confirms it (the room's id, its game's id and every row id come from the room's rng).
 struct history_entry {
   std::string game_id;
+  std::string room_host_id;  // the room as it was at the game's end
   std::string winner;
   std::uint32_t rounds = 0;
   time_ms started_at = 0;
@@ -74,7 +76,10 @@ struct history_entry {
   struct seat {
     std::string user_id;
     std::string username;
-    std::string role;
+    bool guest = true;
+    std::string role;         // empty: left before the game ended (no game_roles row)
+    std::string row_id;       // room_players.id
+    std::string role_row_id;  // game_roles.id
     time_ms joined_at = 0;
     time_ms left_at = 0;  // 0: still in the room
     bool kicked = false;
@@ -113,6 +118,8 @@ struct room_state {
   std::vector<history_entry::seat> departed;
   std::vector<history_entry> unwritten;  // finished games the history has not confirmed
   std::uint64_t history_requests = 0;
+  // The room should close (emptied, inactive) but waits until the history has its records.
+  std::string closing;
 };
 
 // The public queue (the seed's matchmaking:public).

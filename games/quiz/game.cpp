@@ -70,7 +70,8 @@ void quiz_game::step(const input& in, time_ms now, room_rng& rng, effects& out) 
     case input_kind::timer:
       on_timer(in.timer_key, now, out);
       break;
-    case input_kind::room_created:  // asks the engine for no rooms
+    case input_kind::room_created:  // asks the engine for no rooms and keeps no records
+    case input_kind::record_written:
       out.unchanged();
       return;
     case input_kind::presence:

@@ -308,7 +308,8 @@ void relay_game::on_input(const input& in, effects& out) {
     case input_kind::created:
     case input_kind::timer:
       return;
-    case input_kind::room_created:  // asks the engine for no rooms
+    case input_kind::room_created:  // asks the engine for no rooms and keeps no records
+    case input_kind::record_written:
       out.unchanged();
       return;
     case input_kind::presence:
