@@ -327,7 +327,9 @@ void worker::process(room& target, room_input& envelope, time_ms now) {
     hold(target, now, target.state_version());
     owner_.replies_held().inc();
   }
+  leaving_ = envelope.leaves ? in.conn : 0;
   apply(target, effects_, now);
+  leaving_ = 0;
   effects_.clear();
   if (envelope.leaves && !target.closed()) {
     // io has let go of the room already: whatever the game made of the message (its reply went
@@ -537,6 +539,8 @@ void worker::apply(room& target, const effects& out, time_ms now) {
         target.timers.erase(e.timer_key);
         break;
       case effect_kind::close_room:
+        // A connection leaving with this step keeps its socket: it is no longer the room's.
+        if (leaving_ != 0) drop_connection(target, leaving_);
         close_room(target, e.text);
         return;  // nothing after a close applies
       case effect_kind::count:

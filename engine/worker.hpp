@@ -141,6 +141,8 @@ class worker {
     connection_id logical = 0;  // 0: not recording
     std::vector<std::string> frames;
   } recording_;
+  // The connection whose message leaves the room in the step being applied (room_input::leaves).
+  connection_id leaving_ = 0;
 
   histogram& step_latency_;
   histogram& inbox_wait_;

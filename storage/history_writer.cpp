@@ -132,7 +132,11 @@ history_status history_writer::status() const {
 std::vector<history_game_summary> history_writer::recent_games(std::size_t limit) {
   std::lock_guard lock(read_mutex_);
   if (!reader_) {
-    reader_ = open_();
+    std::unique_ptr<history_backend> opened = open_();
+    // A read may come before the writer thread made the tables (a fresh database at start-up):
+    // an empty history then, not an error.
+    opened->ensure_schema();
+    reader_ = std::move(opened);
   }
   return reader_->recent_games(limit);
 }
