@@ -448,7 +448,8 @@ void worker::apply(room& target, const effects& out, time_ms now) {
         std::vector<room::held_delivery::recipient> recipients;
         std::uint64_t delivered = 0;
         for (auto& [id, conn] : target.connections) {
-          if (!conn.bound || !(e.roles & role_bit(conn.role)) || id == e.except) {
+          // A connection leaving with this step has had its last frame (the game's answer).
+          if (!conn.bound || !(e.roles & role_bit(conn.role)) || id == e.except || id == leaving_) {
             continue;
           }
           ++delivered;

@@ -84,7 +84,7 @@ ws_session::~ws_session() {
 void ws_session::start(std::string_view upgrade_response, std::string_view early_bytes) {
   error_code ec;
   socket_.non_blocking(true, ec);  // reads and writes are attempted directly, never block
-  opened_ms_ = last_read_ms_ = steady_ms();
+  opened_ms_ = last_read_ms_ = unrouted_since_ms_ = steady_ms();
   error_code peer_ec;
   const tcp::endpoint peer = socket_.remote_endpoint(peer_ec);
   if (!peer_ec) {
@@ -607,6 +607,8 @@ void ws_session::on_released(std::uint64_t route, std::string next_message) {
 
 void ws_session::leave_room() {
   room_.reset();
+  // In no room again: the first-message deadline counts from here, not from the socket's start.
+  unrouted_since_ms_ = steady_ms();
   first_message_ = true;
   in_session_.store(false, std::memory_order_release);
   bound_.store(false, std::memory_order_release);
@@ -852,7 +854,7 @@ void ws_session::sweep(std::int64_t now_ms) {
     return;
   }
   if (!bound_.load(std::memory_order_acquire) &&
-      now_ms - opened_ms_ >= ctx_.config.handshake_timeout_ms) {
+      now_ms - unrouted_since_ms_ >= ctx_.config.handshake_timeout_ms) {
     ctx_.io.handshake_timeouts.inc();
     log::info("handshake_timeout", {{"conn", id_}, {"game", module_.name()}});
     request_close(ws::close_policy, "handshake_timeout");

@@ -155,6 +155,7 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   bool close_received_ = false;  // the peer's close frame arrived
   bool ping_outstanding_ = false;
   std::int64_t opened_ms_ = 0;
+  std::int64_t unrouted_since_ms_ = 0;  // since when the connection is in no room
   std::int64_t last_read_ms_ = 0;
   std::int64_t close_deadline_ms_ = 0;
   std::int64_t message_started_ms_ = 0;  // 0: no message in progress

@@ -463,7 +463,10 @@ void mafia_game::vacate(mafia::player& p, time_ms now, room_rng& rng, effects& o
   const auto it = std::find_if(state_.players.begin(), state_.players.end(),
                                [&](const mafia::player& q) { return &q == &p; });
   remove_player(static_cast<std::size_t>(it - state_.players.begin()), now, false);
-  if (state_.players.empty() && !state_.matched) {
+  // A matched room waits for its players until its countdown ends; any other empty room closes.
+  const bool awaiting_match =
+      state_.matched && state_.current == phase::lobby && state_.countdown_ends_at != 0;
+  if (state_.players.empty() && !awaiting_match) {
     close_when_written("empty", out);
     return;
   }

@@ -306,6 +306,18 @@ TEST_F(mafia_test, a_socket_leaves_one_room_and_joins_another) {
   c->send("room:join", {{"roomCode", "ZZZZZZ"}});
   EXPECT_EQ(str(c->wait("room:error")->at("payload").at("reason")), "room_not_found");
   EXPECT_TRUE(c->ws.is_open());  // a refused join keeps the socket
+  // room:left is the last frame of a room: its broadcast of the departure goes to the others.
+  a->send("room:leave");
+  ASSERT_TRUE(a->wait("room:left"));
+  ASSERT_TRUE(b->wait("room:update"));
+  a->drain();
+  std::size_t last_left = 0;
+  for (std::size_t i = 0; i < a->frames.size(); ++i) {
+    if (a->frames[i].at("type") == "room:left") last_left = i;
+  }
+  for (std::size_t i = last_left + 1; i < a->frames.size(); ++i) {
+    ADD_FAILURE() << "after room:left: " << json::serialize(a->frames[i]);
+  }
 }
 
 TEST_F(mafia_test, a_dropped_player_resumes_its_seat_and_a_new_tab_takes_it_by_token) {

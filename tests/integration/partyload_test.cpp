@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 
 #include "partyload/common.hpp"
+#include "support/temp_dir.hpp"
 #include "support/test_server.hpp"
 
 namespace partyd::testing {
@@ -225,6 +226,41 @@ TEST(partyload_fields, reads_strings_and_numbers_by_exact_key) {
   EXPECT_EQ(partyload::string_field(frame, "missing"), "");
   EXPECT_EQ(partyload::int_field(frame, "n"), -42);
   EXPECT_FALSE(partyload::int_field(frame, "code").has_value());
+}
+
+// The public Mafia queue at a fast pace: 40 players join within 2 s, are matched into rooms and
+// play 4 games to the end on sessions; nobody waits 30 s and the history database gets a record
+// of every game that ended. A connection between two rooms for a moment may be closed as a late
+// handshake (the server's sweep sees it unbound), and a night action or vote may meet the phase's
+// end: both are races, not failures of the scenario.
+TEST(partyload_client, mafia_queue_matches_players_and_records_games) {
+  temp_dir dir;
+  test_server server{{"--store", "memory", "--history", "sqlite:" + dir.path() + "/h.sqlite3",
+                      "--max-connections-per-ip", "0", "--rate-limit-messages", "100000000",
+                      "--mafia-match-countdown-ms", "1000", "--mafia-match-night-s", "2",
+                      "--mafia-match-discussion-s", "1", "--mafia-match-vote-s", "2",
+                      "--mafia-match-fill-ms", "2000"}};
+  ASSERT_TRUE(server.started());
+  const load_run run = run_partyload(
+      server, "--scenario mafia --players 40 --join-within-s 2 --games 4 --duration 40");
+  ASSERT_TRUE(run.status == 0 || run.status == 1) << run.stderr_text;
+  const std::string result = json::serialize(run.result);
+  EXPECT_GE(number(run.result, "games_ended"), 4) << result;
+  EXPECT_GE(number(run.result, "queue_to_game_p50_ms"), 0) << result;
+  EXPECT_GE(number(run.result, "rooms_started"), 4) << result;
+  EXPECT_EQ(number(run.result, "waits_over_30s"), 0) << result;
+  EXPECT_EQ(number(run.result, "waits_open_over_30s"), 0) << result;
+  EXPECT_GE(number(run.result, "historyRecordsWritten"), number(run.result, "games_ended"))
+      << result;
+  const json::value* codes = run.result.if_contains("errors_by_code");
+  ASSERT_NE(codes, nullptr) << result;
+  for (const auto& [code, count] : codes->as_object()) {
+    const std::string_view c = code;
+    const bool race = c == "closed_by_server:1008:handshake_timeout" ||
+                      c == "room_error:wrong_phase" || c == "room_error:invalid_target" ||
+                      c == "room_error:not_alive";
+    EXPECT_TRUE(race) << c << " x" << json::serialize(count) << " in " << result;
+  }
 }
 
 }  // namespace

@@ -11,6 +11,9 @@
 //   alias            R Alias rooms of a host and M players playing whole games in a loop on
 //                    sessions, players dropping and resuming (--drop-every-s); delivery latency
 //                    per frame type, the host's swipe round trip, connect and reconnect times.
+//   mafia            N players join the public Mafia queue over --join-within-s and play matched
+//                    games to the end, re-queueing until --games games ended; queue-to-game
+//                    time, room sizes, waits over 30 s, history records written.
 //   join-storm       N relay players connect and join at once; time until all joined.
 //   reconnect-storm  N seated relay players drop and reclaim their seats at once; time until all
 //                    resynced.
@@ -30,6 +33,9 @@
 #include "runner.hpp"
 
 namespace partyload {
+
+// The mafia scenario (mafia.cpp): --join-within-s and --games are its own.
+void run_mafia(runner& r, double join_within_s, int games, json::object& result);
 
 runner::runner(const options& o) : opt(o) {
   for (int i = 0; i < opt.threads; ++i) {
@@ -214,6 +220,15 @@ void usage(std::FILE* out) {
       "      [--drop-every-s S (every S seconds a random player drops its socket and resumes\n"
       "      1 to 4 s later with RECONNECT; default 0: never)]: rooms playing whole games in\n"
       "      a loop on sessions; delivery per frame type, swipe round trip, (re)connect times\n"
+      "  --scenario mafia\n"
+      "      --players N (default 5000) [--join-within-s S (joins spread evenly over S s,\n"
+      "      default 10)] [--games G (stop once G games ended, default 500; players re-queue\n"
+      "      after each game until then)] [--think-ms T (pause before a night action or a vote,\n"
+      "      default 200)] [--admin-token T (same as --token)] [--duration S (bound, default\n"
+      "      300)]: the public queue of /ws/mafia on sessions; queue-to-game time (join to\n"
+      "      game:role), room sizes, waits over 30 s, games ended and winners, then\n"
+      "      partyd_history_records_written_total from /metrics; the fast pace is the server's\n"
+      "      (--mafia-match-countdown-ms, --mafia-match-*-s, --max-connections-per-ip 0)\n"
       "  --scenario join-storm\n"
       "      --connections N --rooms R: N relay players join R rooms at once; time until all\n"
       "  --scenario reconnect-storm\n"
@@ -240,8 +255,11 @@ int main(int argc, char** argv) {
   using namespace partyload;
   options opt;
   alias_options alias;
+  double mafia_join_within_s = 10;
+  int mafia_games = 500;
   bool players_given = false;
   bool think_given = false;
+  bool duration_given = false;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string arg = argv[i];
@@ -256,7 +274,7 @@ int main(int argc, char** argv) {
         opt.host = next();
       else if (arg == "--port")
         opt.port = next();
-      else if (arg == "--token")
+      else if (arg == "--token" || arg == "--admin-token")
         opt.token = next();
       else if (arg == "--scenario")
         opt.scenario = next();
@@ -271,8 +289,13 @@ int main(int argc, char** argv) {
         opt.player_rate = std::stod(next());
       else if (arg == "--size")
         opt.state_bytes = std::stoi(next());
-      else if (arg == "--duration")
+      else if (arg == "--duration") {
         opt.duration_s = std::stod(next());
+        duration_given = true;
+      } else if (arg == "--join-within-s")
+        mafia_join_within_s = std::stod(next());
+      else if (arg == "--games")
+        mafia_games = std::stoi(next());
       else if (arg == "--threads")
         opt.threads = std::stoi(next());
       else if (arg == "--connections")
@@ -319,6 +342,12 @@ int main(int argc, char** argv) {
     if (!players_given) opt.players = 6;
     if (!think_given) opt.think_ms = 3000;
   }
+  if (opt.scenario == "mafia") {
+    // The figure's storm: 5,000 players at a fast pace, bounded by --games rather than time.
+    if (!players_given) opt.players = 5000;
+    if (!think_given) opt.think_ms = 200;
+    if (!duration_given) opt.duration_s = 300;
+  }
   if (opt.duration_s <= 0 || opt.duration_s > 600 || opt.rooms <= 0 || opt.threads <= 0 ||
       opt.threads > 64 || opt.players < 0 || opt.players > 10000 || opt.connections <= 0 ||
       opt.connections > 1000000 || opt.burst <= 0 || opt.think_ms < 0 || opt.ramp_s < 0 ||
@@ -339,6 +368,10 @@ int main(int argc, char** argv) {
     scenario = run_quiz;
   else if (opt.scenario == "alias")
     scenario = [&alias](runner& r, json::object& result) { run_alias(r, alias, result); };
+  else if (opt.scenario == "mafia")
+    scenario = [&](runner& r, json::object& result) {
+      run_mafia(r, mafia_join_within_s, mafia_games, result);
+    };
   else if (opt.scenario == "join-storm")
     scenario = run_join_storm;
   else if (opt.scenario == "reconnect-storm")
@@ -350,7 +383,20 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
-  if (opt.sessions && (opt.scenario == "brainrot" || opt.scenario == "alias")) {
+  if (opt.scenario == "mafia" &&
+      (opt.players < 1 || !std::isfinite(mafia_join_within_s) || mafia_join_within_s < 0 ||
+       mafia_join_within_s > 600 || mafia_games < 1)) {
+    std::fprintf(stderr,
+                 "partyload: mafia needs --players >= 1, --join-within-s in [0, 600] and "
+                 "--games >= 1\n");
+    return 2;
+  }
+  if (opt.scenario != "mafia" && (mafia_join_within_s != 10 || mafia_games != 500)) {
+    std::fprintf(stderr, "partyload: --join-within-s and --games are for --scenario mafia\n");
+    return 2;
+  }
+  if (opt.sessions &&
+      (opt.scenario == "brainrot" || opt.scenario == "alias" || opt.scenario == "mafia")) {
     std::fprintf(stderr, "partyload: --sessions is for the relay scenarios\n");
     return 2;
   }

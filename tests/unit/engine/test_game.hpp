@@ -232,6 +232,7 @@ class echo_game final : public game {
         break;
       case input_kind::presence:
       case input_kind::room_created:
+      case input_kind::record_written:
         break;
     }
   }

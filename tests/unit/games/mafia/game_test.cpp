@@ -385,7 +385,9 @@ TEST(MafiaChat, ChannelsFollowThePhaseAndLife) {
   for (connection_id c = 1; c <= 6; ++c) {
     const json::object* m = last_of(room.inbox(c), "chat:message");
     ASSERT_TRUE(m) << c;
-    if (c != villager) EXPECT_EQ(str(m->at("payload").at("channel")), "all");
+    if (c != villager) {
+      EXPECT_EQ(str(m->at("payload").at("channel")), "all");
+    }
   }
 }
 
@@ -506,7 +508,7 @@ TEST(MafiaHistory, ARecordStaysUntilWrittenIsOfferedAgainAndAnEmptyRoomWaitsForI
   EXPECT_EQ(again[0].of_kind(effect_kind::record).size(), 1u);
   // A restart before the write: the restored room offers it again.
   room.restore();
-  const step_outcome restored = room.engine(input{input_kind::created});
+  const step_outcome restored = room.engine(created_input());
   EXPECT_EQ(restored.of_kind(effect_kind::record).size(), 1u);
   // Everyone leaves: the room waits for the history before it closes.
   for (connection_id c = 1; c <= 4; ++c) {

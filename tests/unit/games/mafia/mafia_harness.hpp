@@ -38,6 +38,13 @@ inline std::string msg(std::string_view type, const json::object& payload = {}) 
   return json::serialize(json::object{{"type", type}, {"payload", payload}});
 }
 
+// The engine's `created` input of a restored room.
+inline input created_input() {
+  input in;
+  in.kind = input_kind::created;
+  return in;
+}
+
 inline mafia_config fast_config() {
   mafia_config c;
   c.match_countdown_ms = 1000;

@@ -133,7 +133,7 @@ TEST(MafiaQueue, ARestoredQueueAsksAgainForTheRoomsItWasWaitingFor) {
   for (connection_id c = 1; c <= 10; ++c) q.enqueue(c);
   q.enqueue(11);
   q.restore();
-  const step_outcome created = q.engine(input{input_kind::created});
+  const step_outcome created = q.engine(created_input());
   EXPECT_EQ(creations(created).size(), 1u);
   EXPECT_EQ(q.queue().state().waiting.size(), 1u);
   EXPECT_FALSE(q.module().restore(R"({"schema":1,"game":"mafia-queue"})"));
