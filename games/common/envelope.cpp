@@ -77,4 +77,23 @@ envelope parse_envelope(std::string_view text, std::span<const std::string_view>
   return result;
 }
 
+envelope parse_message(std::string_view text, std::size_t max_bytes,
+                       std::span<const std::string_view> type_names, std::string_view invalid_code,
+                       std::string& error_code, std::string& error_message) {
+  if (text.size() > max_bytes) {
+    error_code = "message_too_large";
+    error_message = "a message may have at most " + std::to_string(max_bytes) + " bytes";
+    return envelope{};
+  }
+  envelope message = parse_envelope(text, type_names);
+  if (message.outcome == envelope::status::unknown_type) {
+    error_code = "unknown_type";
+    error_message = "unknown message type";
+  } else if (message.outcome != envelope::status::ok) {
+    error_code = std::string(invalid_code);
+    error_message = "a message is a JSON object with a string \"type\"";
+  }
+  return message;
+}
+
 }  // namespace partyd

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include <boost/json/object.hpp>
@@ -27,5 +28,13 @@ struct envelope {
 // not be relayed or stored as JSON. Every double is settled on the value its own text reads back
 // as, so that what a room stores writes the same bytes after a restore.
 envelope parse_envelope(std::string_view text, std::span<const std::string_view> type_names);
+
+// The same behind a message size limit, for games whose errors are {code, message}: a message
+// over `max_bytes` (`message_too_large`), not an object with a known string "type"
+// (`invalid_code`, or `unknown_type` for a type not in `type_names`) sets `error` and leaves the
+// envelope's outcome not ok.
+envelope parse_message(std::string_view text, std::size_t max_bytes,
+                       std::span<const std::string_view> type_names, std::string_view invalid_code,
+                       std::string& error_code, std::string& error_message);
 
 }  // namespace partyd

@@ -106,18 +106,12 @@ bool parse_settings(const mafia_config& config, const json::value& v, settings_u
 decode_result decode_unsafe(const mafia_config& config, const guest_keys& keys,
                             std::string_view text, bool first_message) {
   decode_result result;
-  if (text.size() > config.max_message_bytes) {
-    bad(result, "message_too_large",
-        "a message may have at most " + std::to_string(config.max_message_bytes) + " bytes");
-    return result;
-  }
-  const envelope message = parse_envelope(text, in_type_names);
-  if (message.outcome == envelope::status::unknown_type) {
-    bad(result, "unknown_type", "unknown message type");
-    return result;
-  }
+  std::string refusal;
+  std::string why_not;
+  const envelope message = parse_message(text, config.max_message_bytes, in_type_names,
+                                         "invalid_json", refusal, why_not);
   if (message.outcome != envelope::status::ok) {
-    bad(result, "invalid_json", "a message is a JSON object with a string \"type\"");
+    bad(result, std::move(refusal), std::move(why_not));
     return result;
   }
   auto req = std::make_unique<request>();

@@ -528,17 +528,25 @@ void mafia_game::on_ready(connection_id conn, bool ready, std::string_view type,
   out.persist();
 }
 
+bool mafia_game::host_in_lobby(const mafia::player& actor, std::string_view what,
+                               std::string_view type, effects& out) const {
+  if (actor.user_id != state_.host_id) {
+    refuse(actor.conn, "not_host", "only the host may " + std::string(what), type, out);
+    return false;
+  }
+  if (in_game()) {
+    refuse(actor.conn, "game_in_progress",
+           "a game is running: " + std::string(what) + " in the lobby or after the game", type,
+           out);
+    return false;
+  }
+  return true;
+}
+
 void mafia_game::on_kick(connection_id conn, const request& req, time_ms now, effects& out) {
   const std::string_view type = type_name(in_type::room_kick);
   const mafia::player* actor = player_by_conn(conn);
-  if (actor->user_id != state_.host_id) {
-    refuse(conn, "not_host", "only the host may kick", type, out);
-    return;
-  }
-  if (in_game()) {
-    refuse(conn, "game_in_progress", "kicks are for the lobby", type, out);
-    return;
-  }
+  if (!host_in_lobby(*actor, "kick", type, out)) return;
   if (req.user_id == actor->user_id) {
     refuse(conn, "invalid_target", "the host cannot kick itself; room:leave instead", type, out);
     return;
@@ -560,15 +568,7 @@ void mafia_game::on_kick(connection_id conn, const request& req, time_ms now, ef
 
 void mafia_game::on_start(connection_id conn, time_ms now, room_rng& rng, effects& out) {
   const std::string_view type = type_name(in_type::room_start);
-  const mafia::player* actor = player_by_conn(conn);
-  if (actor->user_id != state_.host_id) {
-    refuse(conn, "not_host", "only the host may start the game", type, out);
-    return;
-  }
-  if (in_game()) {
-    refuse(conn, "game_in_progress", "a game is running", type, out);
-    return;
-  }
+  if (!host_in_lobby(*player_by_conn(conn), "start a game", type, out)) return;
   if (state_.players.size() < config_.min_players) {
     refuse(conn, "not_enough_players",
            "a game needs at least " + std::to_string(config_.min_players) + " players", type, out);

@@ -43,6 +43,9 @@ class mafia_game final : public game {
   void vacate(mafia::player& p, time_ms now, room_rng& rng, effects& out);
   void on_presence(connection_id conn, presence_stage stage, effects& out);
   void on_ready(connection_id conn, bool ready, std::string_view type, effects& out);
+  // The host's lobby actions (kick, start): refused to anyone else, and during a game.
+  bool host_in_lobby(const mafia::player& actor, std::string_view what, std::string_view type,
+                     effects& out) const;
   void on_kick(connection_id conn, const request& req, time_ms now, effects& out);
   void on_start(connection_id conn, time_ms now, room_rng& rng, effects& out);
   void on_action(connection_id conn, const request& req, effects& out);

@@ -132,18 +132,12 @@ void bad(decode_result& result, std::string code, std::string message) {
 
 decode_result decode_unsafe(const quiz_config& config, std::string_view text, bool first_message) {
   decode_result result;
-  if (text.size() > config.max_message_bytes) {
-    bad(result, "message_too_large",
-        "a message may have at most " + std::to_string(config.max_message_bytes) + " bytes");
-    return result;
-  }
-  const envelope message = parse_envelope(text, in_type_names);
-  if (message.outcome == envelope::status::unknown_type) {
-    bad(result, "unknown_type", "unknown message type");
-    return result;
-  }
+  std::string refusal;
+  std::string why_not;
+  const envelope message = parse_message(text, config.max_message_bytes, in_type_names,
+                                         "invalid_message", refusal, why_not);
   if (message.outcome != envelope::status::ok) {
-    bad(result, "invalid_message", "a message is a JSON object with a string \"type\"");
+    bad(result, std::move(refusal), std::move(why_not));
     return result;
   }
   auto req = std::make_unique<request>();
