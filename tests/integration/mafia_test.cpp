@@ -33,7 +33,10 @@ std::string str(const json::value& v) { return std::string(v.as_string()); }
 
 // One player's socket: frames in order (sequenceId stripped), the session of its current room.
 struct player {
-  explicit player(std::uint16_t port) : port_(port) { ws.connect(port_, "/ws/mafia"); }
+  // Connects to /ws/mafia (port 0: not yet; the test connects `ws` itself).
+  explicit player(std::uint16_t port) : port_(port) {
+    if (port_ != 0) ws.connect(port_, "/ws/mafia");
+  }
 
   bool send(std::string_view type, const json::object& payload = {}) {
     return ws.send(json::object{{"type", type}, {"payload", payload}});
@@ -430,6 +433,26 @@ TEST_F(mafia_test, postgresql_history_survives_an_outage_during_a_game) {
   const auto roles = pg.psql("partyd", "SELECT count(*) FROM game_roles");
   ASSERT_TRUE(roles);
   EXPECT_NE(roles->find('4'), std::string::npos) << *roles;
+}
+
+TEST_F(mafia_test, an_identity_from_the_upgrade_wins_over_auth_identify) {
+  // Development mode (no key): a game that requires authentication takes ?name= as the token.
+  start({"--auth-required-games", "mafia"});
+  ws_client refused;
+  EXPECT_FALSE(refused.connect(server_->port(), "/ws/mafia"));
+  EXPECT_EQ(refused.upgrade_status(), 401);
+  player ann(0);
+  ASSERT_TRUE(ann.ws.connect(server_->port(), "/ws/mafia?name=Ann"));
+  ASSERT_TRUE(ann.send("auth:identify", {{"username", "Someone Else"}}));
+  const auto ok = ann.wait("auth:success");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(str(ok->at("payload").at("userId")), "dev:Ann");
+  EXPECT_FALSE(ok->at("payload").at("isGuest").as_bool());
+  EXPECT_FALSE(ok->at("payload").as_object().contains("token"));
+  ann.send("room:create");
+  const auto made = ann.wait("room:update");
+  ASSERT_TRUE(made);
+  EXPECT_EQ(str(made->at("payload").at("hostId")), "dev:Ann");
 }
 
 }  // namespace
