@@ -28,6 +28,8 @@ declare -A MAX_LEN=(
   [quiz_snapshot_fuzz]=8192
   [alias_codec_fuzz]=4096
   [alias_snapshot_fuzz]=8192
+  [mafia_codec_fuzz]=4096
+  [mafia_snapshot_fuzz]=16384
   [room_snapshot_fuzz]=8192
   [ws_frame_fuzz]=8192
   [game_session_fuzz]=8192
@@ -35,8 +37,9 @@ declare -A MAX_LEN=(
   [snapshot_log_fuzz]=4096
 )
 ALL_TARGETS=(relay_codec_fuzz relay_snapshot_fuzz brainrot_codec_fuzz brainrot_snapshot_fuzz
-             quiz_codec_fuzz quiz_snapshot_fuzz alias_codec_fuzz alias_snapshot_fuzz room_snapshot_fuzz
-             ws_frame_fuzz game_session_fuzz session_fuzz snapshot_log_fuzz)
+             quiz_codec_fuzz quiz_snapshot_fuzz alias_codec_fuzz alias_snapshot_fuzz
+             mafia_codec_fuzz mafia_snapshot_fuzz room_snapshot_fuzz ws_frame_fuzz game_session_fuzz
+             session_fuzz snapshot_log_fuzz)
 
 build_dir=build-fuzz
 targets=()

@@ -1,10 +1,11 @@
 // Drives a relay, a brainrot, a quiz and an Alias room with fuzzed client messages, as io and the
 // worker would (decode, then step), and requires that every snapshot any game writes restores and
-// writes the same bytes again. Input: lines; a line's first byte picks the game (bit 5 set: Alias,
-// whose host is connection 2 and whose timers fire as the clock moves 1 s a message; else bit 4:
-// the quiz; else bit 0: relay or brainrot) and the connection (bits 1-3), the rest is the text.
-// Each connection's first message carries an identity, as a token would give it. A snapshot that
-// does not restore is a room lost at the next restart.
+// writes the same bytes again. Input: lines; a line's first byte picks the game (bit 6 set: Mafia,
+// see mafia_session.hpp; else bit 5: Alias, whose host is connection 2 and whose timers fire as
+// the clock moves 1 s a message; else bit 4: the quiz; else bit 0: relay or brainrot) and the
+// connection (bits 1-3), the rest is the text. Each connection's first message carries an
+// identity, as a token would give it. A snapshot that does not restore is a room lost at the next
+// restart.
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -20,6 +21,7 @@
 #include "games/brainrot/module.hpp"
 #include "games/quiz/module.hpp"
 #include "games/relay/module.hpp"
+#include "tests/fuzz/mafia_session.hpp"
 
 namespace {
 
@@ -109,6 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const brainrot_module brainrot{};
   static const quiz_module quiz{};
   static const alias_module alias{};
+  static const mafia_module mafia{mafia_fuzz::harness_config()};
 
   create_result made_relay = relay.create(json::object{}, "ROOM42");
   room_under_test relay_room{relay, std::move(made_relay.instance)};
@@ -149,6 +152,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     alias_room.instance->step(in, alias_room.now, alias_room.rng, out);
   }
 
+  mafia_fuzz::mafia_world mafia_rooms(mafia);
+
   bool seen[4][8] = {};
   seen[3][0] = true;  // Alias's host, connection 2
   std::string_view rest(reinterpret_cast<const char*>(data), size);
@@ -159,6 +164,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (line.empty()) continue;
     const auto selector = static_cast<unsigned char>(line.front());
     const std::string_view text = line.substr(1);
+    if ((selector & 0x40) != 0) {
+      mafia_rooms.line((selector >> 1) & 7, text);
+      continue;
+    }
     const int game_index = (selector & 0x20) != 0 ? 3 : (selector & 0x10) != 0 ? 2 : selector & 1;
     const connection_id conn = 2 + ((selector >> 1) & 7);  // 2..9; 1 is the host or master
     room_under_test* rooms[] = {&relay_room, &brainrot_room, &quiz_room, &alias_room};
@@ -172,5 +181,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   brainrot_room.check_restores();
   quiz_room.check_restores();
   alias_room.check_restores();
+  mafia_rooms.check_all();
   return 0;
 }
