@@ -40,7 +40,8 @@ void keys_in(const json::value& v, const std::string& path,
 std::string leak_in(const json::object& frame, const std::string& mine) {
   const std::string type(frame.at("type").as_string());
   std::vector<std::pair<std::string, const json::value*>> found;
-  keys_in(frame, "", found);
+  const json::value whole(frame);  // `found` points into it: it must outlive the checks below
+  keys_in(whole, "", found);
   for (const auto& [path, value] : found) {
     const bool own_role = (path == ".payload.role" && type == "game:role") ||
                           path == ".payload.gameState.you.role" || path == ".you.role";
