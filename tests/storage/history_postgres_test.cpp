@@ -172,29 +172,7 @@ TEST_F(HistoryPostgres, ARecordGivesItsRowsInAllFiveTablesAndTwiceAddsNothing) {
 
 TEST_F(HistoryPostgres, RecentGamesAreNewestFirstWithRolesAndWinner) {
   auto backend = open_history_backend(url_);
-  backend->ensure_schema();
-  EXPECT_TRUE(backend->recent_games(5).empty());
-  history_record mafia_won = test_record(3, 2);
-  mafia_won.winner = "mafia";
-  mafia_won.total_rounds = 5;
-  backend->write(std::vector{test_record(1), mafia_won, test_record(2)});
-
-  const auto games = backend->recent_games(2);
-  ASSERT_EQ(games.size(), 2u);
-  EXPECT_EQ(games[0].game_id, test_uuid(4, 3));
-  EXPECT_EQ(games[0].room_code, "ROOM2");
-  EXPECT_EQ(games[0].winner, "mafia");
-  EXPECT_EQ(games[0].total_rounds, 5);
-  EXPECT_EQ(games[0].started_at_ms, test_epoch_ms + 150'000);
-  EXPECT_EQ(games[0].ended_at_ms, test_epoch_ms + 180'000);
-  ASSERT_EQ(games[0].roles.size(), 4u);
-  EXPECT_EQ(games[0].roles[0].user_id, test_uuid(1, 21));
-  EXPECT_EQ(games[0].roles[0].username, "player21");
-  EXPECT_EQ(games[0].roles[0].role, "mafia");
-  EXPECT_EQ(games[0].roles[3].role, "villager");
-  EXPECT_EQ(games[1].game_id, test_uuid(4, 2));
-  EXPECT_EQ(games[1].winner, "villagers");
-  EXPECT_EQ(backend->recent_games(10).size(), 3u);
+  testing::expect_recent_games_newest_first(*backend);
 }
 
 TEST_F(HistoryPostgres, ValuesAreParametersNeverSpliced) {
