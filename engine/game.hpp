@@ -231,6 +231,9 @@ class game_module {
   };
   virtual std::vector<standing_room> standing_rooms() const { return {}; }
 
+  // Whether and how Socket.IO clients reach this game (docs/protocol/socketio.md).
+  virtual socketio_shape socketio() const noexcept { return socketio_shape::none; }
+
   // The session layer for this game's connections (docs/protocol/sessions.md); nullptr: none.
   virtual const session_policy* sessions() const noexcept { return nullptr; }
 

@@ -28,6 +28,13 @@ inline frame_ptr make_frame(std::string text) {
   return std::make_shared<const std::string>(std::move(text));
 }
 
+// How a game's messages look as Socket.IO events (docs/protocol/socketio.md).
+enum class socketio_shape : std::uint8_t {
+  none,     // not served over Socket.IO
+  flat,     // {"type": T, ...members}: the event's argument is the object without `type`
+  payload,  // {"type": T, "payload": P, ...}: the first argument is P, the second the others
+};
+
 // Who a connection belongs to, as its upgrade proved it (io/auth.hpp): the token's `sub` and a
 // display name, or "dev:<name>" in development mode.
 struct connection_identity {

@@ -160,6 +160,9 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
     ("room-inactivity-ms", po::value(&c.engine.inactivity_ms)->default_value(c.engine.inactivity_ms), "a room with no client message for this long closes with reason 'inactive'")
     ("room-code-length", po::value(&c.engine.room_code_length)->default_value(c.engine.room_code_length), "characters in a room code")
     ("http-body-max-bytes", po::value(&c.http_body_max_bytes)->default_value(c.http_body_max_bytes), "largest HTTP request body")
+    ("socketio-ping-interval-ms", po::value(&c.socketio_ping_interval_ms)->default_value(c.socketio_ping_interval_ms), "Socket.IO: the server pings each client this often (Engine.IO pingInterval)")
+    ("socketio-ping-timeout-ms", po::value(&c.socketio_ping_timeout_ms)->default_value(c.socketio_ping_timeout_ms), "Socket.IO: a client that has not answered a ping within this time is disconnected (pingTimeout)")
+    ("socketio-max-payload-bytes", po::value(&c.socketio_max_payload_bytes)->default_value(c.socketio_max_payload_bytes), "Socket.IO: the largest polling request body and packet (maxPayload); larger: 413 and the session closes")
     ("shutdown-grace-ms", po::value(&c.shutdown_grace_ms)->default_value(c.shutdown_grace_ms), "time given to connections to flush and close on SIGTERM")
     ("auth-jwt-secret", po::value(&c.auth.jwt_secret)->default_value(""), "HS256 shared secret (at least 32 bytes) that signs the tokens checked at WebSocket upgrades; prefer PARTYD_AUTH_JWT_SECRET, which ps does not show; empty: see --auth-jwt-public-key")
     ("auth-jwt-public-key", po::value(&c.auth.jwt_public_key_file)->default_value(""), "PEM public key file (-----BEGIN PUBLIC KEY-----) that verifies the tokens: RSA of 2048 bits or more for RS256, EC P-256 for ES256; with neither key: development mode, where games that require authentication take ?name= unverified")
@@ -232,10 +235,13 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
       c.idle_timeout_ms <= 0 || c.engine.inactivity_ms <= 0 || c.handshake_failure_window_ms <= 0 ||
       c.handshake_delay_ms < 0 || c.handshake_delay_max_ms < c.handshake_delay_ms ||
       c.room_state_budget_bytes < 0 || c.engine.session_control_delay_ms < 0 ||
-      c.engine.session_control_delay_ms > 1000) {
-    std::cerr << "partyd: thread counts, limits and timeouts must be positive (delays and budgets "
-                 "0 or more, --handshake-delay-max-ms at least --handshake-delay-ms); room code "
-                 "length 4..16; --session-control-delay-ms 0..1000\n";
+      c.engine.session_control_delay_ms > 1000 || c.socketio_ping_interval_ms <= 0 ||
+      c.socketio_ping_timeout_ms <= 0 || c.socketio_max_payload_bytes < 1024) {
+    std::cerr
+        << "partyd: thread counts, limits and timeouts must be positive (delays and budgets "
+           "0 or more, --handshake-delay-max-ms at least --handshake-delay-ms); room code "
+           "length 4..16; --session-control-delay-ms 0..1000; --socketio-max-payload-bytes at "
+           "least 1024\n";
     exit_code = 2;
     return std::nullopt;
   }

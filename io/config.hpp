@@ -71,6 +71,12 @@ struct server_config {
   std::int64_t shutdown_grace_ms = 5000;
   std::string log_level = "info";
   std::string default_game;  // game served on WebSocket upgrades to "/" (empty: none)
+  // Socket.IO at /socket.io/ (docs/protocol/socketio.md): the game of a client without a `game`
+  // query (the default game, else the relay), Engine.IO's heartbeat, and the largest packet or
+  // polling body.
+  std::int64_t socketio_ping_interval_ms = 25000;
+  std::int64_t socketio_ping_timeout_ms = 20000;
+  std::size_t socketio_max_payload_bytes = 100000;
   // Exact Origin values a WebSocket upgrade may carry (e.g. "https://party.example.com"); an
   // upgrade with another Origin is refused with 403. Empty: any origin. An upgrade without an
   // Origin header (not a browser) is always accepted.

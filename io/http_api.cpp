@@ -15,6 +15,7 @@
 #include "engine/log.hpp"
 #include "engine/secrets.hpp"
 #include "io/exact_allocator.hpp"
+#include "io/socketio_codec.hpp"
 #include "io/ws_codec.hpp"
 #include "io/ws_session.hpp"
 #include "storage/history_writer.hpp"
@@ -67,8 +68,9 @@ bool origin_allowed(const http_request& request, const server_context& ctx) {
 }
 
 // The upgrade's credentials (io/auth.hpp) checked against the configured key at the current time.
+// `token_may_follow`: a Socket.IO handshake, whose CONNECT may still bring the token.
 auth_outcome authenticate_upgrade(const http_request& request, const game_module& module,
-                                  const server_context& ctx) {
+                                  const server_context& ctx, bool token_may_follow = false) {
   std::string cookies;
   const auto [first, last] = request.equal_range(http::field::cookie);
   for (auto it = first; it != last; ++it) {
@@ -82,7 +84,8 @@ auth_outcome authenticate_upgrade(const http_request& request, const game_module
   const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();
-  const bool required = ctx.auth.required_for(module.name(), module.requires_auth());
+  const bool required =
+      !token_may_follow && ctx.auth.required_for(module.name(), module.requires_auth());
   return ctx.auth.authenticate(credentials, required, now_s);
 }
 
@@ -450,7 +453,9 @@ void http_session::do_read() {
 void http_session::read_request() {
   parser_.emplace();
   parser_->header_limit(16 * 1024);
-  parser_->body_limit(ctx_.config.http_body_max_bytes);
+  // Socket.IO polling bodies may be larger than admin bodies; on_read checks the latter.
+  parser_->body_limit(
+      std::max(ctx_.config.http_body_max_bytes, ctx_.config.socketio_max_payload_bytes));
   http::async_read(socket_, buffer_, *parser_,
                    [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
                      self->on_read(ec, bytes);
@@ -460,6 +465,18 @@ void http_session::read_request() {
 void http_session::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
+      const std::string target(parser_->get().target());
+      if (ec == http::error::body_limit && path_of(target) == kSocketioPath) {
+        // Engine.IO: a payload over maxPayload ends the session.
+        ctx_.io.socketio_error("payload_too_large").inc();
+        if (const auto sid = query_parameter(target, "sid")) {
+          if (const auto found = ctx_.engineio.find(*sid)) {
+            net::post(found->home->context, [weak = found->session] {
+              if (const auto session = weak.lock()) session->close_too_large();
+            });
+          }
+        }
+      }
       http_request dummy;
       response_ = std::make_shared<http_response>(
           error_response(dummy, http::status::payload_too_large, "too_large", "request too large"));
@@ -475,68 +492,38 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   }
   awaiting_request_ = false;
   http_request request = parser_->release();
+  if (path_of(request.target()) == kSocketioPath) {
+    handle_socketio(std::move(request));
+    return;
+  }
+  if (request.body().size() > ctx_.config.http_body_max_bytes) {
+    response_ = std::make_shared<http_response>(
+        error_response(request, http::status::payload_too_large, "too_large", "request too large"));
+    response_->keep_alive(false);
+    write_response();
+    return;
+  }
   if (beast::websocket::is_upgrade(request)) {
     const std::string_view path = path_of(request.target());
     const game_module* module = ctx_.engine.module_by_path(path);
     if (!module && path == "/" && !ctx_.config.default_game.empty()) {
       module = ctx_.engine.module_by_name(ctx_.config.default_game);
     }
-    http_response refusal;
-    bool refused = true;
     auth_outcome auth;
-    const std::string_view key = request[http::field::sec_websocket_key];
+    std::optional<http_response> refusal;
     if (!module) {
       refusal = error_response(request, http::status::not_found, "not_found",
                                "no game is served at this path");
-    } else if (ctx_.phase.load() != server_phase::ready) {
-      refusal = error_response(request, http::status::service_unavailable, "not_ready",
-                               "the server is starting or shutting down");
-    } else if (request[http::field::sec_websocket_version] != "13") {
-      refusal =
-          error_response(request, http::status::upgrade_required, "unsupported_websocket_version",
-                         "only WebSocket version 13 is supported");
-      refusal.set(http::field::sec_websocket_version, "13");
-    } else if (!ws::valid_client_key(key)) {
-      refusal = error_response(request, http::status::bad_request, "bad_websocket_key",
-                               "Sec-WebSocket-Key must be the base64 of 16 bytes");
-    } else if (!origin_allowed(request, ctx_)) {
-      ctx_.io.ws_origin_rejected.inc();
-      const std::string_view origin = request[http::field::origin];
-      ctx_.logs.connection_refused.write(steady_ms(), {{"reason", "origin_not_allowed"},
-                                                       {"game", module->name()},
-                                                       {"origin", origin.substr(0, 200)}});
-      refusal = error_response(request, http::status::forbidden, "origin_not_allowed",
-                               "this Origin may not open WebSockets here");
-    } else if (auth = authenticate_upgrade(request, *module, ctx_); !auth) {
-      // Before any connection slot is taken: a refused client costs nothing but this answer.
-      ctx_.io.ws_auth_refused[static_cast<std::size_t>(auth.refusal)]->inc();
-      const std::string_view code = auth_refusal_code(auth.refusal);
-      beast::error_code peer_ec;
-      const auto peer = socket_.remote_endpoint(peer_ec);
-      ctx_.logs.connection_refused.write(
-          steady_ms(), {{"reason", code},
-                        {"game", module->name()},
-                        {"source", token_source_name(auth.source)},
-                        {"remote", peer_ec ? std::string() : peer.address().to_string()}});
-      refusal = error_response(request, http::status::unauthorized, code,
-                               auth_refusal_message(auth.refusal));
-      refusal.set(http::field::www_authenticate, "Bearer");
-    } else if (ctx_.ws_connections.fetch_add(1) >= ctx_.config.max_connections) {
-      ctx_.ws_connections.fetch_sub(1);
-      ctx_.io.ws_refused.inc();
-      ctx_.logs.connection_refused.write(
-          steady_ms(), {{"reason", "max_connections"}, {"limit", ctx_.config.max_connections}});
-      refusal = error_response(request, http::status::service_unavailable, "too_many_connections",
-                               "the server holds its maximum number of connections");
     } else {
-      refused = false;
+      refusal = refuse_upgrade(request, *module, auth, false);
     }
-    if (!refused) {
-      accept_upgrade(key, *module, std::move(auth.identity));
+    if (!refusal) {
+      accept_upgrade(request[http::field::sec_websocket_key], *module, std::move(auth.identity),
+                     false);
       return;
     }
-    refusal.keep_alive(false);
-    response_ = std::make_shared<http_response>(std::move(refusal));
+    refusal->keep_alive(false);
+    response_ = std::make_shared<http_response>(std::move(*refusal));
   } else {
     auto self = shared_from_this();
     auto answer = handle_http(request, ctx_, [self](http_response later) {
@@ -553,8 +540,66 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   write_response();
 }
 
+std::optional<http_response> http_session::refuse_upgrade(const http_request& request,
+                                                          const game_module& module,
+                                                          auth_outcome& auth,
+                                                          bool token_may_follow) {
+  const std::string_view key = request[http::field::sec_websocket_key];
+  if (ctx_.phase.load() != server_phase::ready) {
+    return error_response(request, http::status::service_unavailable, "not_ready",
+                          "the server is starting or shutting down");
+  }
+  if (beast::websocket::is_upgrade(request)) {
+    if (request[http::field::sec_websocket_version] != "13") {
+      http_response refusal =
+          error_response(request, http::status::upgrade_required, "unsupported_websocket_version",
+                         "only WebSocket version 13 is supported");
+      refusal.set(http::field::sec_websocket_version, "13");
+      return refusal;
+    }
+    if (!ws::valid_client_key(key)) {
+      return error_response(request, http::status::bad_request, "bad_websocket_key",
+                            "Sec-WebSocket-Key must be the base64 of 16 bytes");
+    }
+  }
+  if (!origin_allowed(request, ctx_)) {
+    ctx_.io.ws_origin_rejected.inc();
+    const std::string_view origin = request[http::field::origin];
+    ctx_.logs.connection_refused.write(steady_ms(), {{"reason", "origin_not_allowed"},
+                                                     {"game", module.name()},
+                                                     {"origin", origin.substr(0, 200)}});
+    return error_response(request, http::status::forbidden, "origin_not_allowed",
+                          "this Origin may not open WebSockets here");
+  }
+  if (auth = authenticate_upgrade(request, module, ctx_, token_may_follow); !auth) {
+    // Before any connection slot is taken: a refused client costs nothing but this answer.
+    ctx_.io.ws_auth_refused[static_cast<std::size_t>(auth.refusal)]->inc();
+    const std::string_view code = auth_refusal_code(auth.refusal);
+    beast::error_code peer_ec;
+    const auto peer = socket_.remote_endpoint(peer_ec);
+    ctx_.logs.connection_refused.write(
+        steady_ms(), {{"reason", code},
+                      {"game", module.name()},
+                      {"source", token_source_name(auth.source)},
+                      {"remote", peer_ec ? std::string() : peer.address().to_string()}});
+    http_response refusal = error_response(request, http::status::unauthorized, code,
+                                           auth_refusal_message(auth.refusal));
+    refusal.set(http::field::www_authenticate, "Bearer");
+    return refusal;
+  }
+  if (ctx_.ws_connections.fetch_add(1) >= ctx_.config.max_connections) {
+    ctx_.ws_connections.fetch_sub(1);
+    ctx_.io.ws_refused.inc();
+    ctx_.logs.connection_refused.write(
+        steady_ms(), {{"reason", "max_connections"}, {"limit", ctx_.config.max_connections}});
+    return error_response(request, http::status::service_unavailable, "too_many_connections",
+                          "the server holds its maximum number of connections");
+  }
+  return std::nullopt;
+}
+
 void http_session::accept_upgrade(std::string_view key, const game_module& module,
-                                  std::optional<connection_identity> identity) {
+                                  std::optional<connection_identity> identity, bool socketio) {
   // The 101 goes out as the connection's first bytes through the session's own write path.
   std::string response =
       "HTTP/1.1 101 Switching Protocols\r\nServer: partyd\r\nUpgrade: websocket\r\n"
@@ -573,10 +618,14 @@ void http_session::accept_upgrade(std::string_view key, const game_module& modul
   }
   net::post(thread_.context, [&ctx = ctx_, &thread = thread_, &module, socket = std::move(socket_),
                               slot = std::move(slot_), response = std::move(response),
-                              early = std::move(early), who = std::move(who)]() mutable {
+                              early = std::move(early), who = std::move(who), socketio]() mutable {
     auto session = std::make_shared<ws_session>(ctx, thread, std::move(socket), module,
                                                 std::move(slot), std::move(who));
-    session->start(response, early);
+    if (socketio) {
+      session->start_socketio(response, early);
+    } else {
+      session->start(response, early);
+    }
   });
 }
 
@@ -609,6 +658,190 @@ void http_session::close() {
   socket_.close(ignored);
   slot_.release();
   thread_.http_sessions.erase(this);
+}
+
+}  // namespace partyd
+
+namespace partyd {
+
+// Engine.IO requests (docs/protocol/socketio.md). The session of a `sid` lives on the io thread
+// that opened it; requests and upgrades arriving on other threads are handed to it.
+void http_session::handle_socketio(http_request request) {
+  const std::string target(request.target());
+  const auto sid = query_parameter(target, "sid");
+  const auto transport = query_parameter(target, "transport");
+  const auto error = [&](sio::http_error code, std::string_view reason, std::string_view extra) {
+    ctx_.io.socketio_error(reason).inc();
+    answer_socketio(request, 400, sio::http_error_body(code, extra));
+  };
+  if (request.method() == http::verb::options) {
+    answer_socketio(request, 204, {});
+    return;
+  }
+  if (query_parameter(target, "EIO").value_or("") != "4") {
+    error(sio::http_error::unsupported_protocol_version, "unsupported_protocol_version", {});
+    return;
+  }
+  if (!transport || (*transport != "polling" && *transport != "websocket")) {
+    error(sio::http_error::unknown_transport, "unknown_transport", {});
+    return;
+  }
+  const bool upgrade = beast::websocket::is_upgrade(request);
+  if ((*transport == "websocket") != upgrade) {
+    error(upgrade ? sio::http_error::unknown_transport : sio::http_error::bad_request,
+          "transport_mismatch", {});
+    return;
+  }
+  if (!origin_allowed(request, ctx_)) {
+    ctx_.io.ws_origin_rejected.inc();
+    ctx_.io.socketio_error("forbidden").inc();
+    answer_socketio(request, 403, sio::http_error_body(sio::http_error::forbidden));
+    return;
+  }
+  if (sid) {
+    const auto found = ctx_.engineio.find(*sid);
+    if (!found) {
+      error(sio::http_error::unknown_sid, "unknown_sid", {});
+      return;
+    }
+    if (upgrade) {
+      // The probing WebSocket of a polling session: the socket moves to the session's thread.
+      const std::string_view key = request[http::field::sec_websocket_key];
+      if (request[http::field::sec_websocket_version] != "13" || !ws::valid_client_key(key)) {
+        error(sio::http_error::bad_request, "bad_upgrade", {});
+        return;
+      }
+      std::string response =
+          "HTTP/1.1 101 Switching Protocols\r\nServer: partyd\r\nUpgrade: websocket\r\n"
+          "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
+          ws::accept_key(key) + "\r\n\r\n";
+      thread_.http_sessions.erase(this);
+      const auto early_buffer = buffer_.cdata();
+      std::string early(static_cast<const char*>(early_buffer.data()), early_buffer.size());
+      beast::error_code ec;
+      const auto protocol = socket_.local_endpoint(ec).protocol();
+      const int fd = socket_.release(ec);
+      if (ec) {
+        close();
+        return;
+      }
+      net::post(found->home->context,
+                [weak = found->session, &home = *found->home, fd, protocol, slot = std::move(slot_),
+                 response = std::move(response), early = std::move(early)]() mutable {
+                  boost::asio::ip::tcp::socket socket(home.context, protocol, fd);
+                  if (const auto session = weak.lock()) {
+                    session->attach_probe(std::move(socket), std::move(slot), std::move(response),
+                                          std::move(early));
+                  }  // else: the socket closes here, the client falls back to polling's error
+                });
+      return;
+    }
+    // A held GET may wait up to a ping interval for packets.
+    deadline_ms_ = steady_ms() + ctx_.config.socketio_ping_interval_ms +
+                   ctx_.config.socketio_ping_timeout_ms + ctx_.config.http_timeout_ms;
+    auto self = shared_from_this();
+    const unsigned version = request.version();
+    const bool keep_alive = request.keep_alive();
+    const std::string origin(request[http::field::origin]);
+    poll_responder respond = [self, version, keep_alive, origin](int status, std::string body) {
+      net::post(self->socket_.get_executor(),
+                [self, version, keep_alive, origin, status, body = std::move(body)]() mutable {
+                  http_request answered;
+                  answered.version(version);
+                  answered.keep_alive(keep_alive);
+                  if (!origin.empty()) answered.set(http::field::origin, origin);
+                  self->answer_socketio(answered, status, std::move(body));
+                });
+    };
+    if (request.method() == http::verb::get) {
+      net::post(found->home->context,
+                [weak = found->session, respond = std::move(respond)]() mutable {
+                  if (const auto session = weak.lock()) {
+                    session->poll_get(std::move(respond));
+                  } else {
+                    respond(400, sio::http_error_body(sio::http_error::unknown_sid));
+                  }
+                });
+    } else if (request.method() == http::verb::post) {
+      net::post(found->home->context, [weak = found->session, respond = std::move(respond),
+                                       body = std::move(request.body())]() mutable {
+        if (const auto session = weak.lock()) {
+          session->poll_post(std::move(body), std::move(respond));
+        } else {
+          respond(400, sio::http_error_body(sio::http_error::unknown_sid));
+        }
+      });
+    } else {
+      error(sio::http_error::bad_request, "bad_method", {});
+    }
+    return;
+  }
+  // A handshake: a new session of the game the query names.
+  const auto game = query_parameter(target, "game");
+  const game_module* module = nullptr;
+  if (game) {
+    module = ctx_.engine.module_by_name(*game);
+  } else {
+    module = ctx_.engine.module_by_name(ctx_.config.default_game.empty()
+                                            ? std::string_view("relay")
+                                            : std::string_view(ctx_.config.default_game));
+  }
+  if (!module || module->socketio() == socketio_shape::none) {
+    error(sio::http_error::bad_request, "unknown_game", "unknown_game");
+    return;
+  }
+  if (!upgrade && request.method() != http::verb::get) {
+    error(sio::http_error::bad_handshake_method, "bad_handshake_method", {});
+    return;
+  }
+  auth_outcome auth;
+  if (std::optional<http_response> refusal = refuse_upgrade(request, *module, auth, true)) {
+    refusal->keep_alive(false);
+    response_ = std::make_shared<http_response>(std::move(*refusal));
+    write_response();
+    return;
+  }
+  if (upgrade) {
+    accept_upgrade(request[http::field::sec_websocket_key], *module, std::move(auth.identity),
+                   true);
+    return;
+  }
+  std::shared_ptr<const connection_identity> who;
+  if (auth.identity) {
+    who = std::make_shared<const connection_identity>(std::move(*auth.identity));
+  }
+  beast::error_code ec;
+  const auto peer = socket_.remote_endpoint(ec);
+  auto session =
+      std::make_shared<ws_session>(ctx_, thread_, boost::asio::ip::tcp::socket(thread_.context),
+                                   *module, socket_slot(), std::move(who));
+  std::string open = session->start_polling(ec ? boost::asio::ip::address() : peer.address());
+  answer_socketio(request, 200, std::move(open));
+}
+
+void http_session::answer_socketio(const http_request& request, int status, std::string body) {
+  http_response res{static_cast<http::status>(status), request.version()};
+  res.set(http::field::server, "partyd");
+  res.set(http::field::cache_control, "no-store");
+  if (status == 200) {
+    res.set(http::field::content_type, "text/plain; charset=UTF-8");
+  } else if (!body.empty()) {
+    res.set(http::field::content_type, "application/json");
+  }
+  const std::string_view origin = request[http::field::origin];
+  if (!origin.empty() && origin_allowed(request, ctx_)) {
+    res.set(http::field::access_control_allow_origin, origin);
+    res.set(http::field::access_control_allow_credentials, "true");
+    res.set(http::field::vary, "Origin");
+  }
+  if (status == 204) {
+    res.set(http::field::access_control_allow_methods, "GET, POST");
+    res.set(http::field::access_control_allow_headers, "content-type");
+  }
+  res.keep_alive(request.keep_alive());
+  res.body() = std::move(body);
+  res.prepare_payload();
+  write_response(std::move(res));
 }
 
 }  // namespace partyd

@@ -22,6 +22,8 @@ namespace partyd {
 using http_request = boost::beast::http::request<boost::beast::http::string_body>;
 using http_response = boost::beast::http::response<boost::beast::http::string_body>;
 
+inline constexpr std::string_view kSocketioPath = "/socket.io/";
+
 // Sends an answer later, from any thread (e.g. once a new room is durable).
 using http_responder = std::function<void(http_response)>;
 
@@ -47,7 +49,16 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // Answers 101 to a valid upgrade, then hands the socket to a ws_session of `module`.
   // `identity`: who the upgrade's token (or development-mode name) says the client is.
   void accept_upgrade(std::string_view key, const game_module& module,
-                      std::optional<connection_identity> identity);
+                      std::optional<connection_identity> identity, bool socketio);
+  // The checks every new connection passes (phase, WebSocket version and key, Origin, token,
+  // --max-connections); nullopt when it may open, with the connection counted and `auth` set.
+  std::optional<http_response> refuse_upgrade(const http_request& request,
+                                              const game_module& module, auth_outcome& auth,
+                                              bool token_may_follow);
+  // Socket.IO at /socket.io/ (io/http_socketio.cpp): Engine.IO handshakes, polling requests and
+  // WebSockets, new or upgrading a polling session.
+  void handle_socketio(http_request request);
+  void answer_socketio(const http_request& request, int status, std::string body);
   void write_response();
   void write_response(http_response response);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);

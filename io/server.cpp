@@ -124,6 +124,12 @@ void socket_slot::release() noexcept {
   ctx.sockets.fetch_sub(1, std::memory_order_relaxed);
 }
 
+counter& io_metrics::socketio_error(std::string_view reason) {
+  return registry.get_counter("partyd_socketio_errors_total",
+                              "reason=\"" + std::string(reason) + "\"",
+                              "Socket.IO requests and packets refused, by reason");
+}
+
 io_metrics::io_metrics(metrics_registry& m)
     : sockets_open(m.get_gauge("partyd_sockets_open", "",
                                "Accepted client sockets open, HTTP and WebSocket (--max-sockets)")),
@@ -172,6 +178,26 @@ io_metrics::io_metrics(metrics_registry& m)
                                 "Writes a client's full socket buffer made wait (slow readers)")),
       flush_wait(m.get_histogram("partyd_flush_wait_seconds", "",
                                  "Time from a frame queued for an idle connection to its write")),
+      socketio_open(m.get_gauge("partyd_socketio_sessions_open", "",
+                                "Open Socket.IO sessions (also in partyd_ws_connections_open)")),
+      socketio_opened_polling(m.get_counter("partyd_socketio_sessions_total",
+                                            "transport=\"polling\"",
+                                            "Socket.IO sessions opened, by first transport")),
+      socketio_opened_websocket(m.get_counter("partyd_socketio_sessions_total",
+                                              "transport=\"websocket\"",
+                                              "Socket.IO sessions opened, by first transport")),
+      socketio_upgrades(m.get_counter("partyd_socketio_upgrades_total", "",
+                                      "Socket.IO sessions upgraded from polling to WebSocket")),
+      socketio_ping_timeouts(m.get_counter("partyd_socketio_ping_timeouts_total", "",
+                                           "Socket.IO sessions closed for a ping not answered")),
+      socketio_polls_held_to_limit(
+          m.get_counter("partyd_socketio_polls_held_to_limit_total", "",
+                        "Polling GETs answered empty (noop) after being held their longest")),
+      socketio_poll_gets(m.get_counter("partyd_socketio_poll_requests_total", "method=\"GET\"",
+                                       "Socket.IO polling requests, by method")),
+      socketio_poll_posts(m.get_counter("partyd_socketio_poll_requests_total", "method=\"POST\"",
+                                        "Socket.IO polling requests, by method")),
+      registry(m),
       inbox_full(m.get_counter("partyd_inbox_full_replies_total", "",
                                "Client messages answered inbox_full")),
       auth_failures(m.get_counter("partyd_admin_auth_failures_total", "",

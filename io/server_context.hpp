@@ -23,6 +23,7 @@
 #include "io/auth.hpp"
 #include "io/client_limits.hpp"
 #include "io/config.hpp"
+#include "io/engineio_registry.hpp"
 #include "io/log_limit.hpp"
 
 namespace partyd {
@@ -48,6 +49,7 @@ struct io_thread {
   // bytes the socket did not take) are copied into the connection.
   std::string read_buffer = std::string(limits::read_buffer_bytes, '\0');
   std::string write_buffer;
+  std::string socketio_packet;  // scratch: one frame as a Socket.IO packet (ws_session)
   boost::asio::steady_timer sweep_timer{context};
   // Sessions with frames to write, queued by workers (ws_session::deliver); one posted handler
   // drains them all, so a worker pass that feeds many connections costs one wakeup, not one each.
@@ -89,6 +91,18 @@ struct io_metrics {
   counter& frames_out;
   counter& write_waits;
   histogram& flush_wait;
+  // Socket.IO (docs/protocol/socketio.md)
+  gauge& socketio_open;
+  counter& socketio_opened_polling;
+  counter& socketio_opened_websocket;
+  counter& socketio_upgrades;
+  counter& socketio_ping_timeouts;
+  counter& socketio_polls_held_to_limit;
+  counter& socketio_poll_gets;
+  counter& socketio_poll_posts;
+  // partyd_socketio_errors_total{reason}: refused requests and packets (rare: looked up on use).
+  counter& socketio_error(std::string_view reason);
+  metrics_registry& registry;
   counter& inbox_full;
   counter& auth_failures;
   counter& handshake_failures_no_room;  // a first message named no open room
@@ -179,6 +193,7 @@ struct server_context {
   // refers to it, and the runtime may outlive this context).
   std::shared_ptr<room_creation_limiter> creations;
   handshake_guard handshakes;  // failed first messages per address
+  engineio_registry engineio;  // Socket.IO sessions by sid, recovery ids
   // Tokens at the upgrade; development mode until server_main sets the configured one, before
   // any io thread runs.
   token_verifier auth;

@@ -86,6 +86,8 @@ class frame_reader {
   template <class Handler>
   std::size_t parse(char* data, std::size_t size, Handler&& on_event);
 
+  // Socket.IO connections take Engine.IO packets, a little larger than the game's messages.
+  void set_max_message_bytes(std::size_t bytes) noexcept { max_message_bytes_ = bytes; }
   // Bytes held for a fragmented message in progress.
   std::size_t buffered_bytes() const noexcept { return fragments_.size(); }
   // A fragmented message has begun and its final fragment has not arrived yet.

@@ -12,6 +12,7 @@
 #include "engine/session.hpp"
 #include "engine/session_codec.hpp"
 #include "io/exact_allocator.hpp"
+#include "io/ws_session_engineio.hpp"
 
 namespace partyd {
 
@@ -60,6 +61,7 @@ struct ws_session::delayed_message {
   explicit delayed_message(net::io_context& context) : timer(context) {}
   net::steady_timer timer;
   std::string text;
+  std::int64_t ack_id = -1;  // a Socket.IO emit's ack, answered once the message is handled
 };
 
 ws_session::ws_session(server_context& ctx, io_thread& thread, tcp::socket&& socket,
@@ -109,6 +111,14 @@ void ws_session::start(std::string_view upgrade_response, std::string_view early
   if (finished_) {
     return;
   }
+  if (eio_) {
+    send_engineio(sio::open_packet(eio_->sid, false, ctx_.config.socketio_ping_interval_ms,
+                                   ctx_.config.socketio_ping_timeout_ms,
+                                   ctx_.config.socketio_max_payload_bytes));
+    if (finished_) {
+      return;
+    }
+  }
   if (!early_bytes.empty()) {
     std::string copy(early_bytes);  // parsing unmasks in place
     consume(copy.data(), copy.size());
@@ -126,15 +136,19 @@ void ws_session::start(std::string_view upgrade_response, std::string_view early
 
 void ws_session::wait_readable() {
   // This wait is what an idle connection holds: sized exactly (io/exact_allocator.hpp).
-  socket_.async_wait(tcp::socket::wait_read,
-                     net::bind_allocator(exact_allocator<void>(),
-                                         [self = shared_from_this()](const error_code& ec) {
-                                           if (ec) {
-                                             self->finish();
-                                             return;
-                                           }
-                                           self->on_readable();
-                                         }));
+  socket_.async_wait(
+      tcp::socket::wait_read,
+      net::bind_allocator(exact_allocator<void>(),
+                          [self = shared_from_this(), epoch = socket_epoch_](const error_code& ec) {
+                            if (epoch != self->socket_epoch_) {
+                              return;  // a probing socket dropped since
+                            }
+                            if (ec) {
+                              self->on_socket_error();
+                              return;
+                            }
+                            self->on_readable();
+                          }));
 }
 
 void ws_session::on_readable() {
@@ -150,7 +164,7 @@ void ws_session::on_readable() {
       return;
     }
     if (ec) {
-      finish();  // the peer went away (EOF or reset)
+      on_socket_error();  // the peer went away (EOF or reset)
       return;
     }
     ctx_.io.reads.inc();
@@ -168,7 +182,9 @@ void ws_session::on_readable() {
     }
   }
   // Still more to read: let the thread's other connections have a turn first.
-  net::post(thread_.context, [self = shared_from_this()] { self->on_readable(); });
+  net::post(thread_.context, [self = shared_from_this(), epoch = socket_epoch_] {
+    if (epoch == self->socket_epoch_) self->on_readable();
+  });
 }
 
 void ws_session::consume(char* data, std::size_t size) {
@@ -202,7 +218,15 @@ void ws_session::note_message_progress() {
 bool ws_session::on_frame(const ws::reader_event& event) {
   switch (event.what) {
     case ws::reader_event::kind::message:
-      handle_message(event.payload);
+      if (!eio_) {
+        handle_message(event.payload);
+      } else if (event.binary) {
+        ctx_.io.socketio_error("binary").inc();
+        reply_error("binary_not_supported", "binary packets are not supported: send JSON events",
+                    false);
+      } else {
+        on_engineio_packet(event.payload);
+      }
       break;
     case ws::reader_event::kind::ping:
       if (!close_sent_) {
@@ -270,6 +294,7 @@ bool ws_session::allow_by_rate_limit() {
 void ws_session::reply_error(std::string_view code, std::string_view message, bool first_message,
                              std::string_view room_code, std::string_view request_type) {
   ctx_.engine.error_counter(module_, std::string(code)).inc();
+  answer_ack(false, code, message);
   if (first_message) {
     deliver(make_frame(module_.encode_handshake_error(code, message, room_code)));
     if (module_.first_message_error_closes()) {
@@ -314,6 +339,7 @@ void ws_session::handle_message(std::string_view text, bool from_server) {
       identity_ = std::move(decoded.identity);
     }
     deliver(make_frame(module_.identified_frame(*identity_)));
+    answer_ack(true);
     return;
   }
   const bool leaves = !first && decoded.leaves_room;
@@ -356,6 +382,7 @@ void ws_session::handle_message(std::string_view text, bool from_server) {
     if (leaves) {
       leave_room();
     }
+    answer_ack(true);
     return;
   }
   if (pushed == push_result::full) {
@@ -425,6 +452,8 @@ bool ws_session::delay_first_message(std::string_view text) {
     delayed_ = std::make_unique<delayed_message>(thread_.context);
   }
   delayed_->text.assign(text);  // the payload lives in a buffer the next read overwrites
+  delayed_->ack_id = ack_id_;
+  ack_id_ = -1;
   paused_ = true;
   delayed_->timer.expires_after(std::chrono::milliseconds(wait));
   delayed_->timer.async_wait([self = shared_from_this()](const error_code& ec) {
@@ -443,10 +472,23 @@ void ws_session::on_delay_over() {
   std::string text;
   text.swap(delayed_->text);
   delay_served_ = true;
+  ack_id_ = delayed_->ack_id;
   handle_message(text);
+  ack_id_ = -1;
   delay_served_ = false;
   if (finished_ || paused_) {
     return;
+  }
+  if (eio_ && eio_->polling) {
+    // Polling: the packets of the POST that came behind the held message.
+    while (!eio_->pending_in.empty() && !finished_ && !paused_) {
+      const std::string packet = std::move(eio_->pending_in.front());
+      eio_->pending_in.pop_front();
+      on_engineio_packet(packet);
+    }
+    if (!eio_->probing) {
+      return;  // no socket to read yet
+    }
   }
   if (!partial_.empty()) {
     // Frames that arrived behind the held message (a later first message may wait again).
@@ -533,6 +575,7 @@ bool ws_session::handle_session_message(std::string_view text, bool first,
       ++route_;
     }
     first_message_ = false;
+    answer_ack(true);
   } else if (pushed == push_result::full) {
     ctx_.io.inbox_full.inc();
     reply_error("inbox_full", "the room is busy; retry shortly", first);
@@ -692,6 +735,20 @@ void ws_session::write_frames(const std::vector<outbound_frame>& frames, std::st
   if (finished_ || (close_sent_ && control.empty())) {
     return;  // nothing may follow a close frame
   }
+  const bool polling = eio_ && eio_->polling;
+  if (polling && !close_sent_ && !frames.empty()) {
+    // Frames wait for the client's next GET (a probing WebSocket carries only its control).
+    const std::size_t before = eio_->poll_out.size();
+    append_engineio_frames(eio_->poll_out, frames);
+    ctx_.io.frames_out.inc(frames.size());
+    if (!queue_unsent(eio_->poll_out.size() - before)) {
+      return;  // dropped as a slow consumer
+    }
+    answer_held_get();
+  }
+  if (polling && (control.empty() || !eio_->probing)) {
+    return;
+  }
   // Behind a pending write, frames queue in unsent_; otherwise they are framed into the thread's
   // shared buffer and written at once, so an idle connection holds no write buffer.
   const bool queue_behind = waiting_writable_;
@@ -700,7 +757,10 @@ void ws_session::write_frames(const std::vector<outbound_frame>& frames, std::st
   if (!queue_behind) {
     out.clear();
   }
-  if (!close_sent_) {
+  if (eio_ && !polling && !close_sent_) {
+    append_engineio_frames(out, frames);
+    ctx_.io.frames_out.inc(frames.size());
+  } else if (!close_sent_ && !polling) {
     for (const auto& queued : frames) {
       if (queued.seq == 0) {
         ws::append_frame(out, ws::opcode::text, *queued.frame);
@@ -734,7 +794,7 @@ void ws_session::write_out(std::string& bytes) {
   const std::size_t written = socket_.write_some(net::buffer(bytes), ec);
   ctx_.io.writes.inc();
   if (ec && !would_block(ec)) {
-    finish();
+    on_socket_error();
     return;
   }
   if (written == bytes.size()) {
@@ -792,10 +852,11 @@ void ws_session::wait_writable() {
   waiting_writable_ = true;
   in_flight_.swap(unsent_);
   unsent_.clear();
-  net::async_write(socket_, net::buffer(in_flight_),
-                   [self = shared_from_this()](const error_code& ec, std::size_t bytes) {
-                     self->on_writable(ec, bytes);
-                   });
+  net::async_write(
+      socket_, net::buffer(in_flight_),
+      [self = shared_from_this(), epoch = socket_epoch_](const error_code& ec, std::size_t bytes) {
+        if (epoch == self->socket_epoch_) self->on_writable(ec, bytes);
+      });
 }
 
 void ws_session::on_writable(const error_code& ec, std::size_t bytes) {
@@ -807,8 +868,11 @@ void ws_session::on_writable(const error_code& ec, std::size_t bytes) {
   ctx_.io.writes.inc();
   (void)bytes;
   std::string().swap(in_flight_);  // slow path only: give the memory back
-  if (ec || finished_) {
-    finish();
+  if (finished_) {
+    return;
+  }
+  if (ec) {
+    on_socket_error();
     return;
   }
   if (!unsent_.empty()) {
@@ -823,6 +887,9 @@ void ws_session::on_writable(const error_code& ec, std::size_t bytes) {
 void ws_session::send_close(std::uint16_t code, std::string_view reason) {
   if (close_sent_ || finished_) {
     return;
+  }
+  if (eio_ && !close_engineio(code, reason)) {
+    return;  // polling: the close went with the session's last packets
   }
   note_end(code == 0 ? ws::close_no_status : code, reason);
   std::string frame;
@@ -877,6 +944,10 @@ void ws_session::sweep(std::int64_t now_ms) {
     finish();
     return;
   }
+  if (eio_) {
+    sweep_engineio(now_ms);  // Engine.IO's own pings instead of WebSocket pings
+    return;
+  }
   if (idle >= ctx_.config.idle_timeout_ms / 2 && !ping_outstanding_) {
     ping_outstanding_ = true;
     std::string ping;
@@ -894,6 +965,11 @@ void ws_session::finish() {
   finished_ = true;
   if (delayed_) {
     delayed_->timer.cancel();
+  }
+  std::shared_ptr<ws_session> hold;
+  if (eio_) {
+    hold = shared_from_this();  // a polling session's own hold ends in finish_engineio
+    finish_engineio();
   }
   error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);

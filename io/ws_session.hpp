@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,13 +27,18 @@
 
 #include "engine/connection_sink.hpp"
 #include "engine/game.hpp"
+#include "io/engineio_registry.hpp"
 #include "io/server_context.hpp"
+#include "io/socketio_codec.hpp"
 #include "io/ws_codec.hpp"
 
 namespace partyd {
 
 // io thread: writes out what every session queued in thread.flush_queue has in its outbox.
 void drain_flush_queue(io_thread& thread);
+
+// An answer to a Socket.IO polling request: HTTP status and body (the HTTP side adds headers).
+using poll_responder = std::function<void(int status, std::string body)>;
 
 class ws_session final : public connection_sink, public std::enable_shared_from_this<ws_session> {
  public:
@@ -47,6 +53,23 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   // starts reading. `early_bytes` are bytes the client sent right behind its upgrade request
   // (already read by the HTTP parser).
   void start(std::string_view upgrade_response, std::string_view early_bytes);
+
+  // Socket.IO (docs/protocol/socketio.md). The session then speaks Engine.IO packets instead of
+  // the game's JSON, over a WebSocket or HTTP long-polling; everything else is the same.
+  // A WebSocket-only Engine.IO session: like start(), then the open packet.
+  void start_socketio(std::string_view upgrade_response, std::string_view early_bytes);
+  // A polling session opened by a handshake GET from `peer`; returns the open packet to answer.
+  // The session has no socket of its own until an upgrade attaches one.
+  std::string start_polling(const boost::asio::ip::address& peer);
+  const std::string& sid() const;
+  // io thread (the session's): a polling GET (answered now or when packets wait) and POST.
+  void poll_get(poll_responder respond);
+  void poll_post(std::string body, poll_responder respond);
+  // io thread (the session's): a polling body over maxPayload; the session ends (1009).
+  void close_too_large() { request_close(ws::close_too_big, "message_too_big"); }
+  // io thread (the session's): a WebSocket opened with this session's sid, to probe and upgrade.
+  void attach_probe(boost::asio::ip::tcp::socket socket, socket_slot slot,
+                    std::string upgrade_response, std::string early_bytes);
   // io thread: server shutdown; queued frames are flushed, then close 1001.
   void shutdown();
   // io thread, from the sweep: deadlines, pings, idle and close timeouts.
@@ -96,6 +119,7 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   void schedule_flush_locked();
   void on_flush();
   friend void drain_flush_queue(io_thread& thread);
+
   // A queued frame; a session's carries its number, spliced in when it is framed.
   struct outbound_frame {
     frame_ptr frame;
@@ -121,6 +145,30 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   void after_writes();
   void finish();
 
+  // ---- Socket.IO (io/ws_session_engineio.cpp) ----
+  struct engineio;
+  void on_engineio_packet(std::string_view packet);
+  void on_socketio_packet(std::string_view packet);
+  void on_socketio_connect(const sio::packet& packet);
+  void on_socketio_event(const sio::packet& packet);
+  // Sends one Engine.IO packet on the current transport.
+  void send_engineio(std::string_view packet);
+  // Appends a queued frame's packets to `out`: WebSocket frames, or polling records.
+  void append_engineio_frames(std::string& out, const std::vector<outbound_frame>& frames);
+  void append_engineio_packet(std::string& out, std::string_view packet);
+  void write_engineio(const std::vector<outbound_frame>& frames, std::string_view control);
+  void answer_held_get();
+  // An emit that asked for an ack, answered once: ok, or refused with the error.
+  void answer_ack(bool ok, std::string_view code = {}, std::string_view message = {});
+  // A close in Socket.IO terms; false when it was done here (polling), true when the
+  // WebSocket's close frame is to follow.
+  bool close_engineio(std::uint16_t code, std::string_view reason);
+  void sweep_engineio(std::int64_t now_ms);
+  // A socket error: ends a probing WebSocket alone, else the whole connection.
+  void on_socket_error();
+  void drop_probe();
+  void finish_engineio();
+
   server_context& ctx_;
   io_thread& thread_;
   const game_module& module_;
@@ -130,8 +178,13 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   // Who the client is: from the upgrade's token (then fixed), or from an in-band identify message
   // (decode_result::identity). io thread only; rooms get a copy with each first message.
   std::shared_ptr<const connection_identity> identity_;
-  const bool identity_from_upgrade_;
+  bool identity_from_upgrade_;
   ws::frame_reader reader_;
+  std::unique_ptr<engineio> eio_;  // null: a plain WebSocket client of the game's JSON
+  std::int64_t ack_id_ = -1;       // the Socket.IO emit being handled asked for this ack
+  // Bumped when socket_ changes (a probing WebSocket attached or dropped): completions of the
+  // old socket's waits are stale.
+  std::uint32_t socket_epoch_ = 0;
 
   // Set by start() before the room can know the session; read by any thread after.
   address_key address_;

@@ -87,6 +87,7 @@ class mafia_module : public module_base<mafia_config> {
   }
   // A refused join (unknown code, full room) leaves the socket open: the client tries another.
   bool first_message_error_closes() const noexcept override { return false; }
+  socketio_shape socketio() const noexcept override { return socketio_shape::payload; }
   const session_policy* sessions() const noexcept override { return &config().sessions; }
   std::vector<standing_room> standing_rooms() const override;
 

@@ -89,6 +89,7 @@ class relay_module : public module_base<relay_config> {
   std::string encode_handshake_error(std::string_view code, std::string_view message,
                                      std::string_view room_code = {}) const override;
 
+  socketio_shape socketio() const noexcept override { return socketio_shape::flat; }
   const session_policy* sessions() const noexcept override { return &config().sessions; }
 
   create_result create(const boost::json::object& options, std::string_view code) const override;
