@@ -74,7 +74,7 @@ struct server_config {
   // Socket.IO at /socket.io/ (docs/protocol/socketio.md): the game of a client without a `game`
   // query (the default game, else the relay), Engine.IO's heartbeat, and the largest packet or
   // polling body.
-  std::int64_t socketio_ping_interval_ms = 25000;
+  std::int64_t socketio_ping_interval_ms = 10000;  // below the sessions' dead_after (20 s)
   std::int64_t socketio_ping_timeout_ms = 20000;
   std::size_t socketio_max_payload_bytes = 100000;
   // Exact Origin values a WebSocket upgrade may carry (e.g. "https://party.example.com"); an

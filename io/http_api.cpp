@@ -52,6 +52,14 @@ http_response error_response(const http_request& request, http::status status,
   return json_response(request, status, json::object{{"error", code}, {"message", message}});
 }
 
+bool valid_admin_room_code(const json::value& code) {
+  if (!code.is_string() || code.get_string().size() < 4 || code.get_string().size() > 16) {
+    return false;
+  }
+  return std::all_of(code.get_string().begin(), code.get_string().end(),
+                     [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); });
+}
+
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
 // --allowed-origins: an upgrade without an Origin header is not from a browser and is let
@@ -192,13 +200,26 @@ std::optional<http_response> handle_admin(const http_request& request, server_co
     // Admin rooms pass none of the anonymous limits (io/client_limits.hpp): only --max-rooms.
     room_creation_limits limits;
     limits.initial_state_bytes = request.body().size();
-    auto outcome = ctx.engine.create_room(*module, options, on_durable, std::move(limits));
+    // `roomCode`: a code of the admin's choosing (e.g. a printed one, or a seed's TEST123).
+    std::string fixed_code;
+    if (const json::value* code = options.if_contains("roomCode")) {
+      if (!valid_admin_room_code(*code)) {
+        return error_response(request, http::status::bad_request, "bad_request",
+                              "roomCode must be 4 to 16 characters A-Z and 0-9");
+      }
+      fixed_code = std::string(code->get_string());
+      options.erase("roomCode");
+    }
+    auto outcome =
+        ctx.engine.create_room(*module, options, on_durable, std::move(limits), fixed_code);
     if (outcome.error) {
       const bool full = outcome.error.code == "limit_reached";
       if (full) {
         ctx.creations->count(creation_refusal::max_rooms);
       }
-      const auto status = full ? http::status::service_unavailable : http::status::bad_request;
+      const auto status = full                                  ? http::status::service_unavailable
+                          : outcome.error.code == "room_exists" ? http::status::conflict
+                                                                : http::status::bad_request;
       return error_response(request, status, outcome.error.code, outcome.error.message);
     }
     std::lock_guard lock(pending->mutex);

@@ -32,6 +32,7 @@ declare -A MAX_LEN=(
   [mafia_snapshot_fuzz]=16384
   [room_snapshot_fuzz]=8192
   [ws_frame_fuzz]=8192
+  [socketio_codec_fuzz]=4096
   [game_session_fuzz]=8192
   [session_fuzz]=4096
   [snapshot_log_fuzz]=4096
@@ -39,7 +40,7 @@ declare -A MAX_LEN=(
 ALL_TARGETS=(relay_codec_fuzz relay_snapshot_fuzz brainrot_codec_fuzz brainrot_snapshot_fuzz
              quiz_codec_fuzz quiz_snapshot_fuzz alias_codec_fuzz alias_snapshot_fuzz
              mafia_codec_fuzz mafia_snapshot_fuzz room_snapshot_fuzz ws_frame_fuzz game_session_fuzz
-             session_fuzz snapshot_log_fuzz)
+             session_fuzz snapshot_log_fuzz socketio_codec_fuzz)
 
 build_dir=build-fuzz
 targets=()

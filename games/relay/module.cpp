@@ -1,5 +1,6 @@
 #include "games/relay/module.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "engine/secrets.hpp"
@@ -16,6 +17,8 @@ namespace {
 constexpr std::size_t password_max_chars = 128;
 constexpr std::uint64_t capacity_max = 100000;
 constexpr std::size_t host_key_bytes = 24;
+constexpr std::size_t host_key_min_chars = 8;
+constexpr std::size_t host_key_max_chars = 128;
 constexpr std::size_t relay_reply_slack_bytes = 1024;
 
 // Reads an optional capacity; false when present but not an integer in 0..largest.
@@ -140,7 +143,23 @@ create_result relay_module::create(const boost::json::object& options,
                                                      std::to_string(config().max_audience)};
     return result;
   }
-  const std::string host_key = random_token(host_key_bytes);
+  // `hostKey`: one the admin chose (printable ASCII without spaces, 8 to 128 characters).
+  std::string host_key;
+  if (const json::value* found = options.if_contains("hostKey");
+      found != nullptr && !found->is_null()) {
+    const bool printable =
+        found->is_string() && std::all_of(found->get_string().begin(), found->get_string().end(),
+                                          [](char c) { return c > ' ' && c <= '~'; });
+    if (!printable || found->get_string().size() < host_key_min_chars ||
+        found->get_string().size() > host_key_max_chars) {
+      result.error = protocol_error{
+          "bad_request", "option 'hostKey' must be 8 to 128 printable characters without spaces"};
+      return result;
+    }
+    host_key = std::string(found->get_string());
+  } else {
+    host_key = random_token(host_key_bytes);
+  }
   state.host_key_hash = sha256_tagged(host_key);
   if (!password.empty()) {
     state.password_hash = sha256_tagged(password);

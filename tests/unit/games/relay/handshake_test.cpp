@@ -488,5 +488,27 @@ TEST(RelaySeatToken, TheSnapshotKeepsOnlyItsDigest) {
   EXPECT_EQ(back.error_code(5), "");
 }
 
+TEST(RelayHandshake, AHostKeyChosenAtCreationIsTheRoomsKey) {
+  harness h({{"hostKey", "host-key-123"}, {"password", "secret"}});
+  EXPECT_EQ(h.host_key(), "host-key-123");
+  outcome wrong = h.handshake(1, {{"role", "host"}, {"hostKey", "host-key-124"}});
+  EXPECT_EQ(wrong.error_code(1), "wrong_host_key");
+  ASSERT_NE(wrong.close_of(1), nullptr);
+  outcome o = h.handshake(2, {{"role", "host"}, {"hostKey", "host-key-123"}});
+  EXPECT_EQ(o.close_of(2), nullptr);
+  EXPECT_EQ(o.only(2).at("status"), "success");
+}
+
+TEST(RelayHandshake, AChosenHostKeyMustBePrintableAndEightTo128Characters) {
+  relay_module module{relay_config{}};
+  for (const json::value& key : {json::value("short"), json::value("with space key"),
+                                 json::value(std::string(129, 'k')), json::value(12345678)}) {
+    const create_result made = module.create({{"hostKey", key}}, "ROOM01");
+    EXPECT_TRUE(made.error) << json::serialize(key);
+    EXPECT_EQ(made.error.code, "bad_request");
+  }
+  EXPECT_FALSE(module.create({{"hostKey", std::string(128, 'k')}}, "ROOM01").error);
+}
+
 }  // namespace
 }  // namespace partyd::relay::testing
