@@ -23,6 +23,10 @@ namespace net = boost::asio;
 namespace json = boost::json;
 using tcp = net::ip::tcp;
 
+// How the relay scenarios' clients talk to the server: the JSON protocol on /ws/relay, or the
+// same messages as Socket.IO events (docs/protocol/socketio.md).
+enum class transport_kind { json, socketio };
+
 struct options {
   std::string host = "127.0.0.1";
   std::string port = "8080";
@@ -45,6 +49,8 @@ struct options {
   int question_s = 15;       // quiz: secondsPerQuestion (its rounds are --game-rounds)
   bool sessions = false;     // relay players ask for a session ("version":"1.0")
   std::string before_storm;  // reconnect-storm: shell command run after the drop, before resuming
+  transport_kind transport = transport_kind::json;  // relay scenarios
+  std::string socketio_game;  // socketio: the handshake's game=, empty for the server's default
 };
 
 std::int64_t mono_ns();

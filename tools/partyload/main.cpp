@@ -20,6 +20,8 @@
 //   idle             N player connections that only keep alive; server RSS per connection.
 // --sessions: the relay players of every relay scenario ask for a session (sessionId, numbered
 // frames, ACKs, heartbeats); reconnect-storm then resumes them with RECONNECT.
+// --transport socketio: the relay scenarios' clients speak Socket.IO (Engine.IO over WebSocket)
+// on /socket.io/ instead of JSON frames on /ws/relay; rooms still come from the admin API.
 // Every run is bounded by --duration and by counts; only 127.0.0.1 unless --host says otherwise.
 #include <pthread.h>
 #include <time.h>
@@ -243,6 +245,11 @@ void usage(std::FILE* out) {
       "  --before-storm CMD (reconnect-storm --sessions): after every client dropped its\n"
       "      socket, run the shell command CMD (e.g. restart the server on the same store and\n"
       "      wait until it is ready), then resume; the server's CPU and RSS are not reported\n"
+      "  --transport json|socketio (relay scenarios, default json): socketio opens each\n"
+      "      client's WebSocket on /socket.io/?EIO=4&transport=websocket, joins the namespace\n"
+      "      \"/\", answers pings and sends and reads the same messages as Socket.IO events\n"
+      "      (docs/protocol/socketio.md); --socketio-game NAME adds &game=NAME (default: none,\n"
+      "      the server's default game); not with --sessions\n"
       "  common: --duration SECONDS (bound of the run, <= 600) --threads T [--server-pid PID]\n"
       "  Output: progress each second and a table on stderr, one JSON line on stdout.\n"
       "  Exit status 0 when there was no error.\n");
@@ -323,6 +330,18 @@ int main(int argc, char** argv) {
         opt.sessions = true;
       else if (arg == "--before-storm")
         opt.before_storm = next();
+      else if (arg == "--transport") {
+        const std::string name = next();
+        if (name == "json") {
+          opt.transport = transport_kind::json;
+        } else if (name == "socketio") {
+          opt.transport = transport_kind::socketio;
+        } else {
+          std::fprintf(stderr, "partyload: --transport is json or socketio\n");
+          return 2;
+        }
+      } else if (arg == "--socketio-game")
+        opt.socketio_game = next();
       else if (arg == "--help" || arg == "-h") {
         usage(stdout);
         return 0;
@@ -400,6 +419,26 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "partyload: --sessions is for the relay scenarios\n");
     return 2;
   }
+  const bool relay_scenario = opt.scenario == "relay-fanout" || opt.scenario == "idle" ||
+                              opt.scenario == "join-storm" || opt.scenario == "reconnect-storm";
+  if (opt.transport == transport_kind::socketio && (!relay_scenario || opt.sessions)) {
+    // Sessions over Socket.IO resume through the CONNECT's pid and offset, which this client
+    // does not implement.
+    std::fprintf(stderr,
+                 "partyload: --transport socketio is for the relay scenarios, without "
+                 "--sessions\n");
+    return 2;
+  }
+  if (!opt.socketio_game.empty() &&
+      (opt.transport != transport_kind::socketio ||
+       opt.socketio_game.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+           std::string::npos)) {
+    // It goes into the request target as written.
+    std::fprintf(stderr,
+                 "partyload: --socketio-game needs --transport socketio and a name of "
+                 "[a-z0-9_-]\n");
+    return 2;
+  }
   if (!opt.before_storm.empty() && (!opt.sessions || opt.scenario != "reconnect-storm")) {
     std::fprintf(stderr, "partyload: --before-storm needs --scenario reconnect-storm --sessions\n");
     return 2;
@@ -429,6 +468,7 @@ int main(int argc, char** argv) {
   }
 
   json::object result{{"scenario", opt.scenario}};
+  if (opt.transport == transport_kind::socketio) result["transport"] = "socketio";
   std::uint64_t errors = 0;
   try {
     runner r(opt);

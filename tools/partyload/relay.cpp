@@ -3,6 +3,8 @@
 // sessionId and resumeToken, check that the sequenceIds of their frames have no gaps, answer
 // reliable frames with ACK, send HEARTBEAT every heartbeatIntervalMs, and in reconnect-storm
 // resume with RECONNECT instead of reclaiming their seat with its seat token.
+// With --transport socketio, every client speaks Socket.IO on /socket.io/ (ws_conn does the
+// mapping, socketio.hpp): the messages and the checks below are the same.
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -13,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "runner.hpp"
+#include "socketio.hpp"
 #include "ws_conn.hpp"
 
 namespace partyload {
@@ -42,12 +45,16 @@ class relay_client final : public ws_conn {
         fanout_(fanout),
         set_state_once_(set_state_once),
         sessions_(opt.sessions && r == role::player),
+        path_(opt.transport == transport_kind::socketio ? socketio::path(opt.socketio_game)
+                                                        : std::string("/ws/relay")),
         timer_(ctx),
-        heartbeat_timer_(ctx) {}
+        heartbeat_timer_(ctx) {
+    set_socketio(opt.transport == transport_kind::socketio);
+  }
 
   void start(const tcp::resolver::results_type& endpoints) {
     joined_ = false;
-    connect(endpoints, opt_.host, "/ws/relay");
+    connect(endpoints, opt_.host, path_.c_str());
   }
 
   // Drops the socket and reclaims the seat with the clientId and seat token on a new one.
@@ -308,6 +315,7 @@ class relay_client final : public ws_conn {
   bool fanout_;
   bool set_state_once_;
   bool sessions_;
+  std::string path_;  // the WebSocket's request target
   bool joined_ = false;
   bool reclaiming_ = false;
   bool resuming_ = false;

@@ -9,6 +9,8 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 
+#include "socketio.hpp"
+
 namespace partyload {
 
 namespace ws = partyd::ws;
@@ -73,6 +75,7 @@ void ws_conn::connect(const tcp::resolver::results_type& endpoints, const std::s
   write_blocked_ = false;
   upgraded_ = false;
   expect_close_ = false;
+  namespace_joined_ = false;
   connect_started_ns_ = mono_ns();
 
   unsigned char nonce[16];
@@ -165,6 +168,7 @@ std::chrono::milliseconds ws_conn::heartbeat_delay(bool next, std::int64_t inter
 }
 
 void ws_conn::commit() {
+  if (socketio_ && !socketio::to_event(text_)) error("socketio_unmapped_message");
   queue(ws::opcode::text, text_);
   histogram::bump(shard_.frames_out);
 }
@@ -243,7 +247,8 @@ void ws_conn::on_readable() {
     data += *taken;
     size -= *taken;
     open_ = true;
-    on_open();
+    // A Socket.IO client's messages wait for the namespace (on_socketio_frame).
+    if (!socketio_) on_open();
     if (gen != generation_) return;
   }
   const auto consumed = read_frames(data, size);
@@ -281,7 +286,12 @@ std::optional<std::size_t> ws_conn::read_frames(char* data, std::size_t size) {
     switch (event.what) {
       case ws::reader_event::kind::message:
         histogram::bump(shard_.frames_in);
-        on_frame(event.payload);
+        if (!socketio_) {
+          on_frame(event.payload);
+        } else if (const auto end = on_socketio_frame(event.payload); !end.empty()) {
+          close_code = end;  // closed below, as for a close frame
+          return false;
+        }
         return gen == generation_;  // the handler may have dropped or reconnected
       case ws::reader_event::kind::ping:
         queue(ws::opcode::pong, event.payload);
@@ -315,6 +325,51 @@ std::optional<std::size_t> ws_conn::read_frames(char* data, std::size_t size) {
     return std::nullopt;
   }
   return consumed;
+}
+
+std::string_view ws_conn::on_socketio_frame(std::string_view frame) {
+  // The io thread's message buffer: an event's JSON lives only while on_frame() runs.
+  thread_local std::string message;
+  switch (socketio::read(frame, message)) {
+    case socketio::packet::open:
+      queue(ws::opcode::text, "40");  // CONNECT to "/", no auth
+      return {};
+    case socketio::packet::ping:
+      queue(ws::opcode::text, "3");
+      return {};
+    case socketio::packet::connected:
+      if (namespace_joined_) return {};
+      namespace_joined_ = true;
+      on_open();
+      return {};
+    case socketio::packet::event:
+      if (!namespace_joined_) {
+        error("socketio_event_before_connect");
+        return {};
+      }
+      on_frame(message);
+      return {};
+    case socketio::packet::disconnect:
+      return "closed_by_server:socketio_disconnect";
+    case socketio::packet::connect_error:
+      if (run_.log_frame()) {
+        std::fprintf(stderr, "socketio connect refused: %.*s\n",
+                     static_cast<int>(std::min<std::size_t>(frame.size(), 300)), frame.data());
+      }
+      return "socketio_connect_error";
+    case socketio::packet::close:
+      return "closed_by_server:engineio_close";
+    case socketio::packet::malformed:
+      if (run_.log_frame()) {
+        std::fprintf(stderr, "malformed socketio event: %.*s\n",
+                     static_cast<int>(std::min<std::size_t>(frame.size(), 300)), frame.data());
+      }
+      error("socketio_malformed_event");
+      return {};
+    case socketio::packet::noop:
+      return {};
+  }
+  return {};
 }
 
 void ws_conn::closed(std::string_view code) {

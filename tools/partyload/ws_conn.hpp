@@ -8,6 +8,11 @@
 // next read. Writes: frames are masked into one buffer per connection; every frame committed
 // during one handler goes out in one write (a host's burst is one TCP segment, as from a client
 // that sends several messages back to back).
+// Socket.IO (set_socketio, the relay scenarios' --transport socketio): the same WebSocket carries
+// Engine.IO and Socket.IO packets (socketio.hpp). This class answers the open packet with CONNECT
+// and pings with pongs, calls on_open() once the namespace accepted the client, hands each EVENT
+// to on_frame() as the game's JSON and sends each committed message as an EVENT; the subclass
+// sees the JSON protocol. Without it, the JSON path pays one flag test per frame each way.
 // Handlers capture `this`: a connection must outlive its io_context's run (the scenario owns
 // connections until every io thread has been joined). Thread: the connection's io thread only.
 #pragma once
@@ -48,6 +53,9 @@ class ws_conn {
   }
 
   bool is_open() const { return open_; }
+
+  // Speak Socket.IO on the next connect() (its `path` then names the Engine.IO endpoint).
+  void set_socketio(bool on) { socketio_ = on; }
 
  protected:
   // A text frame to send: fill the returned string, then call commit().
@@ -105,6 +113,8 @@ class ws_conn {
   std::optional<std::size_t> read_upgrade_response(std::string_view data);
   // Parses frames from data; returns the bytes consumed, or nullopt if the connection ended.
   std::optional<std::size_t> read_frames(char* data, std::size_t size);
+  // One Engine.IO packet; returns the code to close with when it ends the session, else empty.
+  std::string_view on_socketio_frame(std::string_view frame);
   void closed(std::string_view code);
 
   std::optional<socket_type> socket_;
@@ -124,6 +134,8 @@ class ws_conn {
   bool open_ = false;
   bool stopped_ = false;
   bool expect_close_ = false;
+  bool socketio_ = false;
+  bool namespace_joined_ = false;  // Socket.IO: the CONNECT was answered
 };
 
 }  // namespace partyload
