@@ -92,9 +92,16 @@ auth_outcome authenticate_upgrade(const http_request& request, const game_module
   const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();
-  const bool required =
-      !token_may_follow && ctx.auth.required_for(module.name(), module.requires_auth());
-  return ctx.auth.authenticate(credentials, required, now_s);
+  const bool required = ctx.auth.required_for(module.name(), module.requires_auth());
+  auth_outcome outcome = ctx.auth.authenticate(credentials, required, now_s);
+  const bool nothing_given =
+      outcome.refusal == auth_refusal::missing_token ||
+      (outcome.refusal == auth_refusal::invalid_name && !query_parameter(request.target(), "name"));
+  if (token_may_follow && !outcome && nothing_given) {
+    // Socket.IO: the CONNECT packet's auth may still bring the token.
+    outcome = ctx.auth.authenticate(credentials, false, now_s);
+  }
+  return outcome;
 }
 
 bool authorized(const http_request& request, server_context& ctx) {

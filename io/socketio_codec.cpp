@@ -380,6 +380,26 @@ std::vector<std::string_view> array_elements(std::string_view text) {
   return {};
 }
 
+std::string without_member(std::string_view object_text, std::string_view name) {
+  std::string out = "{";
+  bool first = true;
+  bool dropped = false;
+  const bool ok = walk_object(object_text, [&](std::string_view key, std::string_view value) {
+    if (!dropped && key.size() == name.size() + 2 && key.substr(1, name.size()) == name) {
+      dropped = true;
+      return;
+    }
+    if (!first) out += ',';
+    out += key;
+    out += ':';
+    out += value;
+    first = false;
+  });
+  if (!ok || !dropped) return std::string(object_text);
+  out += '}';
+  return out;
+}
+
 std::string_view raw_member(std::string_view object_text, std::string_view name) {
   std::string_view found;
   bool have = false;

@@ -95,6 +95,9 @@ std::string_view string_member(std::string_view object_text, std::string_view na
 // The elements of a JSON array's text (raw); empty when malformed.
 std::vector<std::string_view> array_elements(std::string_view array_text);
 
+// `object_text` without its top-level member `name` (as it was when absent or malformed).
+std::string without_member(std::string_view object_text, std::string_view name);
+
 // The raw JSON text of the top-level member `name` of `object_text`; empty when absent.
 std::string_view raw_member(std::string_view object_text, std::string_view name);
 

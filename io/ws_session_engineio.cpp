@@ -98,7 +98,8 @@ std::string ws_session::start_polling(const net::ip::address& peer) {
 
 void ws_session::poll_get(poll_responder respond) {
   ctx_.io.socketio_poll_gets.inc();
-  if (finished_ || eio_->closing) {
+  // A closing session still hands its last packets (the DISCONNECT, the close) to a GET.
+  if (finished_) {
     ctx_.io.socketio_error("unknown_sid").inc();
     respond(400, sio::http_error_body(sio::http_error::unknown_sid));
     return;
@@ -116,6 +117,11 @@ void ws_session::poll_get(poll_responder respond) {
     return;
   }
   last_read_ms_ = steady_ms();
+  if (eio_->probe_answered && eio_->poll_out.empty() && !eio_->close_packet_pending) {
+    // The client pauses polling for its upgrade: its last GET must not wait for packets.
+    respond(200, std::string(1, sio::eio_noop));
+    return;
+  }
   eio_->held_get = std::move(respond);
   eio_->held_since_ms = last_read_ms_;
   answer_held_get();
@@ -151,7 +157,16 @@ void ws_session::poll_post(std::string body, poll_responder respond) {
 }
 
 void ws_session::answer_held_get() {
-  if (!eio_->held_get || eio_->poll_out.empty()) {
+  if (!eio_->held_get) {
+    return;
+  }
+  if (eio_->poll_out.empty()) {
+    if (eio_->close_packet_pending) {
+      poll_responder respond = std::move(eio_->held_get);
+      eio_->held_get = nullptr;
+      respond(200, std::string(1, sio::eio_close));
+      finish();
+    }
     return;
   }
   poll_responder respond = std::move(eio_->held_get);
@@ -164,9 +179,6 @@ void ws_session::answer_held_get() {
   }
   note_waiting(-static_cast<std::int64_t>(body.size()));
   respond(200, std::move(body));
-  if (eio_->closing) {
-    finish();
-  }
 }
 
 // ---- the upgrade ----
@@ -213,6 +225,7 @@ void ws_session::drop_probe() {
   socket_.close(ignored);
   slot_.release();
   eio_->probing = false;
+  eio_->probe_answered = false;
   reader_ = ws::frame_reader(ctx_.config.socketio_max_payload_bytes, /*expect_masked=*/true);
   partial_.clear();
   const std::size_t pending = in_flight_.size() + unsent_.size();
@@ -248,6 +261,7 @@ void ws_session::on_engineio_packet(std::string_view packet) {
         std::string frame;
         ws::append_frame(frame, ws::opcode::text, "3probe");
         write_frames({}, frame);  // on the probing WebSocket; packets still go by polling
+        eio_->probe_answered = true;
         // The client pauses polling before its upgrade: let the GET it waits on complete.
         if (eio_->held_get && eio_->poll_out.empty()) {
           poll_responder respond = std::move(eio_->held_get);
@@ -282,6 +296,7 @@ void ws_session::on_engineio_packet(std::string_view packet) {
         return;
       }
       eio_->probing = false;
+      eio_->probe_answered = false;
       eio_->polling = false;
       ctx_.io.socketio_upgrades.inc();
       std::string waiting;
@@ -536,6 +551,16 @@ void ws_session::append_engineio_frames(std::string& out,
               append_engineio_packet(out, packet);
             }
           }
+          // They came as events: RECONNECTED itself goes without them.
+          const std::size_t at = static_cast<std::size_t>(payload.data() - frame.data());
+          std::string trimmed(frame, 0, at);
+          trimmed += sio::without_member(payload, "missedEvents");
+          trimmed.append(frame, at + payload.size());
+          packet.clear();
+          if (sio::append_event(packet, trimmed, eio_->shape, {}, {})) {
+            append_engineio_packet(out, packet);
+          }
+          continue;
         }
       }
     }
@@ -550,18 +575,29 @@ bool ws_session::close_engineio(std::uint16_t code, std::string_view reason) {
   // A close of the server's (a refused first message, a closed room, a resumed session) leaves
   // the namespace: socket.io-client then does not reconnect on its own. A shutdown or a dead
   // connection (1001) only ends the transport, and the client comes back.
-  if (eio_->connected && !close_received_ && code != ws::close_going_away) {
-    send_engineio("41");
-  }
+  const bool leave_namespace = eio_->connected && !close_received_ && code != ws::close_going_away;
   if (!eio_->polling) {
+    if (leave_namespace) send_engineio("41");
     return true;  // the WebSocket's close frame follows
   }
+  // Polling: the DISCONNECT and the close go to the next GET together; the session ends once
+  // they are taken, or after kPollingCloseMs.
   note_end(code == 0 ? ws::close_no_status : code, reason);
-  send_engineio("1");
+  eio_->closing = true;
   close_sent_ = true;
   close_received_ = true;
-  eio_->closing = true;
   close_deadline_ms_ = steady_ms() + kPollingCloseMs;
+  // The close packet goes alone, in a GET after the one that took the DISCONNECT:
+  // socket.io-client handles a DISCONNECT a tick later than a close in the same payload, and
+  // would take the close for a lost transport (and reconnect).
+  eio_->close_packet_pending = true;
+  if (leave_namespace) {
+    const std::size_t before = eio_->poll_out.size();
+    append_engineio_packet(eio_->poll_out, "41");
+    if (!queue_unsent(eio_->poll_out.size() - before)) {
+      return false;
+    }
+  }
   answer_held_get();
   return false;
 }

@@ -69,6 +69,15 @@ if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
 fi
 
 "$ROOT/tools/setup-deps.sh"
+# The Socket.IO client tests' npm packages (ctest's socketio_client), from their lockfile, once.
+sio="$ROOT/tests/socketio"
+if [[ ! -f "$sio/node_modules/.package-lock.json" || "$sio/package-lock.json" -nt "$sio/node_modules/.package-lock.json" ]]; then
+  if command -v npm >/dev/null 2>&1; then
+    npm ci --prefix "$sio" --no-audit --no-fund
+  else
+    echo "run-tests: npm not found: the Socket.IO client tests will be skipped" >&2
+  fi
+fi
 
 echo "run-tests: mode=$mode build_dir=$build_dir"
 cmake -S . -B "$build_dir" "${cmake_args[@]}"

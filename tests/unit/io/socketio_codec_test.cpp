@@ -163,6 +163,10 @@ TEST(SocketioJson, MembersAndArrayElements) {
   EXPECT_EQ(elements[1], R"("s")");
   EXPECT_EQ(elements[2], "3");
   EXPECT_TRUE(array_elements("[1,").empty());
+  EXPECT_EQ(without_member(R"({"a":1,"missedEvents":[{"x":"]"}],"b":2})", "missedEvents"),
+            R"({"a":1,"b":2})");
+  EXPECT_EQ(without_member(R"({"a":1})", "missedEvents"), R"({"a":1})");
+  EXPECT_EQ(without_member(R"({"missedEvents":[]})", "missedEvents"), "{}");
   EXPECT_TRUE(array_elements("[]").empty());
 }
 
