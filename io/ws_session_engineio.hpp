@@ -12,13 +12,13 @@ namespace partyd {
 struct ws_session::engineio {
   std::string sid;  // Engine.IO session id (the polling requests' and the upgrade's `sid`)
   socketio_shape shape = socketio_shape::none;
-  bool polling = false;    // packets go by HTTP long-polling (until an upgrade completes)
-  bool probing = false;    // polling still carries packets; a WebSocket is attached, probing
+  bool polling = false;         // packets go by HTTP long-polling (until an upgrade completes)
+  bool probing = false;         // polling still carries packets; a WebSocket is attached, probing
   bool probe_answered = false;  // 3probe sent: GETs are answered at once until the upgrade
-  bool connected = false;  // the CONNECT to "/" was answered
-  bool closing = false;    // polling: the closing packets wait for a GET; finish once taken
+  bool connected = false;       // the CONNECT to "/" was answered
+  bool closing = false;         // polling: the closing packets wait for a GET; finish once taken
   bool close_packet_pending = false;  // polling: the close packet waits for a GET of its own
-  std::string socket_id;   // Socket.IO's id, in the CONNECT answer
+  std::string socket_id;              // Socket.IO's id, in the CONNECT answer
   // Connection-state recovery (games with sessions): the client's pid and the session layer's
   // credentials it stands for, once the session's CONNECTED frame passed by.
   std::string pid;
