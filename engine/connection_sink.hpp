@@ -3,6 +3,7 @@
 // touches the socket directly (the implementation appends to an outbox and posts to its io thread).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -32,6 +33,9 @@ class connection_sink {
   // The game accepted the connection's handshake in `role`. `rate_limited` tells io whether the
   // per-client message rate limit applies (the relay host is exempt).
   virtual void bind(role_id role, bool rate_limited) noexcept = 0;
+
+  // Bytes queued for the connection and not yet written (the admin API's inspector).
+  virtual std::size_t queued_bytes() const noexcept { return 0; }
 
   // Closes the connection once the frames already queued have been written.
   virtual void close(std::uint16_t code, std::string_view reason) noexcept = 0;

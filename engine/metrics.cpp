@@ -60,6 +60,33 @@ std::string with_label(const std::string& labels, const std::string& extra) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::int64_t>> metrics_registry::read(
+    const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  const auto it = families_.find(name);
+  if (it == families_.end()) return out;
+  for (const auto& [labels, c] : it->second.counters) {
+    out.emplace_back(labels, static_cast<std::int64_t>(c->value()));
+  }
+  for (const auto& [labels, g] : it->second.gauges) {
+    out.emplace_back(labels, g->value());
+  }
+  return out;
+}
+
+metrics_registry::histogram_totals metrics_registry::read_histogram(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  histogram_totals totals;
+  const auto it = families_.find(name);
+  if (it == families_.end()) return totals;
+  for (const auto& [labels, h] : it->second.histograms) {
+    for (std::size_t i = 0; i < totals.buckets.size(); ++i) totals.buckets[i] += h->bucket(i);
+    totals.count += h->count();
+  }
+  return totals;
+}
+
 std::string metrics_registry::render() const {
   std::lock_guard lock(mutex_);
   std::string out;

@@ -64,6 +64,16 @@ class metrics_registry {
 
   std::string render() const;
 
+  // Current values of the counters or gauges of family `name`, by label set ("" without labels);
+  // empty when there is no such family. For the admin API's summaries, not for hot paths.
+  std::vector<std::pair<std::string, std::int64_t>> read(const std::string& name) const;
+  // The buckets (bounds_us order, +Inf last) and count of every histogram of `name`, summed.
+  struct histogram_totals {
+    std::array<std::uint64_t, histogram::bounds_us.size() + 1> buckets{};
+    std::uint64_t count = 0;
+  };
+  histogram_totals read_histogram(const std::string& name) const;
+
  private:
   enum class kind { counter, gauge, histogram };
   struct family {

@@ -5,12 +5,14 @@
 // hash of the code), which is the only thread that ever touches the game instance.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -26,6 +28,29 @@ namespace partyd {
 enum class push_result { accepted, full, closed };
 
 // An input as the engine carries it: what the game sees, plus what only the engine may use.
+// Admin API questions a room's worker answers (runtime::ask_room); games never see them.
+enum class admin_request : std::uint8_t { none, inspect, snapshot, disconnect };
+// Called exactly once: with the answer, or with nullopt when the room closed before its worker
+// got to the question (the holder's destructor answers then).
+class admin_reply {
+ public:
+  explicit admin_reply(std::function<void(std::optional<std::string>)> done)
+      : done_(std::move(done)) {}
+  admin_reply(const admin_reply&) = delete;
+  admin_reply& operator=(const admin_reply&) = delete;
+  ~admin_reply() {
+    if (done_) done_(std::nullopt);
+  }
+  void answer(std::string text) {
+    auto done = std::move(done_);
+    done_ = nullptr;
+    if (done) done(std::move(text));
+  }
+
+ private:
+  std::function<void(std::optional<std::string>)> done_;
+};
+
 struct room_input {
   room_input() = default;
   room_input(input&& game_input) : in(std::move(game_input)) {}  // NOLINT: implicit on purpose
@@ -48,6 +73,9 @@ struct room_input {
   // The message leaves the room (decode_result::leaves_room): io has already let go of the room,
   // and the worker drops the connection after the step, with no disconnect.
   bool leaves = false;
+  // An admin API question (in.conn: the connection a disconnect names) and where its answer goes.
+  admin_request admin = admin_request::none;
+  std::shared_ptr<admin_reply> reply;
 };
 
 class room {
@@ -138,6 +166,24 @@ class room {
   std::unordered_map<connection_id, session_candidate> session_candidates;
   std::uint64_t session_timer_generation = 0;
   time_ms session_timer_at = 0;  // 0: not armed
+
+  // The last inputs the room took (worker only), for the admin API's inspector: a ring.
+  struct input_note {
+    time_ms time = 0;
+    input_kind kind = input_kind::command;
+    std::uint32_t type = ~std::uint32_t{0};  // a command's type index; ~0 for other inputs
+    connection_id conn = 0;
+  };
+  static constexpr std::size_t recent_inputs_kept = 32;
+  std::array<input_note, recent_inputs_kept> recent_inputs{};
+  std::size_t recent_inputs_seen = 0;  // the newest is at (seen - 1) % kept
+  void note_input(time_ms now, const input& in) noexcept {
+    input_note& note = recent_inputs[recent_inputs_seen++ % recent_inputs_kept];
+    note.time = now;
+    note.kind = in.kind;
+    note.type = in.cmd ? static_cast<std::uint32_t>(in.cmd->type) : ~std::uint32_t{0};
+    note.conn = in.conn;
+  }
 
   // Persistence bookkeeping (worker only).
   std::uint64_t snapshot_version = 0;  // state version of the last snapshot handed to the writer

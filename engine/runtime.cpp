@@ -322,6 +322,20 @@ bool runtime::close_room(std::string_view code) {
   return submit(target, std::move(in), true) == push_result::accepted;
 }
 
+bool runtime::ask_room(std::string_view code, admin_request what, connection_id conn,
+                       std::function<void(std::optional<std::string>)> done) {
+  auto target = find(code);
+  if (!target) {
+    return false;
+  }
+  room_input in;
+  in.in.kind = input_kind::admin_close;  // never stepped: the worker answers admin questions
+  in.in.conn = conn;
+  in.admin = what;
+  in.reply = std::make_shared<admin_reply>(std::move(done));
+  return submit(target, std::move(in), true) == push_result::accepted;
+}
+
 push_result runtime::push_counted(const std::shared_ptr<room>& target, room_input&& in,
                                   bool exempt) {
   const push_result result = target->push(std::move(in), exempt);

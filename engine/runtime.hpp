@@ -131,6 +131,11 @@ class runtime {
 
   // Asks the room's worker to close it (input admin_close). False when no such room.
   bool close_room(std::string_view code);
+  // Asks the room's worker an admin question (room.hpp): `done` gets the answer on the worker's
+  // thread (inspect: JSON; snapshot: the envelope's bytes; disconnect: "true"/"false"), or
+  // nullopt when the room closed first. False (and `done` never called) when no such room.
+  bool ask_room(std::string_view code, admin_request what, connection_id conn,
+                std::function<void(std::optional<std::string>)> done);
 
   // Queues an input for the room's worker and wakes it. Client commands are refused when the
   // inbox is full; engine inputs pass `exempt`.

@@ -5,6 +5,8 @@
 #include <exception>
 #include <limits>
 
+#include <boost/json.hpp>
+
 #include "engine/check.hpp"
 #include "engine/log.hpp"
 #include "engine/room_snapshot.hpp"
@@ -244,7 +246,12 @@ void worker::process(room& target, room_input& envelope, time_ms now) {
   if (target.closed()) {
     return;
   }
+  if (envelope.admin != admin_request::none) {
+    answer_admin(target, envelope, now);
+    return;
+  }
   input& in = envelope.in;
+  target.note_input(now, in);
   if (target.sessions && in.kind != input_kind::created && session_input(target, envelope, now)) {
     arm_session_timer(target);
     return;
@@ -776,11 +783,7 @@ void worker::maybe_snapshot(room& target, time_ms now) {
   }
 }
 
-void worker::snapshot_now(room& target, time_ms now) {
-  snapshot_sink* sink = owner_.snapshots();
-  if (!sink) {
-    return;
-  }
+room_snapshot worker::capture(room& target) {
   room_snapshot snapshot;
   snapshot.game = std::string(target.module().name());
   snapshot.code = target.code();
@@ -794,6 +797,103 @@ void worker::snapshot_now(room& target, time_ms now) {
   std::sort(snapshot.timers.begin(), snapshot.timers.end());
   snapshot.state = target.instance().snapshot();
   if (target.sessions) snapshot.sessions = target.sessions->encode();
+  return snapshot;
+}
+
+void worker::answer_admin(room& target, room_input& envelope, time_ms now) {
+  if (!envelope.reply) {
+    return;
+  }
+  switch (envelope.admin) {
+    case admin_request::snapshot:
+      envelope.reply->answer(encode_room_snapshot(capture(target)));
+      return;
+    case admin_request::disconnect: {
+      const auto it = target.connections.find(envelope.in.conn);
+      const bool open = it != target.connections.end() && it->second.sink;
+      if (open) {
+        // Its io thread closes it; the room then hears a disconnect as for any other drop.
+        it->second.sink->close(1000, "disconnected_by_admin");
+      }
+      envelope.reply->answer(open ? "true" : "false");
+      return;
+    }
+    case admin_request::inspect:
+      envelope.reply->answer(inspect(target, now));
+      return;
+    case admin_request::none:
+      return;
+  }
+}
+
+std::string worker::inspect(room& target, time_ms now) {
+  namespace json = boost::json;
+  const game_module& module = target.module();
+  const auto roles = module.role_names();
+  const auto in_types = module.in_types();
+  // The game's own full view: its snapshot, as JSON when it is JSON.
+  const std::string state_text = target.instance().snapshot();
+  boost::system::error_code ec;
+  json::value state = json::parse(state_text, ec);
+  if (ec) state = json::string(state_text);
+  json::array connections;
+  for (const auto& [id, entry] : target.connections) {
+    json::value session = nullptr;
+    if (entry.session) {
+      session = json::object{{"sessionId", entry.session->id},
+                             {"nextSeq", entry.session->next_seq},
+                             {"away", entry.session->attached == 0},
+                             {"degraded", entry.session->degraded}};
+    }
+    connections.push_back(json::object{
+        {"conn", id},
+        {"role", entry.role < roles.size() ? json::value(roles[entry.role]) : json::value(nullptr)},
+        {"bound", entry.bound},
+        {"connected", entry.sink != nullptr},
+        {"outboxBytes", entry.sink ? entry.sink->queued_bytes() : 0},
+        {"session", std::move(session)}});
+  }
+  json::array timers;
+  std::vector<std::pair<std::uint64_t, time_ms>> game_timers;
+  for (const auto& [key, timer] : target.timers) game_timers.emplace_back(key, timer.deadline);
+  std::sort(game_timers.begin(), game_timers.end());
+  for (const auto& [key, deadline] : game_timers) {
+    timers.push_back(json::object{
+        {"name", "game:" + std::to_string(key)}, {"key", key}, {"deadline", deadline}});
+  }
+  timers.push_back(
+      json::object{{"name", "inactivity"},
+                   {"deadline", target.last_activity() + owner_.options().inactivity_ms}});
+  if (target.session_timer_at != 0) {
+    timers.push_back(json::object{{"name", "sessions"}, {"deadline", target.session_timer_at}});
+  }
+  json::array recent;
+  const std::size_t kept = std::min(target.recent_inputs_seen, room::recent_inputs_kept);
+  for (std::size_t i = 0; i < kept; ++i) {
+    const room::input_note& note =
+        target.recent_inputs[(target.recent_inputs_seen - 1 - i) % room::recent_inputs_kept];
+    json::object item{{"time", note.time}, {"kind", kind_name(note.kind)}, {"conn", note.conn}};
+    if (note.type < in_types.size()) item["type"] = in_types[note.type];
+    recent.push_back(std::move(item));
+  }
+  return json::serialize(json::object{{"roomCode", target.code()},
+                                      {"game", module.name()},
+                                      {"createdAt", target.created_at()},
+                                      {"lastActivity", target.last_activity()},
+                                      {"stateVersion", target.state_version()},
+                                      {"now", now},
+                                      {"state", std::move(state)},
+                                      {"connections", std::move(connections)},
+                                      {"timers", std::move(timers)},
+                                      {"recentInputs", std::move(recent)}});
+}
+
+void worker::snapshot_now(room& target, time_ms now) {
+  snapshot_sink* sink = owner_.snapshots();
+  if (!sink) {
+    return;
+  }
+  room_snapshot snapshot = capture(target);
 
   snapshot_job job;
   job.what = snapshot_job::kind::write;

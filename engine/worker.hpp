@@ -17,6 +17,7 @@
 
 #include "engine/metrics.hpp"
 #include "engine/room.hpp"
+#include "engine/room_snapshot.hpp"
 #include "engine/timer_wheel.hpp"
 
 namespace partyd {
@@ -94,6 +95,11 @@ class worker {
                   bool failed = false);
   void maybe_snapshot(room& target, time_ms now);
   void snapshot_now(room& target, time_ms now);
+  // The room as its snapshot holds it (state, timers, sessions, position).
+  room_snapshot capture(room& target);
+  // The admin API's questions (runtime::ask_room), answered here on the room's worker.
+  void answer_admin(room& target, room_input& envelope, time_ms now);
+  std::string inspect(room& target, time_ms now);
   void snapshot_all_dirty(time_ms now);
   // Takes a new full-snapshot request, then writes the next batch of its rooms when due (every
   // room left when `everything`, at shutdown).

@@ -160,6 +160,7 @@ std::optional<server_config> parse_config(int argc, char** argv, game_list& game
     ("room-inactivity-ms", po::value(&c.engine.inactivity_ms)->default_value(c.engine.inactivity_ms), "a room with no client message for this long closes with reason 'inactive'")
     ("room-code-length", po::value(&c.engine.room_code_length)->default_value(c.engine.room_code_length), "characters in a room code")
     ("http-body-max-bytes", po::value(&c.http_body_max_bytes)->default_value(c.http_body_max_bytes), "largest HTTP request body")
+    ("console-dir", po::value(&c.console_dir)->default_value(""), "serve the web console's files (GET /, /console/...) from this directory instead of the copy built into the binary (for working on the console)")
     ("socketio-ping-interval-ms", po::value(&c.socketio_ping_interval_ms)->default_value(c.socketio_ping_interval_ms), "Socket.IO: the server pings each client this often (Engine.IO pingInterval)")
     ("socketio-ping-timeout-ms", po::value(&c.socketio_ping_timeout_ms)->default_value(c.socketio_ping_timeout_ms), "Socket.IO: a client that has not answered a ping within this time is disconnected (pingTimeout)")
     ("socketio-max-payload-bytes", po::value(&c.socketio_max_payload_bytes)->default_value(c.socketio_max_payload_bytes), "Socket.IO: the largest polling request body and packet (maxPayload); larger: 413 and the session closes")

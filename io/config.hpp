@@ -71,6 +71,7 @@ struct server_config {
   std::int64_t shutdown_grace_ms = 5000;
   std::string log_level = "info";
   std::string default_game;  // game served on WebSocket upgrades to "/" (empty: none)
+  std::string console_dir;   // serve the web console from here, not from the binary (empty)
   // Socket.IO at /socket.io/ (docs/protocol/socketio.md): the game of a client without a `game`
   // query (the default game, else the relay), Engine.IO's heartbeat, and the largest packet or
   // polling body.

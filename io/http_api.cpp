@@ -1,11 +1,13 @@
 #include "io/http_api.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <mutex>
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -14,6 +16,7 @@
 
 #include "engine/log.hpp"
 #include "engine/secrets.hpp"
+#include "io/console.hpp"
 #include "io/exact_allocator.hpp"
 #include "io/socketio_codec.hpp"
 #include "io/ws_codec.hpp"
@@ -131,6 +134,74 @@ json::object listing_json(const room_listing& item, const game_module* module) {
                       {"connections", std::move(connections)}};
 }
 
+// /api/rooms/{code}/inspect, /snapshot (GET) and /connections/{id} (DELETE): answered by the
+// room's worker (runtime::ask_room), later, through `respond`.
+std::optional<http_response> handle_room_question(const http_request& request, server_context& ctx,
+                                                  std::string_view rest,
+                                                  const http_responder& respond) {
+  const std::size_t slash = rest.find('/');
+  const std::string code(rest.substr(0, slash));
+  const std::string_view what = rest.substr(slash + 1);
+  admin_request question = admin_request::none;
+  connection_id conn = 0;
+  http::verb method = http::verb::get;
+  if (what == "inspect") {
+    question = admin_request::inspect;
+  } else if (what == "snapshot") {
+    question = admin_request::snapshot;
+  } else if (what.starts_with("connections/")) {
+    question = admin_request::disconnect;
+    method = http::verb::delete_;
+    const std::string_view digits = what.substr(std::string_view("connections/").size());
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), conn);
+    if (ec != std::errc() || end != digits.data() + digits.size() || conn == 0) {
+      return error_response(request, http::status::bad_request, "bad_request",
+                            "a connection id is a positive integer");
+    }
+  } else {
+    return error_response(request, http::status::not_found, "not_found", "no such endpoint");
+  }
+  if (request.method() != method) {
+    return error_response(request, http::status::method_not_allowed, "method_not_allowed",
+                          "see docs/operations.md for the admin API");
+  }
+  const unsigned version = request.version();
+  const bool keep_alive = request.keep_alive();
+  auto answered = [respond, version, keep_alive, question, code,
+                   conn](std::optional<std::string> text) {
+    http_request shape;
+    shape.version(version);
+    shape.keep_alive(keep_alive);
+    if (!text) {
+      respond(error_response(shape, http::status::not_found, "room_not_found",
+                             "no room with this code"));
+    } else if (question == admin_request::disconnect) {
+      if (*text != "true") {
+        respond(error_response(shape, http::status::not_found, "connection_not_found",
+                               "no open connection with this id in the room"));
+      } else {
+        respond(json_response(shape, http::status::ok,
+                              json::object{{"roomCode", code}, {"conn", conn}, {"closed", true}}));
+      }
+    } else {
+      http_response res = make_response(shape, http::status::ok, std::move(*text));
+      if (question == admin_request::snapshot) {
+        res.set(http::field::content_disposition,
+                "attachment; filename=\"" + code + "-snapshot.json\"");
+      }
+      respond(std::move(res));
+    }
+  };
+  if (!ctx.engine.ask_room(code, question, conn, std::move(answered))) {
+    return error_response(request, http::status::not_found, "room_not_found",
+                          "no room with this code");
+  }
+  if (question == admin_request::disconnect) {
+    log::info("connection_close_requested", {{"room", code}, {"conn", conn}, {"by", "admin"}});
+  }
+  return std::nullopt;
+}
+
 std::optional<http_response> handle_admin(const http_request& request, server_context& ctx,
                                           std::string_view path, const http_responder& respond) {
   if (ctx.config.admin_token.empty()) {
@@ -146,6 +217,12 @@ std::optional<http_response> handle_admin(const http_request& request, server_co
                                        "missing or wrong bearer token");
     res.set(http::field::www_authenticate, "Bearer");
     return res;
+  }
+  if (path == "/api/stats" && request.method() == http::verb::get) {
+    return json_response(request, http::status::ok, stats_json(ctx, nullptr));
+  }
+  if (path == "/api/games" && request.method() == http::verb::get) {
+    return json_response(request, http::status::ok, games_json(ctx));
   }
   if (path == "/api/rooms" && request.method() == http::verb::post) {
     json::object options;
@@ -251,6 +328,10 @@ std::optional<http_response> handle_admin(const http_request& request, server_co
                          json::object{{"rooms", std::move(list)}, {"count", rooms.size()}});
   }
   constexpr std::string_view room_prefix = "/api/rooms/";
+  if (path.starts_with(room_prefix) &&
+      path.find('/', room_prefix.size()) != std::string_view::npos) {
+    return handle_room_question(request, ctx, path.substr(room_prefix.size()), respond);
+  }
   if (path.substr(0, room_prefix.size()) == room_prefix && path.size() > room_prefix.size()) {
     const std::string code(path.substr(room_prefix.size()));
     if (request.method() == http::verb::delete_) {
@@ -420,6 +501,11 @@ std::optional<http_response> handle_http(const http_request& request, server_con
   if (path.substr(0, 4) == "/api") {
     return handle_admin(request, ctx, path, respond);
   }
+  if (request.method() == http::verb::get || request.method() == http::verb::head) {
+    if (auto file = console_file(request, ctx.config.console_dir)) {
+      return file;
+    }
+  }
   return error_response(request, http::status::not_found, "not_found", "no such endpoint");
 }
 
@@ -522,6 +608,11 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   http_request request = parser_->release();
   if (path_of(request.target()) == kSocketioPath) {
     handle_socketio(std::move(request));
+    return;
+  }
+  if (path_of(request.target()) == "/api/stats/stream" && request.method() == http::verb::get &&
+      !ctx_.config.admin_token.empty() && authorized(request, ctx_)) {
+    start_stats_stream(request);
     return;
   }
   if (request.body().size() > ctx_.config.http_body_max_bytes) {
@@ -680,7 +771,64 @@ void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) 
   do_read();
 }
 
+namespace {
+// The dashboard's stream: a summary a second, and at most this many streams at once.
+constexpr std::chrono::milliseconds kStatsInterval{1000};
+constexpr int kMaxStatsStreams = 16;
+}  // namespace
+
+struct http_session::stats_stream {
+  explicit stats_stream(net::io_context& context) : timer(context) {}
+  net::steady_timer timer;
+  metrics_registry::histogram_totals steps;  // at the previous event: p50/p99 over the interval
+  std::string buffer;
+};
+
+http_session::~http_session() {
+  if (stream_) ctx_.stats_streams.fetch_sub(1);
+}
+
+void http_session::start_stats_stream(const http_request& request) {
+  if (ctx_.stats_streams.fetch_add(1) >= kMaxStatsStreams) {
+    ctx_.stats_streams.fetch_sub(1);
+    write_response(error_response(request, http::status::service_unavailable, "too_many_streams",
+                                  "the dashboard streams are all in use"));
+    return;
+  }
+  stream_ = std::make_unique<stats_stream>(thread_.context);
+  stats_json(ctx_, &stream_->steps);  // the first event's window starts now
+  send_stats(
+      "HTTP/1.1 200 OK\r\nServer: partyd\r\nContent-Type: text/event-stream\r\n"
+      "Cache-Control: no-store\r\nConnection: close\r\nX-Accel-Buffering: no\r\n\r\n");
+}
+
+void http_session::send_stats(std::string prefix) {
+  stream_->buffer = std::move(prefix);
+  stream_->buffer += "event: stats\ndata: ";
+  stream_->buffer += json::serialize(stats_json(ctx_, &stream_->steps));
+  stream_->buffer += "\n\n";
+  // Each event keeps the connection from the sweep's deadline.
+  deadline_ms_ = steady_ms() + ctx_.config.http_timeout_ms;
+  net::async_write(
+      socket_, net::buffer(stream_->buffer),
+      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (ec || !self->stream_ || self->ctx_.phase.load() == server_phase::stopping) {
+          self->close();
+          return;
+        }
+        self->stream_->timer.expires_after(kStatsInterval);
+        self->stream_->timer.async_wait([self](beast::error_code wait_ec) {
+          if (wait_ec || !self->stream_) return;
+          self->send_stats({});
+        });
+      });
+}
+
 void http_session::close() {
+  if (stream_) {
+    stream_.reset();
+    ctx_.stats_streams.fetch_sub(1);
+  }
   beast::error_code ignored;
   socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
   socket_.close(ignored);

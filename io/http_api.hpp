@@ -36,6 +36,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
  public:
   http_session(server_context& ctx, io_thread& thread, boost::asio::ip::tcp::socket&& socket,
                socket_slot slot);
+  ~http_session();
   void start();
   // io thread, from the sweep: closes a connection whose request or response is overdue, and,
   // while the server is near --max-sockets, one that has not sent a whole request within a
@@ -59,6 +60,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // WebSockets, new or upgrading a polling session.
   void handle_socketio(http_request request);
   void answer_socketio(const http_request& request, int status, std::string body);
+  // GET /api/stats/stream (admin): server-sent events, one stats summary a second, until the
+  // client goes away (io/console.hpp).
+  void start_stats_stream(const http_request& request);
+  void send_stats(std::string prefix);
+  struct stats_stream;
+  std::unique_ptr<stats_stream> stream_;
   void write_response();
   void write_response(http_response response);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);

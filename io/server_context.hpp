@@ -208,6 +208,7 @@ struct server_context {
   snapshot_writer* writer = nullptr;           // null with --store memory
   history_writer* history = nullptr;           // null with --history none
   std::atomic<std::size_t> ws_connections{0};  // accepted upgrades not yet finished
+  std::atomic<int> stats_streams{0};           // open GET /api/stats/stream answers
   // Never reused, also across restarts: session games keep a seat's connection id in their
   // snapshots, and a new connection must not take the id of a restored seat. Ids start at the
   // boot's Unix time in ms times 1,024 (room for 1,024 connections per ms of uptime; below 2^53,

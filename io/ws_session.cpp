@@ -599,6 +599,11 @@ void ws_session::deliver_numbered(const frame_ptr& frame, std::uint64_t seq,
 
 void ws_session::session_opened() noexcept { in_session_.store(true, std::memory_order_release); }
 
+std::size_t ws_session::queued_bytes() const noexcept {
+  std::lock_guard lock(outbox_mutex_);
+  return outbox_bytes_;
+}
+
 void ws_session::queue_frame(outbound_frame frame) noexcept {
   std::lock_guard lock(outbox_mutex_);
   if (stop_delivery_ || close_request_) {

@@ -80,6 +80,7 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   void deliver(const frame_ptr& frame) noexcept override;
   void deliver_numbered(const frame_ptr& frame, std::uint64_t seq, bool reliable) noexcept override;
   void session_opened() noexcept override;
+  std::size_t queued_bytes() const noexcept override;
   void bind(role_id role, bool rate_limited) noexcept override;
   void close(std::uint16_t code, std::string_view reason) noexcept override;
   void released(std::uint64_t route, std::string next_message) noexcept override;
@@ -227,7 +228,7 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   std::atomic<role_id> role_{0};  // valid once bound_
 
   // Outbox: guarded by outbox_mutex_.
-  std::mutex outbox_mutex_;
+  mutable std::mutex outbox_mutex_;
   std::vector<outbound_frame> outbox_;
   std::size_t outbox_bytes_ = 0;  // payload bytes queued, or framed and not yet written
   bool flush_posted_ = false;

@@ -1,5 +1,7 @@
 #include "storage/snapshot_writer.hpp"
 
+#include <chrono>
+
 #include <algorithm>
 #include <vector>
 
@@ -247,6 +249,10 @@ bool snapshot_writer::flush() {
     pending_writes_.erase(pending_writes_.begin(), it);
     written_.inc(batch.size());
     batches_.inc();
+    last_write_ms_.store(std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count(),
+                         std::memory_order_relaxed);
   }
   if (!pending_quarantines_.empty()) {
     std::vector<std::string> keys(pending_quarantines_.begin(), pending_quarantines_.end());

@@ -75,6 +75,10 @@ class snapshot_writer final : public snapshot_sink {
   bool healthy() const noexcept override { return !degraded(); }
 
   bool degraded() const noexcept { return degraded_.load(std::memory_order_relaxed); }
+  // Steady-clock ms of the last batch written to the store; 0 before the first.
+  std::int64_t last_write_ms() const noexcept {
+    return last_write_ms_.load(std::memory_order_relaxed);
+  }
   // Any thread: reads the quarantined snapshots on the writer thread (the store is its alone) and
   // calls `done` there, sorted by code; with a failure when the store cannot be read or the writer
   // is stopping.
@@ -104,6 +108,7 @@ class snapshot_writer final : public snapshot_sink {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> degraded_{false};
+  std::atomic<std::int64_t> last_write_ms_{0};
 
   // Writer thread only.
   std::map<std::string, snapshot_job> pending_writes_;

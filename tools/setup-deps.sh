@@ -19,6 +19,7 @@ PACKAGES=(
   # storage/history: finished games written to SQLite or PostgreSQL; its tests run a real
   # PostgreSQL 15 cluster (initdb and postgres from the postgresql package).
   libsqlite3-dev libpq-dev postgresql
+  prometheus  # tests/prometheus and docs/prometheus: prometheus and promtool (its service is not used)
 )
 
 missing=()
