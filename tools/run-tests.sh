@@ -69,15 +69,22 @@ if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
 fi
 
 "$ROOT/tools/setup-deps.sh"
-# The Socket.IO client tests' npm packages (ctest's socketio_client), from their lockfile, once.
-sio="$ROOT/tests/socketio"
-if [[ ! -f "$sio/node_modules/.package-lock.json" || "$sio/package-lock.json" -nt "$sio/node_modules/.package-lock.json" ]]; then
-  if command -v npm >/dev/null 2>&1; then
-    npm ci --prefix "$sio" --no-audit --no-fund
-  else
-    echo "run-tests: npm not found: the Socket.IO client tests will be skipped" >&2
+# The npm packages of the Node-driven tests (ctest's socketio_client and console_browser), each
+# from its lockfile, once; without npm those tests are skipped.
+npm_ci_once() {
+  local dir="$ROOT/$1"
+  [[ -f "$dir/package-lock.json" ]] || return 0
+  if [[ -f "$dir/node_modules/.package-lock.json" && ! "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]]; then
+    return 0
   fi
-fi
+  if command -v npm >/dev/null 2>&1; then
+    npm ci --prefix "$dir" --no-audit --no-fund
+  else
+    echo "run-tests: npm not found: the tests in $1 will be skipped" >&2
+  fi
+}
+npm_ci_once tests/socketio
+npm_ci_once tests/console
 
 echo "run-tests: mode=$mode build_dir=$build_dir"
 cmake -S . -B "$build_dir" "${cmake_args[@]}"

@@ -20,6 +20,7 @@ PACKAGES=(
   # PostgreSQL 15 cluster (initdb and postgres from the postgresql package).
   libsqlite3-dev libpq-dev postgresql
   prometheus  # tests/prometheus and docs/prometheus: prometheus and promtool (its service is not used)
+  chromium  # tests/console: the web console's browser test (headless, driven by playwright-core)
 )
 
 missing=()
