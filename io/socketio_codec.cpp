@@ -86,25 +86,36 @@ bool walk_object(std::string_view text, F&& f) {
   return false;
 }
 
-// Up to `limit` elements of a top-level array; returns the count, or -1 when malformed or longer.
-template <std::size_t N>
-int split_array(std::string_view text, std::array<std::string_view, N>& elements) {
+// Calls f(raw element) for each element of a top-level array; false when malformed, or when f
+// returns false (enough elements).
+template <class F>
+bool walk_array(std::string_view text, F&& f) {
   std::size_t i = skip_space(text, 0);
-  if (i >= text.size() || text[i] != '[') return -1;
+  if (i >= text.size() || text[i] != '[') return false;
   i = skip_space(text, i + 1);
-  if (i < text.size() && text[i] == ']') return skip_space(text, i + 1) == text.size() ? 0 : -1;
-  int count = 0;
+  if (i < text.size() && text[i] == ']') return skip_space(text, i + 1) == text.size();
   while (i < text.size()) {
     const std::size_t end = skip_value(text, i);
-    if (end == npos || count == static_cast<int>(N)) return -1;
-    elements[static_cast<std::size_t>(count++)] = text.substr(i, end - i);
+    if (end == npos || !f(text.substr(i, end - i))) return false;
     i = skip_space(text, end);
-    if (i >= text.size()) return -1;
-    if (text[i] == ']') return skip_space(text, i + 1) == text.size() ? count : -1;
-    if (text[i] != ',') return -1;
+    if (i >= text.size()) return false;
+    if (text[i] == ']') return skip_space(text, i + 1) == text.size();
+    if (text[i] != ',') return false;
     i = skip_space(text, i + 1);
   }
-  return -1;
+  return false;
+}
+
+// Up to N elements of a top-level array; returns the count, or -1 when malformed or longer.
+template <std::size_t N>
+int split_array(std::string_view text, std::array<std::string_view, N>& elements) {
+  int count = 0;
+  const bool ok = walk_array(text, [&](std::string_view element) {
+    if (count == static_cast<int>(N)) return false;
+    elements[static_cast<std::size_t>(count++)] = element;
+    return true;
+  });
+  return ok ? count : -1;
 }
 
 bool is_object(std::string_view value) { return !value.empty() && value.front() == '{'; }
@@ -363,21 +374,12 @@ std::string http_error_body(http_error code, std::string_view error) {
 
 std::vector<std::string_view> array_elements(std::string_view text) {
   std::vector<std::string_view> elements;
-  std::size_t i = skip_space(text, 0);
-  if (i >= text.size() || text[i] != '[') return elements;
-  i = skip_space(text, i + 1);
-  if (i < text.size() && text[i] == ']') return elements;
-  while (i < text.size()) {
-    const std::size_t end = skip_value(text, i);
-    if (end == npos) return {};
-    elements.push_back(text.substr(i, end - i));
-    i = skip_space(text, end);
-    if (i >= text.size()) return {};
-    if (text[i] == ']') return elements;
-    if (text[i] != ',') return {};
-    i = skip_space(text, i + 1);
-  }
-  return {};
+  const bool ok = walk_array(text, [&](std::string_view element) {
+    elements.push_back(element);
+    return true;
+  });
+  if (!ok) elements.clear();
+  return elements;
 }
 
 std::string without_member(std::string_view object_text, std::string_view name) {

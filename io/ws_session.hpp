@@ -159,6 +159,9 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   void append_engineio_packet(std::string& out, std::string_view packet);
   void write_engineio(const std::vector<outbound_frame>& frames, std::string_view control);
   void answer_held_get();
+  // A polling request the session cannot take (it ended: `gone`; or it was upgraded): answered
+  // with the Engine.IO error; true then.
+  bool refuse_poll(bool gone, const poll_responder& respond);
   // An emit that asked for an ack, answered once: ok, or refused with the error.
   void answer_ack(bool ok, std::string_view code = {}, std::string_view message = {});
   // A close in Socket.IO terms; false when it was done here (polling), true when the

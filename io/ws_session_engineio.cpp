@@ -96,17 +96,24 @@ std::string ws_session::start_polling(const net::ip::address& peer) {
 
 // ---- polling requests (the session's io thread) ----
 
-void ws_session::poll_get(poll_responder respond) {
-  ctx_.io.socketio_poll_gets.inc();
-  // A closing session still hands its last packets (the DISCONNECT, the close) to a GET.
-  if (finished_) {
+bool ws_session::refuse_poll(bool gone, const poll_responder& respond) {
+  if (gone) {
     ctx_.io.socketio_error("unknown_sid").inc();
     respond(400, sio::http_error_body(sio::http_error::unknown_sid));
-    return;
+    return true;
   }
   if (!eio_->polling) {
     ctx_.io.socketio_error("poll_after_upgrade").inc();
     respond(400, sio::http_error_body(sio::http_error::bad_request, "upgraded"));
+    return true;
+  }
+  return false;
+}
+
+void ws_session::poll_get(poll_responder respond) {
+  ctx_.io.socketio_poll_gets.inc();
+  // A closing session still hands its last packets (the DISCONNECT, the close) to a GET.
+  if (refuse_poll(finished_, respond)) {
     return;
   }
   if (eio_->held_get) {
@@ -129,14 +136,7 @@ void ws_session::poll_get(poll_responder respond) {
 
 void ws_session::poll_post(std::string body, poll_responder respond) {
   ctx_.io.socketio_poll_posts.inc();
-  if (finished_ || eio_->closing) {
-    ctx_.io.socketio_error("unknown_sid").inc();
-    respond(400, sio::http_error_body(sio::http_error::unknown_sid));
-    return;
-  }
-  if (!eio_->polling) {
-    ctx_.io.socketio_error("poll_after_upgrade").inc();
-    respond(400, sio::http_error_body(sio::http_error::bad_request, "upgraded"));
+  if (refuse_poll(finished_ || eio_->closing, respond)) {
     return;
   }
   last_read_ms_ = steady_ms();
