@@ -784,6 +784,8 @@ function renderInspect() {
       return h('tr', { 'data-test': 'conn-row', 'data-conn': c.conn },
         h('td', { class: 'mono', text: c.conn }),
         h('td', { text: c.role ?? '' }),
+        h('td', { class: 'mono', text: c.seat ?? '–' }),
+        h('td', { text: c.since ? fmtClock(c.since) : '–' }),
         h('td', { text: c.bound ? 'yes' : 'no' }),
         h('td', { class: 'num', text: fmtInt(c.outboxBytes) }),
         h('td', { class: 'mono', text: sess ? sess.sessionId : '–' }),
@@ -795,7 +797,7 @@ function renderInspect() {
           onclick: () => disconnectConn(c.conn),
         })));
     }));
-    if (!conns.length) cbody.append(h('tr', {}, h('td', { colspan: 8, class: 'muted', text: 'no connections' })));
+    if (!conns.length) cbody.append(h('tr', {}, h('td', { colspan: 10, class: 'muted', text: 'no connections' })));
   });
 
   const timers = (Array.isArray(data.timers) ? data.timers : []).slice().sort((a, b) => a.deadline - b.deadline);

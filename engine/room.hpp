@@ -141,6 +141,7 @@ class room {
     // entries stay put until the worker ends the session and clears this first.
     partyd::session* session = nullptr;
     std::uint64_t route = 0;  // room_input::route of the input that brought the sink
+    time_ms since = 0;        // when the current sink reached the room (the inspector)
   };
   // Ordered by id so that role broadcasts reach connections in a deterministic order. A sorted
   // vector: every broadcast walks it, and a walk over std::map nodes scattered over the heap cost

@@ -299,6 +299,7 @@ void worker::process(room& target, room_input& envelope, time_ms now) {
     room::connection_entry& entry = target.connections[in.conn];
     entry.sink = std::move(envelope.sink);
     entry.route = envelope.route;
+    entry.since = now;
   }
   if (in.kind == input_kind::disconnect && !target.connections.count(in.conn)) {
     return;  // the room already let go of this connection
@@ -847,6 +848,9 @@ std::string worker::inspect(room& target, time_ms now) {
     }
     connections.push_back(json::object{
         {"conn", id},
+        // A session's seat outlives its connections: the seat is the session's logical id.
+        {"seat", entry.session ? json::value(entry.session->logical) : json::value(nullptr)},
+        {"since", entry.since != 0 ? json::value(entry.since) : json::value(nullptr)},
         {"role", entry.role < roles.size() ? json::value(roles[entry.role]) : json::value(nullptr)},
         {"bound", entry.bound},
         {"connected", entry.sink != nullptr},

@@ -112,6 +112,9 @@ TEST_F(console_test, the_inspector_shows_state_connections_timers_and_recent_inp
   ASSERT_EQ(connections.size(), 1u);
   EXPECT_EQ(connections[0].at("role"), "host");
   EXPECT_EQ(connections[0].at("connected"), json::value(true));
+  EXPECT_GE(connections[0].at("since").to_number<std::int64_t>(),
+            inspected.at("createdAt").to_number<std::int64_t>());
+  EXPECT_TRUE(connections[0].at("seat").is_null());  // no session: no seat beyond the connection
   bool inactivity = false;
   for (const json::value& timer : inspected.at("timers").as_array()) {
     if (timer.at("name") == "inactivity") {
