@@ -717,17 +717,23 @@ std::optional<http_response> http_session::refuse_upgrade(const http_request& re
   return std::nullopt;
 }
 
+std::string http_session::switching_protocols(std::string_view key) {
+  return "HTTP/1.1 101 Switching Protocols\r\nServer: partyd\r\nUpgrade: websocket\r\n"
+         "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
+         ws::accept_key(key) + "\r\n\r\n";
+}
+
+std::string http_session::early_bytes() const {
+  const auto buffered = buffer_.cdata();
+  return std::string(static_cast<const char*>(buffered.data()), buffered.size());
+}
+
 void http_session::accept_upgrade(std::string_view key, const game_module& module,
                                   std::optional<connection_identity> identity, bool socketio) {
   // The 101 goes out as the connection's first bytes through the session's own write path.
-  std::string response =
-      "HTTP/1.1 101 Switching Protocols\r\nServer: partyd\r\nUpgrade: websocket\r\n"
-      "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
-      ws::accept_key(key) + "\r\n\r\n";
+  std::string response = switching_protocols(key);
   thread_.http_sessions.erase(this);  // the socket moves to the ws_session
-  // Bytes the client sent right behind its request are the start of its WebSocket stream.
-  const auto early_buffer = buffer_.cdata();
-  std::string early(static_cast<const char*>(early_buffer.data()), early_buffer.size());
+  std::string early = early_bytes();
   // The session is created once this http_session (its parser, buffer and stream) is freed, so
   // that the long-lived session takes their place in the heap instead of landing above them and
   // leaving a hole per connection after a join storm (measured: ~1.5 KiB of RSS each).
@@ -887,13 +893,9 @@ void http_session::handle_socketio(http_request request) {
         error(sio::http_error::bad_request, "bad_upgrade", {});
         return;
       }
-      std::string response =
-          "HTTP/1.1 101 Switching Protocols\r\nServer: partyd\r\nUpgrade: websocket\r\n"
-          "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
-          ws::accept_key(key) + "\r\n\r\n";
+      std::string response = switching_protocols(key);
       thread_.http_sessions.erase(this);
-      const auto early_buffer = buffer_.cdata();
-      std::string early(static_cast<const char*>(early_buffer.data()), early_buffer.size());
+      std::string early = early_bytes();
       beast::error_code ec;
       const auto protocol = socket_.local_endpoint(ec).protocol();
       const int fd = socket_.release(ec);

@@ -49,6 +49,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   // Answers 101 to a valid upgrade, then hands the socket to a ws_session of `module`.
   // `identity`: who the upgrade's token (or development-mode name) says the client is.
+  // The 101 answering a valid upgrade with Sec-WebSocket-Key `key`.
+  static std::string switching_protocols(std::string_view key);
+  // Bytes the client sent right behind its request: the start of its WebSocket stream.
+  std::string early_bytes() const;
   void accept_upgrade(std::string_view key, const game_module& module,
                       std::optional<connection_identity> identity, bool socketio);
   // The checks every new connection passes (phase, WebSocket version and key, Origin, token,

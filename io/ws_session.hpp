@@ -159,6 +159,10 @@ class ws_session final : public connection_sink, public std::enable_shared_from_
   void append_engineio_packet(std::string& out, std::string_view packet);
   void write_engineio(const std::vector<outbound_frame>& frames, std::string_view control);
   void answer_held_get();
+  // Answers the held GET (200) with `body`.
+  void respond_held(std::string body);
+  // `bytes` that waited in poll_out or for a socket are gone: no longer counted as waiting.
+  void release_unsent(std::size_t bytes);
   // A polling request the session cannot take (it ended: `gone`; or it was upgraded): answered
   // with the Engine.IO error; true then.
   bool refuse_poll(bool gone, const poll_responder& respond);

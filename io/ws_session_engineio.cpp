@@ -162,23 +162,32 @@ void ws_session::answer_held_get() {
   }
   if (eio_->poll_out.empty()) {
     if (eio_->close_packet_pending) {
-      poll_responder respond = std::move(eio_->held_get);
-      eio_->held_get = nullptr;
-      respond(200, std::string(1, sio::eio_close));
+      respond_held(std::string(1, sio::eio_close));
       finish();
     }
     return;
   }
-  poll_responder respond = std::move(eio_->held_get);
-  eio_->held_get = nullptr;
   std::string body;
   body.swap(eio_->poll_out);
+  release_unsent(body.size());
+  respond_held(std::move(body));
+}
+
+void ws_session::respond_held(std::string body) {
+  poll_responder respond = std::move(eio_->held_get);
+  eio_->held_get = nullptr;
+  respond(200, std::move(body));
+}
+
+void ws_session::release_unsent(std::size_t bytes) {
+  if (bytes == 0) {
+    return;
+  }
   {
     std::lock_guard lock(outbox_mutex_);
-    outbox_bytes_ -= std::min(outbox_bytes_, body.size());
+    outbox_bytes_ -= std::min(outbox_bytes_, bytes);
   }
-  note_waiting(-static_cast<std::int64_t>(body.size()));
-  respond(200, std::move(body));
+  note_waiting(-static_cast<std::int64_t>(bytes));
 }
 
 // ---- the upgrade ----
@@ -228,14 +237,7 @@ void ws_session::drop_probe() {
   eio_->probe_answered = false;
   reader_ = ws::frame_reader(ctx_.config.socketio_max_payload_bytes, /*expect_masked=*/true);
   partial_.clear();
-  const std::size_t pending = in_flight_.size() + unsent_.size();
-  if (pending != 0) {
-    {
-      std::lock_guard lock(outbox_mutex_);
-      outbox_bytes_ -= std::min(outbox_bytes_, pending);
-    }
-    note_waiting(-static_cast<std::int64_t>(pending));
-  }
+  release_unsent(in_flight_.size() + unsent_.size());
   std::string().swap(in_flight_);
   std::string().swap(unsent_);
   waiting_writable_ = false;
@@ -264,9 +266,7 @@ void ws_session::on_engineio_packet(std::string_view packet) {
         eio_->probe_answered = true;
         // The client pauses polling before its upgrade: let the GET it waits on complete.
         if (eio_->held_get && eio_->poll_out.empty()) {
-          poll_responder respond = std::move(eio_->held_get);
-          eio_->held_get = nullptr;
-          respond(200, "6");
+          respond_held(std::string(1, sio::eio_noop));
         }
         return;
       }
@@ -301,15 +301,9 @@ void ws_session::on_engineio_packet(std::string_view packet) {
       ctx_.io.socketio_upgrades.inc();
       std::string waiting;
       waiting.swap(eio_->poll_out);
-      {
-        std::lock_guard lock(outbox_mutex_);
-        outbox_bytes_ -= std::min(outbox_bytes_, waiting.size());
-      }
-      note_waiting(-static_cast<std::int64_t>(waiting.size()));
+      release_unsent(waiting.size());
       if (eio_->held_get) {
-        poll_responder respond = std::move(eio_->held_get);
-        eio_->held_get = nullptr;
-        respond(200, "6");
+        respond_held(std::string(1, sio::eio_noop));
       }
       // What waited for a GET goes first, in order, on the WebSocket.
       std::string frames;
@@ -620,9 +614,7 @@ void ws_session::sweep_engineio(std::int64_t now_ms) {
       now_ms - eio_->held_since_ms >= ctx_.config.socketio_ping_interval_ms + 1000) {
     // Pings answer a held GET in time; this bounds it should they not.
     ctx_.io.socketio_polls_held_to_limit.inc();
-    poll_responder respond = std::move(eio_->held_get);
-    eio_->held_get = nullptr;
-    respond(200, "6");
+    respond_held(std::string(1, sio::eio_noop));
   }
 }
 
@@ -636,11 +628,9 @@ void ws_session::finish_engineio() {
     ctx_.engineio.release(eio_->pid, steady_ms(), keep);
   }
   if (eio_->held_get) {
-    poll_responder respond = std::move(eio_->held_get);
-    eio_->held_get = nullptr;
     std::string body = std::move(eio_->poll_out);
     append_engineio_packet(body, "1");
-    respond(200, std::move(body));
+    respond_held(std::move(body));
   }
   eio_->pending_in.clear();
   eio_->keep_alive.reset();  // last: may free this session once the caller is done
