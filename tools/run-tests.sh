@@ -38,6 +38,9 @@ JOBS="${JOBS:-2}"
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
 # Paths relative to the checkout, so a fresh clone elsewhere hits the same cache entries.
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
+# The test targets use a precompiled header: ccache caches them only when told that the header's
+# macros and timestamps may be trusted.
+export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 
 cmake_args=(-DPARTYD_TESTS=ON)
 # Sanitizer builds use -g1: line tables are all a sanitizer report needs, and without full debug

@@ -28,7 +28,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string binary(const char* name) { return std::string(postgres_bin_dir) + "/" + name; }
+// Appended in place: GCC 12 at -O1 takes `std::string(dir) + "/" + name` for an out-of-bounds copy
+// (-Warray-bounds, a known false positive of its inlined basic_string move).
+std::string binary(const char* name) {
+  std::string path = postgres_bin_dir;
+  path += '/';
+  path += name;
+  return path;
+}
 
 // Who initdb and postgres run as: the caller, or `postgres` when the caller is root.
 struct identity {
